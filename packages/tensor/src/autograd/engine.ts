@@ -1,0 +1,142 @@
+// The reverse-mode engine: sort the graph topologically (iteratively: a 10,000-op chain must not
+// overflow the stack), then walk it from the outputs back, handing each node the gradient of its
+// output and accumulating what it returns for its inputs.
+
+import { Tensor } from '../tensor.js';
+import { fmt, sameShape } from '../shape.js';
+import { withGradMode } from './graph.js';
+
+/** Options of `grad` and `backward`. */
+export interface GradOptions {
+  /** Gradients of the outputs (required for non-scalar outputs; default 1 for scalars). */
+  gradOutputs?: Array<Tensor | null | undefined>;
+  /** Record the backward itself, so the gradients can be differentiated again. */
+  createGraph?: boolean;
+  /** Keep the graph for another backward (default: createGraph). */
+  retainGraph?: boolean;
+}
+
+// Nodes (non-leaf tensors that require grad) reachable from the roots, outputs first.
+function topoSort(roots: readonly Tensor[]): Tensor[] {
+  const order: Tensor[] = [];
+  const visited = new Set<Tensor>();
+  const stack: Array<[Tensor, number]> = [];
+  for (const root of roots) {
+    if (!root.gradFn || visited.has(root)) continue;
+    visited.add(root);
+    stack.push([root, 0]);
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      const [t, next] = top;
+      const inputs = t.gradFn!.inputs;
+      if (next < inputs.length) {
+        top[1] = next + 1;
+        const child = inputs[next]!;
+        if (child.gradFn && child.requiresGrad && !visited.has(child)) {
+          visited.add(child);
+          stack.push([child, 0]);
+        }
+      } else {
+        stack.pop();
+        order.push(t);
+      }
+    }
+  }
+  return order.reverse();
+}
+
+function seedGradients(outputs: readonly Tensor[], gradOutputs: GradOptions['gradOutputs'], op: string): Tensor[] {
+  return outputs.map((out, i) => {
+    if (!out.requiresGrad) throw new Error(`${op}: output ${i} does not require grad (no input it depends on requires grad)`);
+    const given = gradOutputs?.[i];
+    if (given) {
+      if (!sameShape(given.shape, out.shape)) {
+        throw new Error(`${op}: gradOutputs[${i}] has shape ${fmt(given.shape)} but output ${i} has shape ${fmt(out.shape)}`);
+      }
+      return given;
+    }
+    if (out.numel !== 1) {
+      throw new Error(`${op}: output ${i} has shape ${fmt(out.shape)}; a gradient can be created implicitly only for scalar outputs (pass gradOutputs)`);
+    }
+    const one = Tensor.empty(out.shape, out.dtype);
+    one.storage[0] = 1;
+    return one;
+  });
+}
+
+// Runs the backward pass. Calls onLeafGrad for every tensor in `stopAt` (or every leaf that
+// requires grad when stopAt is null) with its total gradient.
+function run(
+  op: string, outputs: readonly Tensor[], seeds: readonly Tensor[], createGraph: boolean, retainGraph: boolean,
+  capture: (t: Tensor, g: Tensor) => void, wanted: Set<Tensor> | null,
+): void {
+  const pending = new Map<Tensor, Tensor>();
+  const accumulate = (t: Tensor, g: Tensor) => {
+    const prev = pending.get(t);
+    pending.set(t, prev ? prev.add(g) : g);
+  };
+  outputs.forEach((o, i) => accumulate(o, seeds[i]!));
+  const order = topoSort(outputs);
+  withGradMode(createGraph, () => {
+    for (const node of order) {
+      const g = pending.get(node);
+      if (wanted?.has(node) && g) capture(node, g);
+      const fn = node.gradFn!;
+      if (!fn.backward) {
+        throw new Error(`${op}: trying to backward through the graph a second time (through '${fn.name}'); its buffers were freed after the first backward — pass { retainGraph: true } to the first call`);
+      }
+      pending.delete(node);
+      if (!g) continue;
+      const grads = fn.backward(g);
+      fn.inputs.forEach((input, k) => {
+        const gi = grads[k];
+        if (!gi || !input.requiresGrad) return;
+        if (!sameShape(gi.shape, input.shape)) {
+          throw new Error(`${op}: the backward of '${fn.name}' returned a gradient of shape ${fmt(gi.shape)} for input ${k} of shape ${fmt(input.shape)}`);
+        }
+        if (input.gradFn) accumulate(input, gi);
+        else if (wanted === null || wanted.has(input)) accumulate(input, gi);
+      });
+    }
+  });
+  if (!retainGraph) for (const node of order) node.gradFn!.backward = null;
+  for (const [t, g] of pending) if (!t.gradFn || wanted?.has(t)) capture(t, g);
+}
+
+/** Backpropagates from `root`, accumulating into `.grad` of every leaf that requires grad. */
+export function backward(root: Tensor, gradOutput?: Tensor, opts: { retainGraph?: boolean; createGraph?: boolean } = {}): void {
+  const createGraph = opts.createGraph ?? false;
+  const seeds = seedGradients([root], [gradOutput], 'backward');
+  run('backward', [root], seeds, createGraph, opts.retainGraph ?? createGraph, (leaf, g) => {
+    if (g.dtype !== leaf.dtype) g = g.to(leaf.dtype);
+    if (createGraph) {
+      leaf.grad = leaf.grad ? leaf.grad.add(g) : g;
+    } else if (leaf.grad) {
+      leaf.grad = withGradMode(false, () => leaf.grad!.add(g));
+    } else {
+      // own a contiguous copy: g may alias another tensor's storage (add passes its gradient through)
+      leaf.grad = withGradMode(false, () => g.clone());
+    }
+  }, null);
+}
+
+/**
+ * Gradients of `outputs` with respect to `inputs` (any tensors in the graph, leaves or not), as
+ * `torch.autograd.grad`: returns them instead of accumulating into `.grad`. An input the outputs do
+ * not depend on gets a zero gradient.
+ */
+export function grad(outputs: Tensor | Tensor[], inputs: Tensor | Tensor[], opts: GradOptions = {}): Tensor[] {
+  const outs = Array.isArray(outputs) ? outputs : [outputs];
+  const ins = Array.isArray(inputs) ? inputs : [inputs];
+  ins.forEach((t, i) => {
+    if (!t.requiresGrad) throw new Error(`grad: input ${i} does not require grad`);
+  });
+  const createGraph = opts.createGraph ?? false;
+  const seeds = seedGradients(outs, opts.gradOutputs, 'grad');
+  const result = new Map<Tensor, Tensor>();
+  run('grad', outs, seeds, createGraph, opts.retainGraph ?? createGraph, (t, g) => {
+    const prev = result.get(t);
+    result.set(t, prev ? prev.add(g) : g);
+  }, new Set(ins));
+  return ins.map((t) => result.get(t) ?? Tensor.empty(t.shape, t.dtype));
+}

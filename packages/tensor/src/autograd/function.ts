@@ -1,0 +1,35 @@
+// User-defined differentiable ops, built the way the built-in ones are: a forward that computes
+// the output and returns, right beside it, the backward that maps the output's gradient to the
+// inputs' gradients.
+
+import type { Tensor } from '../tensor.js';
+import { type BackwardFn, noGrad, recordOp } from './graph.js';
+
+/** What a custom op's forward returns: its output and the backward for it. */
+export interface OpResult {
+  /** The op's output. */
+  output: Tensor;
+  /**
+   * Gradients of the inputs given the gradient of the output (null for an input with none).
+   * Written with tensor ops, it is itself differentiable, so `grad(..., { createGraph })` works.
+   */
+  backward: BackwardFn;
+}
+
+/**
+ * Defines a differentiable op from a forward that returns `{ output, backward }`. The forward runs
+ * without recording (its internals are not part of the graph); the backward is attached to the
+ * output. Check the result with `gradcheck`.
+ *
+ * ```ts
+ * const cube = defineOp('cube', (x) => ({ output: x.mul(x).mul(x), backward: (g) => [g.mul(x.square()).mul(3)] }));
+ * ```
+ */
+export function defineOp<Args extends Tensor[]>(name: string, forward: (...inputs: Args) => OpResult): (...inputs: Args) => Tensor {
+  return (...inputs: Args): Tensor => {
+    const { output, backward } = noGrad(() => forward(...inputs));
+    // a fresh view, so the op's gradFn never lands on a tensor the forward merely passed through
+    const out = output.detach();
+    return recordOp(out, name, inputs, backward);
+  };
+}

@@ -1,0 +1,53 @@
+// The record an op leaves on its output so the engine can walk back through it.
+
+import type { Tensor } from '../tensor.js';
+
+/** Maps the gradient of an op's output to the gradients of its inputs (null where none flows). */
+export type BackwardFn = (grad: Tensor) => ReadonlyArray<Tensor | null | undefined>;
+
+/** The node of the autograd graph that produced a tensor. */
+export interface GradFn {
+  /** The op's name, for error messages and `toDot`. */
+  readonly name: string;
+  /** The op's tensor inputs, in the order backward returns their gradients. */
+  readonly inputs: readonly Tensor[];
+  /** The backward closure; null once the graph was freed by a backward without retainGraph. */
+  backward: BackwardFn | null;
+}
+
+let gradEnabled = true;
+
+/** True while operations are being recorded for autograd. */
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/** Runs fn with gradient recording switched on or off, restoring the previous mode afterwards. */
+export function withGradMode<T>(enabled: boolean, fn: () => T): T {
+  const previous = gradEnabled;
+  gradEnabled = enabled;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = previous;
+  }
+}
+
+/** Runs fn without recording any graph (as `torch.no_grad()`): for evaluation and optimizer steps. */
+export function noGrad<T>(fn: () => T): T {
+  return withGradMode(false, fn);
+}
+
+/**
+ * Attaches a backward to an op's freshly made output when recording is on and some input requires
+ * grad. Every differentiable op, built-in or user-defined, ends with this call.
+ */
+export function recordOp(out: Tensor, name: string, inputs: readonly Tensor[], backward: BackwardFn): Tensor {
+  if (!gradEnabled) return out;
+  let needed = false;
+  for (const t of inputs) if (t.requiresGrad) needed = true;
+  if (!needed) return out;
+  out.requiresGrad = true;
+  out.gradFn = { name, inputs, backward };
+  return out;
+}

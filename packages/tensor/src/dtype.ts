@@ -1,0 +1,51 @@
+/** The element types a tensor can hold. */
+export type DType = 'float32' | 'float64' | 'int32';
+
+/** The typed array behind a tensor. */
+export type Storage = Float32Array | Float64Array | Int32Array;
+
+/** Allocates storage for `n` elements of a dtype, zero-filled. */
+export function allocStorage(dtype: DType, n: number): Storage {
+  if (dtype === 'float32') return allocFloat32(n);
+  if (dtype === 'float64') return new Float64Array(n);
+  return new Int32Array(n);
+}
+
+// NOTE: float32 storage may come from shared memory so worker threads can split big matmuls;
+// the allocator is swapped by enableSharedStorage (kernels/storage.ts), never by user code.
+let float32Allocator: (n: number) => Float32Array = (n) => new Float32Array(n);
+
+/** Replaces how float32 storage is allocated (used to move storage into shared memory). */
+export function setFloat32Allocator(alloc: ((n: number) => Float32Array) | null): void {
+  float32Allocator = alloc ?? ((n) => new Float32Array(n));
+}
+
+/** Allocates a zero-filled float32 array through the current allocator. */
+export function allocFloat32(n: number): Float32Array {
+  return float32Allocator(n);
+}
+
+/** True for float32 and float64. */
+export function isFloatDType(dtype: DType): boolean {
+  return dtype !== 'int32';
+}
+
+/** The dtype two operands are computed in: float64 over float32 over int32, as PyTorch. */
+export function promoteTypes(a: DType, b: DType): DType {
+  if (a === 'float64' || b === 'float64') return 'float64';
+  if (a === 'float32' || b === 'float32') return 'float32';
+  return 'int32';
+}
+
+/** The dtype of a typed array. */
+export function dtypeOfStorage(data: Storage): DType {
+  if (data instanceof Float32Array) return 'float32';
+  if (data instanceof Float64Array) return 'float64';
+  return 'int32';
+}
+
+/** Checks a user-supplied dtype name. */
+export function checkDType(op: string, dtype: unknown): DType {
+  if (dtype === 'float32' || dtype === 'float64' || dtype === 'int32') return dtype;
+  throw new Error(`${op}: unknown dtype ${JSON.stringify(dtype)}; expected 'float32', 'float64' or 'int32'`);
+}

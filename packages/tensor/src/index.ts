@@ -1,0 +1,35 @@
+// @tsgrad/tensor: the public surface. Every op's forward and backward are one click away in ops/.
+
+// creation
+export { tensor, zeros, ones, full, zerosLike, onesLike, arange, randn, rand } from './create.js';
+export type { CreateOptions, RandomOptions, NestedArray } from './create.js';
+export { Generator, manualSeed, getDefaultGenerator } from './random.js';
+export type { DType, Storage } from './dtype.js';
+export { promoteTypes, setFloat32Allocator } from './dtype.js';
+export { broadcastShapes } from './shape.js';
+
+// the tensor
+export { Tensor } from './tensor.js';
+export type { TensorLike } from './tensor.js';
+
+// ops that are not methods
+export { cat, stack } from './ops/movement.js';
+export { where, tril, triu, scatterAdd, indexSelect } from './ops/indexing.js';
+export { softmax, logSoftmax, rmsNorm, crossEntropy } from './ops/fused.js';
+export type { CrossEntropyOptions } from './ops/fused.js';
+export { matmul } from './ops/matmul.js';
+export { sumToShape } from './ops/binary.js';
+
+// autograd
+export { noGrad, isGradEnabled, recordOp } from './autograd/graph.js';
+export type { GradFn, BackwardFn } from './autograd/graph.js';
+export { grad } from './autograd/engine.js';
+export type { GradOptions } from './autograd/engine.js';
+export { gradcheck, gradgradcheck } from './autograd/gradcheck.js';
+export type { GradcheckOptions } from './autograd/gradcheck.js';
+export { defineOp } from './autograd/function.js';
+export type { OpResult } from './autograd/function.js';
+export { toDot } from './autograd/dot.js';
+
+// io
+export { loadSafetensors, loadSafetensorsWithMetadata, saveSafetensors } from './io/safetensors.js';

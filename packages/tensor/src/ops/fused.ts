@@ -1,0 +1,157 @@
+// Fused ops: a hand-written kernel for the forward and the backward (one pass over memory, no
+// intermediates). When a graph of the backward is asked for (grad with createGraph), the backward
+// is written with tensor ops instead, so higher-order gradients stay exact.
+
+import { allocStorage } from '../dtype.js';
+import { isGradEnabled, recordOp } from '../autograd/graph.js';
+import {
+  crossEntropyBackward, crossEntropyForward, logSoftmaxBackward, logSoftmaxForward,
+  rmsNormBackward, rmsNormForward, softmaxBackward, softmaxForward,
+} from '../kernels/fused.js';
+import { fmt, normalizeDim } from '../shape.js';
+import { Tensor } from '../tensor.js';
+import { flatBuffer, requireFloat, requireInt } from './common.js';
+
+function lastDimRows(x: Tensor): [number, number] {
+  const cols = x.ndim === 0 ? 1 : x.shape[x.ndim - 1]!;
+  return [cols === 0 ? 0 : x.numel / cols, cols];
+}
+
+/** softmax(x)_i = e^{x_i} / Σ_j e^{x_j} along dim. d: dx = y ⊙ (g − Σ g ⊙ y) */
+export function softmax(x: Tensor, dim: number): Tensor {
+  requireFloat('softmax', x);
+  const d = normalizeDim('softmax', dim, x.ndim);
+  if (x.ndim > 0 && d !== x.ndim - 1) return softmax(x.transpose(d, -1), -1).transpose(d, -1);
+  const [rows, cols] = lastDimRows(x);
+  const [data, off] = flatBuffer(x);
+  const y = new Tensor(allocStorage(x.dtype, x.numel), x.shape);
+  softmaxForward(y.storage, data, off, rows, cols);
+  return recordOp(y, 'softmax', [x], (grad) => {
+    if (isGradEnabled()) return [y.mul(grad.sub(grad.mul(y).sum(-1, true)))];
+    const [g, gOff] = flatBuffer(grad);
+    const dx = allocStorage(x.dtype, x.numel);
+    softmaxBackward(dx, g, gOff, y.storage, rows, cols);
+    return [new Tensor(dx, x.shape)];
+  });
+}
+
+/** log softmax(x) = x − logsumexp(x) along dim. d: dx = g − softmax(x) · Σ g */
+export function logSoftmax(x: Tensor, dim: number): Tensor {
+  requireFloat('logSoftmax', x);
+  const d = normalizeDim('logSoftmax', dim, x.ndim);
+  if (x.ndim > 0 && d !== x.ndim - 1) return logSoftmax(x.transpose(d, -1), -1).transpose(d, -1);
+  const [rows, cols] = lastDimRows(x);
+  const [data, off] = flatBuffer(x);
+  const y = new Tensor(allocStorage(x.dtype, x.numel), x.shape);
+  logSoftmaxForward(y.storage, data, off, rows, cols);
+  return recordOp(y, 'logSoftmax', [x], (grad) => {
+    if (isGradEnabled()) return [grad.sub(y.exp().mul(grad.sum(-1, true)))];
+    const [g, gOff] = flatBuffer(grad);
+    const dx = allocStorage(x.dtype, x.numel);
+    logSoftmaxBackward(dx, g, gOff, y.storage, rows, cols);
+    return [new Tensor(dx, x.shape)];
+  });
+}
+
+/**
+ * RMSNorm over the last dim: x / √(mean(x²) + eps) · weight; x [..., C], weight [C].
+ * d: with r = (mean(x²)+eps)^(−½): dx = r·(g⊙w) − x·r³·mean(g⊙w⊙x), dw = Σ_rows g⊙x·r
+ */
+export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-6): Tensor {
+  requireFloat('rmsNorm', x);
+  requireFloat('rmsNorm', weight);
+  const cols = x.shape[x.ndim - 1];
+  if (x.ndim === 0 || weight.ndim !== 1 || weight.shape[0] !== cols) {
+    throw new Error(`rmsNorm: weight ${fmt(weight.shape)} must be [C] with C the last dim of x ${fmt(x.shape)}`);
+  }
+  if (x.dtype !== weight.dtype) throw new Error(`rmsNorm: x is ${x.dtype} but weight is ${weight.dtype}`);
+  const [rows] = lastDimRows(x);
+  const [xd, xOff] = flatBuffer(x);
+  const [wd, wOff] = flatBuffer(weight);
+  const out = new Tensor(allocStorage(x.dtype, x.numel), x.shape);
+  const rstd = new Float64Array(rows);
+  rmsNormForward(out.storage, rstd, xd, xOff, wd, wOff, rows, cols, eps);
+  return recordOp(out, 'rmsNorm', [x, weight], (grad) => {
+    if (isGradEnabled()) {
+      const r = x.square().mean(-1, true).add(eps).rsqrt();
+      const gw = grad.mul(weight);
+      const dx = r.mul(gw).sub(x.mul(r.pow(3)).mul(gw.mul(x).mean(-1, true)));
+      const dw = grad.mul(x).mul(r).reshape([-1, cols]).sum(0);
+      return [dx, dw];
+    }
+    const [g, gOff] = flatBuffer(grad);
+    const dx = allocStorage(x.dtype, x.numel);
+    const dw64 = new Float64Array(cols);
+    rmsNormBackward(dx, dw64, g, gOff, xd, xOff, wd, wOff, rstd, rows, cols);
+    const dw = allocStorage(weight.dtype, cols);
+    dw.set(dw64);
+    return [new Tensor(dx, x.shape), new Tensor(dw, weight.shape)];
+  });
+}
+
+/** Options of crossEntropy. */
+export interface CrossEntropyOptions {
+  /** Targets equal to this are skipped (default −100, as PyTorch and Hugging Face). */
+  ignoreIndex?: number;
+  /** 'mean' over counted targets (default), 'sum', or 'none' (one loss per row). */
+  reduction?: 'mean' | 'sum' | 'none';
+}
+
+/**
+ * Cross-entropy of logits [N, C] against int32 class targets [N], from log-sum-exp (stable for
+ * any logits); no softmax is materialized in either pass.
+ * d: dlogits = (softmax(logits) − onehot(target)) · g / count, zero on ignored rows
+ */
+export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropyOptions = {}): Tensor {
+  const ignoreIndex = opts.ignoreIndex ?? -100;
+  const reduction = opts.reduction ?? 'mean';
+  requireFloat('crossEntropy', logits);
+  requireInt('crossEntropy', 'targets', targets);
+  if (logits.ndim !== 2 || targets.ndim !== 1 || targets.shape[0] !== logits.shape[0]) {
+    throw new Error(`crossEntropy: expected logits [N, C] and targets [N], got ${fmt(logits.shape)} and ${fmt(targets.shape)}`);
+  }
+  if (!['mean', 'sum', 'none'].includes(reduction)) throw new Error(`crossEntropy: unknown reduction '${reduction}'; expected 'mean', 'sum' or 'none'`);
+  const [rows, cols] = [logits.shape[0]!, logits.shape[1]!];
+  const [xd, xOff] = flatBuffer(logits);
+  const [td, tOff] = flatBuffer(targets);
+  const losses = new Float64Array(rows);
+  const lse = new Float64Array(rows);
+  const counted = crossEntropyForward(losses, lse, xd, xOff, td, tOff, rows, cols, ignoreIndex);
+  if (counted < 0) {
+    const r = -counted - 1;
+    throw new Error(`crossEntropy: target ${td[tOff + r]} at row ${r} is out of range for ${cols} classes (expected 0 to ${cols - 1} or ignoreIndex ${ignoreIndex})`);
+  }
+  if (reduction === 'mean' && counted === 0) {
+    throw new Error(`crossEntropy: every target equals ignoreIndex ${ignoreIndex}; the mean over zero targets is undefined`);
+  }
+  let out: Tensor;
+  if (reduction === 'none') {
+    out = new Tensor(allocStorage(logits.dtype, rows), [rows]);
+    out.storage.set(losses);
+  } else {
+    let total = 0;
+    for (let r = 0; r < rows; r++) total += losses[r]!;
+    out = new Tensor(allocStorage(logits.dtype, 1), []);
+    out.storage[0] = reduction === 'mean' ? total / counted : total;
+  }
+  const rowScale = (grad: Tensor): Tensor => (reduction === 'none' ? grad.unsqueeze(-1) : reduction === 'mean' ? grad.div(counted) : grad);
+  return recordOp(out, 'crossEntropy', [logits], (grad) => {
+    if (isGradEnabled()) {
+      const counts = new Tensor(allocStorage(logits.dtype, rows), [rows, 1]);
+      const onehot = new Tensor(allocStorage(logits.dtype, rows * cols), [rows, cols]);
+      for (let r = 0; r < rows; r++) {
+        const t = td[tOff + r]!;
+        if (t === ignoreIndex) continue;
+        counts.storage[r] = 1;
+        onehot.storage[r * cols + t] = 1;
+      }
+      return [logits.softmax(-1).sub(onehot).mul(counts).mul(rowScale(grad))];
+    }
+    const scale = new Float64Array(rows);
+    const [g, gOff] = flatBuffer(grad);
+    for (let r = 0; r < rows; r++) scale[r] = reduction === 'none' ? g[gOff + r]! : reduction === 'mean' ? g[gOff]! / counted : g[gOff]!;
+    const dx = allocStorage(logits.dtype, logits.numel);
+    crossEntropyBackward(dx, scale, xd, xOff, td, tOff, lse, rows, cols, ignoreIndex);
+    return [new Tensor(dx, logits.shape)];
+  });
+}

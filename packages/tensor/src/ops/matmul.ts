@@ -1,0 +1,70 @@
+// matmul: batched, broadcasting over leading dims. The kernel reads both operands through their
+// strides, so transposed views (Linear's x·Wᵀ, the weight gradient's xᵀ·g) are never copied.
+
+import { allocStorage, promoteTypes } from '../dtype.js';
+import { recordOp } from '../autograd/graph.js';
+import { type FloatArray, matmulKernel } from '../kernels/matmul.js';
+import { broadcastShapes, broadcastStrides, fmt, numelOf } from '../shape.js';
+import { Tensor } from '../tensor.js';
+import { sumToShape } from './binary.js';
+import { requireFloat } from './common.js';
+
+/**
+ * Matrix product with PyTorch's rules: 1-D operands are promoted to a row/column and the added
+ * dim removed afterwards; leading (batch) dims broadcast. [..., M, K] @ [..., K, N] → [..., M, N].
+ * d/dA = grad · Bᵀ, d/dB = Aᵀ · grad (each summed back over broadcast batch dims)
+ */
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  requireFloat('matmul', a);
+  requireFloat('matmul', b);
+  if (a.ndim === 0 || b.ndim === 0) throw new Error(`matmul: both operands need at least 1 dim, got ${fmt(a.shape)} @ ${fmt(b.shape)}`);
+  if (a.ndim === 1) return matmul(a.unsqueeze(0), b).squeeze(-2);
+  if (b.ndim === 1) return matmul(a, b.unsqueeze(-1)).squeeze(-1);
+  const K = a.shape[a.ndim - 1]!;
+  if (b.shape[b.ndim - 2] !== K) throw new Error(`matmul: inner dimensions differ: ${fmt(a.shape)} @ ${fmt(b.shape)}`);
+  if (a.dtype !== b.dtype) {
+    const dtype = promoteTypes(a.dtype, b.dtype);
+    return matmul(a.to(dtype), b.to(dtype));
+  }
+  // [..., M, K] @ [K, N]: fold the batch into M, so the weight gradient is one product, not a
+  // per-batch product summed afterwards
+  if (b.ndim === 2 && a.ndim > 2) {
+    const rows = a.reshape([-1, K]);
+    return batchedMatmul(rows, b).reshape([...a.shape.slice(0, -1), b.shape[1]!]);
+  }
+  return batchedMatmul(a, b);
+}
+
+function batchedMatmul(a: Tensor, b: Tensor): Tensor {
+  const M = a.shape[a.ndim - 2]!;
+  const K = a.shape[a.ndim - 1]!;
+  const N = b.shape[b.ndim - 1]!;
+  const batch = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const aStrides = broadcastStrides('matmul', a.shape.slice(0, -2), a.strides.slice(0, -2), batch);
+  const bStrides = broadcastStrides('matmul', b.shape.slice(0, -2), b.strides.slice(0, -2), batch);
+  const count = numelOf(batch);
+  const out = allocStorage(a.dtype, count * M * N) as FloatArray;
+  const aRow = a.strides[a.ndim - 2]!;
+  const aCol = a.strides[a.ndim - 1]!;
+  const bRow = b.strides[b.ndim - 2]!;
+  const bCol = b.strides[b.ndim - 1]!;
+  const index = new Array<number>(batch.length).fill(0);
+  for (let i = 0; i < count; i++) {
+    let aOff = a.offset;
+    let bOff = b.offset;
+    for (let k = 0; k < batch.length; k++) {
+      aOff += index[k]! * aStrides[k]!;
+      bOff += index[k]! * bStrides[k]!;
+    }
+    matmulKernel(out, i * M * N, a.storage as FloatArray, aOff, aRow, aCol, b.storage as FloatArray, bOff, bRow, bCol, M, N, K);
+    for (let k = batch.length - 1; k >= 0; k--) {
+      if (++index[k]! < batch[k]!) break;
+      index[k] = 0;
+    }
+  }
+  const result = new Tensor(out, [...batch, M, N]);
+  return recordOp(result, 'matmul', [a, b], (grad) => [
+    a.requiresGrad ? sumToShape(grad.matmul(b.transpose(-1, -2)), a.shape) : null,
+    b.requiresGrad ? sumToShape(a.transpose(-1, -2).matmul(grad), b.shape) : null,
+  ]);
+}

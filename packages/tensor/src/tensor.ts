@@ -1,0 +1,248 @@
+// Tensor: a strided view (shape, strides, offset) over a typed array, plus autograd bookkeeping.
+// The methods are one-line delegations to ops/*, where each op's forward and backward live.
+
+import { type DType, type Storage, allocStorage, checkDType } from './dtype.js';
+import { contiguousStrides, fmt, numelOf } from './shape.js';
+import type { GradFn } from './autograd/graph.js';
+import { copyStrided } from './kernels/elementwise.js';
+import * as unary from './ops/unary.js';
+import * as binary from './ops/binary.js';
+import * as reduce from './ops/reduce.js';
+import * as movement from './ops/movement.js';
+import * as indexing from './ops/indexing.js';
+import * as fused from './ops/fused.js';
+import * as inplace from './ops/inplace.js';
+import { matmul } from './ops/matmul.js';
+import { backward } from './autograd/engine.js';
+import { formatTensor } from './format.js';
+
+/** A number or a tensor: the right operand of the binary ops. */
+export type TensorLike = Tensor | number;
+
+/** An n-dimensional array of float32, float64 or int32 values with reverse-mode autograd. */
+export class Tensor {
+  /** The typed array this tensor views (shared with other views of it). */
+  readonly storage: Storage;
+  /** Size of each dimension. */
+  readonly shape: readonly number[];
+  /** Elements to step in storage per index of each dimension (0 on expanded dims). */
+  readonly strides: readonly number[];
+  /** Index in storage of the first element. */
+  readonly offset: number;
+  /** Element type. */
+  readonly dtype: DType;
+  /** Whether operations on this tensor are recorded for autograd. */
+  requiresGrad = false;
+  /** Accumulated gradient of a leaf after `backward()`. */
+  grad: Tensor | null = null;
+  /** The graph node that produced this tensor; null for leaves. */
+  gradFn: GradFn | null = null;
+
+  /** Wraps storage as a tensor; most code should use `tensor()`, `zeros()` or an op instead. */
+  constructor(storage: Storage, shape: readonly number[], strides?: readonly number[], offset = 0, dtype?: DType) {
+    this.storage = storage;
+    this.shape = Object.freeze([...shape]);
+    this.strides = Object.freeze(strides ? [...strides] : contiguousStrides(shape));
+    this.offset = offset;
+    this.dtype = dtype ?? (storage instanceof Float32Array ? 'float32' : storage instanceof Float64Array ? 'float64' : 'int32');
+  }
+
+  /** A new contiguous tensor of zeros. */
+  static empty(shape: readonly number[], dtype: DType = 'float32'): Tensor {
+    return new Tensor(allocStorage(dtype, numelOf(shape)), shape, undefined, 0, dtype);
+  }
+
+  /** Number of dimensions. */
+  get ndim(): number { return this.shape.length; }
+  /** Number of elements. */
+  get numel(): number { return numelOf(this.shape); }
+  /** True for a tensor no op produced (a parameter or an input). */
+  get isLeaf(): boolean { return this.gradFn === null; }
+
+  /** True when the elements lie in row-major order with no gaps from `offset`. */
+  isContiguous(): boolean {
+    let expected = 1;
+    for (let i = this.shape.length - 1; i >= 0; i--) {
+      if (this.shape[i] !== 1 && this.strides[i] !== expected) return false;
+      expected *= this.shape[i]!;
+    }
+    return true;
+  }
+
+  /** A flat row-major copy of the elements. */
+  toTypedArray(): Storage {
+    const out = allocStorage(this.dtype, this.numel);
+    copyStrided(out, 0, contiguousStrides(this.shape), this.storage, this.offset, this.strides, this.shape);
+    return out;
+  }
+
+  /** The elements as nested arrays (a number for a scalar). */
+  toArray(): any {
+    const flat = this.toTypedArray();
+    const build = (dim: number, start: number): any => {
+      if (dim === this.shape.length) return flat[start];
+      const size = this.shape[dim]!;
+      const step = numelOf(this.shape.slice(dim + 1));
+      const out = new Array(size);
+      for (let i = 0; i < size; i++) out[i] = build(dim + 1, start + i * step);
+      return out;
+    };
+    return build(0, 0);
+  }
+
+  /** The value of a one-element tensor. */
+  item(): number {
+    if (this.numel !== 1) throw new Error(`item: expected a tensor with one element, got shape ${fmt(this.shape)}`);
+    return this.storage[this.offset]!;
+  }
+
+  /** Shape, dtype and an excerpt of the values, as PyTorch prints them. */
+  toString(): string { return formatTensor(this); }
+
+  /** Backpropagates from this tensor, accumulating into `.grad` of the leaves that require grad. */
+  backward(gradOutput?: Tensor, opts?: { retainGraph?: boolean; createGraph?: boolean }): void {
+    backward(this, gradOutput, opts);
+  }
+
+  /** A view sharing storage, cut off from the graph. */
+  detach(): Tensor { return new Tensor(this.storage, this.shape, this.strides, this.offset, this.dtype); }
+
+  /** Marks a leaf as requiring grad (or not); returns this. */
+  setRequiresGrad(flag = true): this {
+    if (!flag && this.gradFn) throw new Error('setRequiresGrad: cannot clear requiresGrad on a non-leaf tensor; use detach()');
+    if (flag && this.dtype === 'int32') throw new Error('setRequiresGrad: only float tensors can require grad, got int32');
+    this.requiresGrad = flag;
+    return this;
+  }
+
+  /** A copy converted to another dtype (differentiable between float dtypes). */
+  to(dtype: DType): Tensor { return unary.cast(this, checkDType('to', dtype)); }
+  /** A tensor with the same values in its own contiguous storage (never a view). */
+  clone(): Tensor { return movement.clone(this); }
+
+  // ************* elementwise *************
+  /** this + other (broadcasting). */
+  add(other: TensorLike): Tensor { return binary.add(this, other); }
+  /** this − other (broadcasting). */
+  sub(other: TensorLike): Tensor { return binary.sub(this, other); }
+  /** this · other (broadcasting). */
+  mul(other: TensorLike): Tensor { return binary.mul(this, other); }
+  /** this / other (broadcasting). */
+  div(other: TensorLike): Tensor { return binary.div(this, other); }
+  /** this ** exponent (broadcasting). */
+  pow(exponent: TensorLike): Tensor { return binary.pow(this, exponent); }
+  /** Elementwise maximum (broadcasting). */
+  maximum(other: TensorLike): Tensor { return binary.maximum(this, other); }
+  /** Elementwise minimum (broadcasting). */
+  minimum(other: TensorLike): Tensor { return binary.minimum(this, other); }
+  /** 1 where this > other, else 0 (int32). */
+  gt(other: TensorLike): Tensor { return binary.compare('gt', this, other); }
+  /** 1 where this < other, else 0 (int32). */
+  lt(other: TensorLike): Tensor { return binary.compare('lt', this, other); }
+  /** 1 where this ≥ other, else 0 (int32). */
+  ge(other: TensorLike): Tensor { return binary.compare('ge', this, other); }
+  /** 1 where this ≤ other, else 0 (int32). */
+  le(other: TensorLike): Tensor { return binary.compare('le', this, other); }
+  /** 1 where this = other, else 0 (int32). */
+  eq(other: TensorLike): Tensor { return binary.compare('eq', this, other); }
+  /** 1 where this ≠ other, else 0 (int32). */
+  ne(other: TensorLike): Tensor { return binary.compare('ne', this, other); }
+  /** −this. */
+  neg(): Tensor { return unary.neg(this); }
+  /** e^this. */
+  exp(): Tensor { return unary.exp(this); }
+  /** Natural logarithm. */
+  log(): Tensor { return unary.log(this); }
+  /** Square root. */
+  sqrt(): Tensor { return unary.sqrt(this); }
+  /** 1 / √this. */
+  rsqrt(): Tensor { return unary.rsqrt(this); }
+  /** Sine. */
+  sin(): Tensor { return unary.sin(this); }
+  /** Cosine. */
+  cos(): Tensor { return unary.cos(this); }
+  /** Hyperbolic tangent. */
+  tanh(): Tensor { return unary.tanh(this); }
+  /** Logistic sigmoid 1 / (1 + e^−x). */
+  sigmoid(): Tensor { return unary.sigmoid(this); }
+  /** max(x, 0). */
+  relu(): Tensor { return unary.relu(this); }
+  /** x · σ(x). */
+  silu(): Tensor { return unary.silu(this); }
+  /** |x|. */
+  abs(): Tensor { return unary.abs(this); }
+  /** x². */
+  square(): Tensor { return unary.square(this); }
+  /** Clamps into [min, max] (either bound may be omitted). */
+  clamp(min?: number | null, max?: number | null): Tensor { return unary.clamp(this, min, max); }
+
+  // ************* reductions *************
+  /** Sum over dims (all when omitted). */
+  sum(dim?: number | number[], keepdim = false): Tensor { return reduce.sum(this, dim, keepdim); }
+  /** Mean over dims (all when omitted). */
+  mean(dim?: number | number[], keepdim = false): Tensor { return reduce.mean(this, dim, keepdim); }
+  /** Maximum values over a dim (over all elements when omitted). */
+  max(dim?: number, keepdim = false): Tensor { return reduce.max(this, dim, keepdim); }
+  /** Minimum values over a dim (over all elements when omitted). */
+  min(dim?: number, keepdim = false): Tensor { return reduce.min(this, dim, keepdim); }
+  /** Indices (int32) of the maximum over a dim (of the flattened tensor when omitted). */
+  argmax(dim?: number, keepdim = false): Tensor { return reduce.argmax(this, dim, keepdim); }
+  /** Variance over dims with Bessel's correction (as PyTorch's default). */
+  var(dim?: number | number[], keepdim = false, correction = 1): Tensor { return reduce.variance(this, dim, keepdim, correction); }
+
+  // ************* matmul and fused *************
+  /** Matrix product, batched and broadcasting over leading dims. */
+  matmul(other: Tensor): Tensor { return matmul(this, other); }
+  /** Softmax over a dim. */
+  softmax(dim: number): Tensor { return fused.softmax(this, dim); }
+  /** Log-softmax over a dim. */
+  logSoftmax(dim: number): Tensor { return fused.logSoftmax(this, dim); }
+
+  // ************* movement (views where the layout allows) *************
+  /** The same elements in a new shape; one size may be -1. A view when the layout allows. */
+  reshape(...shape: number[] | [number[]]): Tensor { return movement.reshape(this, flatArgs(shape)); }
+  /** Alias of reshape. */
+  view(...shape: number[] | [number[]]): Tensor { return movement.reshape(this, flatArgs(shape)); }
+  /** Swaps two dims (a view). */
+  transpose(dim0: number, dim1: number): Tensor { return movement.transpose(this, dim0, dim1); }
+  /** Reorders dims (a view). */
+  permute(...dims: number[] | [number[]]): Tensor { return movement.permute(this, flatArgs(dims)); }
+  /** Repeats size-1 dims without copying (stride 0); -1 keeps a size. */
+  expand(...shape: number[] | [number[]]): Tensor { return movement.expand(this, flatArgs(shape)); }
+  /** Inserts a size-1 dim (a view). */
+  unsqueeze(dim: number): Tensor { return movement.unsqueeze(this, dim); }
+  /** Removes size-1 dims (one, or all when omitted) (a view). */
+  squeeze(dim?: number): Tensor { return movement.squeeze(this, dim); }
+  /** Flattens dims startDim..endDim into one. */
+  flatten(startDim = 0, endDim = -1): Tensor { return movement.flatten(this, startDim, endDim); }
+  /** The slice [start, start + length) of a dim (a view). */
+  narrow(dim: number, start: number, length: number): Tensor { return movement.narrow(this, dim, start, length); }
+  /** Python-style slice of one dim: [start, end) (a view). */
+  slice(dim: number, start?: number, end?: number): Tensor { return movement.slice(this, dim, start, end); }
+  /** This tensor if contiguous, else a contiguous copy. */
+  contiguous(): Tensor { return movement.contiguous(this); }
+
+  // ************* indexing *************
+  /** Replaces elements where mask is nonzero by value (mask broadcasts). */
+  maskedFill(mask: Tensor, value: number): Tensor { return indexing.maskedFill(this, mask, value); }
+  /** out[i][j] = this[i][index[i][j]] along dim (index int32). */
+  gather(dim: number, index: Tensor): Tensor { return indexing.gather(this, dim, index); }
+  /** Rows of this tensor picked by int32 indices along dim 0 (an embedding lookup). */
+  indexSelect(dim: number, index: Tensor): Tensor { return indexing.indexSelect(this, dim, index); }
+
+  // ************* in place (for optimizers, under noGrad) *************
+  /** Copies src (broadcast) into this tensor's elements. */
+  copy_(src: TensorLike): this { inplace.copy_(this, src); return this; }
+  /** this += alpha · other. */
+  add_(other: TensorLike, alpha = 1): this { inplace.add_(this, other, alpha); return this; }
+  /** this *= other. */
+  mul_(other: TensorLike): this { inplace.mul_(this, other); return this; }
+  /** Sets every element to zero. */
+  zero_(): this { inplace.fill_(this, 0); return this; }
+  /** Sets every element to value. */
+  fill_(value: number): this { inplace.fill_(this, value); return this; }
+}
+
+function flatArgs(args: number[] | [number[]]): number[] {
+  return Array.isArray(args[0]) ? [...(args[0] as number[])] : (args as number[]);
+}
