@@ -56,11 +56,13 @@ export class ByteTokenizer {
     }
     const j = json as Record<string, unknown>;
     if (j.type !== 'byte-level') {
-      const what = 'type' in j ? `type ${JSON.stringify(j.type)}` : `an object with keys ${Object.keys(j).join(', ') || '(none)'}`;
+      const keys = Object.keys(j).join(', ') || '(none)';
+      const what = 'type' in j ? `type ${JSON.stringify(j.type)}` : `an object with keys ${keys}`;
       throw new Error(`ByteTokenizer.fromJSON: unsupported tokenizer ${what}; expected ${expected}`);
     }
     if (j.vocab_size !== 256) {
-      throw new Error(`ByteTokenizer.fromJSON: unsupported tokenizer: byte-level vocab_size must be 256, got ${JSON.stringify(j.vocab_size)}`);
+      const got = JSON.stringify(j.vocab_size);
+      throw new Error(`ByteTokenizer.fromJSON: unsupported tokenizer: byte-level vocab_size must be 256, got ${got}`);
     }
     const extra = Object.keys(j).filter((k) => k !== 'type' && k !== 'vocab_size');
     if (extra.length > 0) throw new Error(`ByteTokenizer.fromJSON: unsupported tokenizer: unknown keys ${extra.join(', ')}`);

@@ -6,7 +6,7 @@
 // names the dotted key and the file; keys that only matter on Cerebras hardware are listed in
 // `ignoredKeys`. When the file omits a key, Cerebras' default applies where it agrees with LLaMA;
 // where Cerebras' default would build a different model (LayerNorm, learned positions, GELU, tied
-// embeddings) the key is required.
+// embeddings) the key is required. Absent bias and dropout keys mean none, as in LLaMA.
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { type LlamaConfig, validateLlamaConfig } from '../config.js';
@@ -64,8 +64,11 @@ const NUMBER_KINDS = {
 type NumberKind = keyof typeof NUMBER_KINDS;
 
 const isMapping = (v: unknown): v is Mapping => typeof v === 'object' && v !== null && !Array.isArray(v);
-const show = (v: unknown): string =>
-  typeof v === 'string' ? `string ${JSON.stringify(v)}` : isMapping(v) ? 'a mapping' : Array.isArray(v) ? `list ${JSON.stringify(v)}` : String(v);
+function show(v: unknown): string {
+  if (typeof v === 'string') return `string ${JSON.stringify(v)}`;
+  if (Array.isArray(v)) return `list ${JSON.stringify(v)}`;
+  return isMapping(v) ? 'a mapping' : String(v);
+}
 
 // Each getter marks its key as known and records a problem (returning NaN or a default) instead of
 // throwing, so one error can list every problem in the file. YAML null ("key:" with no value) is absent.
@@ -256,25 +259,27 @@ function parseSchedule(s: Section, ctx: Ctx): LrSchedule {
     ctx.problems.push(`${listPath}: expected a number or a list of schedulers, got ${show(v)}`);
     return bad;
   }
-  const phases = v.map((item, i) => parsePhase(item, `${listPath}[${i}]`, ctx));
-  if (phases.some((p) => p === null)) return bad;
-  const kinds = (phases as Phase[]).map((p) => p.kind).join(',');
-  const [first, second] = phases as Phase[];
-  if (kinds === 'cosinedecay') {
-    return { warmupSteps: 0, initialLr: first!.initial, maxLr: first!.initial, endLr: first!.end, decaySteps: first!.steps };
-  }
-  if (kinds === 'linear') {
-    return { warmupSteps: first!.steps, initialLr: first!.initial, maxLr: first!.end, endLr: first!.end, decaySteps: 0 };
-  }
-  if (kinds !== 'linear,cosinedecay') {
-    ctx.problems.push(`${listPath}: unsupported schedule [${kinds}]: expected a Linear warmup, a CosineDecay, or the two in that order`);
+  const before = ctx.problems.length;
+  const parsed = v.map((item, i) => parsePhase(item, `${listPath}[${i}]`, ctx));
+  if (ctx.problems.length > before) return bad; // a phase was malformed; its problems say how
+  const phases = parsed as Phase[];
+  const kinds = phases.map((p) => p.kind).join(',');
+  const warmup = kinds.startsWith('linear') ? phases[0]! : null;
+  const cosine = kinds.endsWith('cosinedecay') ? phases[phases.length - 1]! : null;
+  if (!['linear', 'cosinedecay', 'linear,cosinedecay'].includes(kinds)) {
+    ctx.problems.push(`${listPath}: unsupported schedule [${kinds}]: expected a Linear warmup, a CosineDecay, or both in that order`);
     return bad;
   }
   // The schedule is continuous: the cosine starts where the warmup ends.
-  if (first!.end !== second!.initial) {
-    ctx.problems.push(`${second!.path}.initial_learning_rate: must equal the warmup's end_learning_rate ${first!.end}, got ${second!.initial}`);
+  if (warmup && cosine && warmup.end !== cosine.initial) {
+    ctx.problems.push(`${cosine.path}.initial_learning_rate: must equal the warmup's end_learning_rate ${warmup.end}, `
+      + `got ${cosine.initial}`);
   }
-  return { warmupSteps: first!.steps, initialLr: first!.initial, maxLr: first!.end, endLr: second!.end, decaySteps: second!.steps };
+  const maxLr = warmup ? warmup.end : cosine!.initial;
+  return {
+    warmupSteps: warmup?.steps ?? 0, initialLr: warmup?.initial ?? maxLr, maxLr,
+    endLr: cosine?.end ?? maxLr, decaySteps: cosine?.steps ?? 0,
+  };
 }
 
 function parseOptimizer(s: Section, ctx: Ctx): TrainConfig['optimizer'] {
@@ -325,7 +330,8 @@ function parseDataDir(s: Section, ctx: Ctx): string | undefined {
 function parseSeqLen(s: Section, model: LlamaConfig): number {
   const seqLen = s.num('max_sequence_length', 'posInt', model.maxPositionEmbeddings);
   if (seqLen > model.maxPositionEmbeddings) {
-    s.problem('max_sequence_length', `must not exceed model.max_position_embeddings (${model.maxPositionEmbeddings}), got ${seqLen}`);
+    const max = model.maxPositionEmbeddings;
+    s.problem('max_sequence_length', `must not exceed model.max_position_embeddings (${max}), got ${seqLen}`);
   }
   return seqLen;
 }
@@ -382,12 +388,16 @@ export function parseZooConfig(yamlText: string, sourceName: string): TrainConfi
     throw new Error(`parseZooConfig: YAML syntax error in ${sourceName}: ${doc.errors[0]!.message.trimEnd()}`);
   }
   const root = doc.toJS() as unknown;
-  if (!isMapping(root)) throw new Error(`parseZooConfig: ${sourceName}: expected a mapping with sections model, optimizer, ..., got ${show(root)}`);
+  if (!isMapping(root)) {
+    throw new Error(`parseZooConfig: ${sourceName}: expected a mapping with sections model, optimizer, ..., got ${show(root)}`);
+  }
 
   const ctx: Ctx = { problems: [], ignored: [] };
   const problems = ctx.problems;
   const seen = new Set(['train_input', 'eval_input', 'model', 'optimizer', 'runconfig']);
-  for (const k of Object.keys(root)) if (!seen.has(k)) problems.push(`${k}: unknown key (expected sections ${[...seen].join(', ')})`);
+  for (const k of Object.keys(root)) {
+    if (!seen.has(k)) problems.push(`${k}: unknown key (expected sections ${[...seen].join(', ')})`);
+  }
   const section = (k: string, required: boolean): Section | null => {
     const v = root[k];
     if (v === undefined || v === null) { if (required) problems.push(`${k}: missing required section`); return null; }
@@ -418,7 +428,11 @@ export function parseZooConfig(yamlText: string, sourceName: string): TrainConfi
   if (problems.length > 1) {
     throw new Error(`parseZooConfig: ${problems.length} problems in ${sourceName}:\n  - ${problems.join('\n  - ')}`);
   }
-  return { model: model!, train: train!, eval: evalCfg, optimizer: optimizer!, runconfig: runconfig!, ignoredKeys: ctx.ignored, source: sourceName };
+  // No problems means every required section was there, so none of these is null.
+  return {
+    model: model!, train: train!, eval: evalCfg, optimizer: optimizer!, runconfig: runconfig!,
+    ignoredKeys: ctx.ignored, source: sourceName,
+  };
 }
 
 /** Reads and parses a Model-Zoo-style YAML config file. */

@@ -46,7 +46,8 @@ function checkInputs(op: string, inputs: Tensor[]): void {
     if (t.requiresGrad && t.dtype !== 'float64') {
       throw new Error(`${op}: input ${i} is ${t.dtype}; gradcheck needs float64 inputs (finite differences in float32 are too coarse)`);
     }
-    if (t.requiresGrad && t.strides.some((s, k) => s === 0 && t.shape[k]! > 1)) {
+    // NOTE: an empty tensor has zero strides in front of its zero-size dim yet nothing to perturb
+    if (t.requiresGrad && t.numel > 0 && t.strides.some((s, k) => s === 0 && t.shape[k]! > 1)) {
       throw new Error(`${op}: input ${i} of shape ${fmt(t.shape)} is expanded (a stride is 0): perturbing one element would move several; pass a contiguous copy`);
     }
   });

@@ -29,10 +29,10 @@ const NC = 1536;
 const SMALL = 4096;
 
 // Scratch reused across calls, grown on demand (no allocation per call for typical sizes).
-let packedA32 = new Float32Array(0);
-let packedB32 = new Float32Array(0);
-let packedA64 = new Float64Array(0);
-let packedB64 = new Float64Array(0);
+// Packed A and packed B share one array (A first, then B): V8 re-reads a typed array's
+// length and data pointer on every loop iteration, so one array halves that overhead.
+let scratch32 = new Float32Array(0);
+let scratch64 = new Float64Array(0);
 // The micro-kernel's result. Its accumulators start from this Float64Array (never from the
 // literal 0, a small integer), so V8 keeps them unboxed doubles even when it compiles the
 // loop on-stack or inlines it.
@@ -61,29 +61,22 @@ export function matmulKernel(
   const mcMax = Math.min(MC, roundUp(M, MR));
   const ncMax = Math.min(NC, roundUp(N, NR));
   const kcMax = Math.min(KC, K);
-  let pa: FloatArray, pb: FloatArray;
-  if (f32) {
-    if (packedA32.length < mcMax * kcMax) packedA32 = new Float32Array(mcMax * kcMax);
-    if (packedB32.length < ncMax * kcMax) packedB32 = new Float32Array(ncMax * kcMax);
-    pa = packedA32;
-    pb = packedB32;
-  } else {
-    if (packedA64.length < mcMax * kcMax) packedA64 = new Float64Array(mcMax * kcMax);
-    if (packedB64.length < ncMax * kcMax) packedB64 = new Float64Array(ncMax * kcMax);
-    pa = packedA64;
-    pb = packedB64;
-  }
+  const bStart = mcMax * kcMax;
+  const size = bStart + ncMax * kcMax;
+  if (f32 && scratch32.length < size) scratch32 = new Float32Array(size);
+  if (!f32 && scratch64.length < size) scratch64 = new Float64Array(size);
+  const packed = f32 ? scratch32 : scratch64;
   for (let jc = 0; jc < N; jc += NC) {
     const nc = Math.min(NC, N - jc);
     for (let pc = 0; pc < K; pc += KC) {
       const kc = Math.min(KC, K - pc);
       // The first K block overwrites C unless the caller asked to accumulate.
       const add = accumulate || pc > 0;
-      packB(pb, b, bOffset + pc * bRowStride + jc * bColStride, bRowStride, bColStride, kc, nc);
+      packB(packed, bStart, b, bOffset + pc * bRowStride + jc * bColStride, bRowStride, bColStride, kc, nc);
       for (let ic = 0; ic < M; ic += MC) {
         const mc = Math.min(MC, M - ic);
-        packA(pa, a, aOffset + ic * aRowStride + pc * aColStride, aRowStride, aColStride, mc, kc);
-        macroKernel(c, cOffset + ic * N + jc, N, pa, pb, mc, nc, kc, add);
+        packA(packed, 0, a, aOffset + ic * aRowStride + pc * aColStride, aRowStride, aColStride, mc, kc);
+        macroKernel(c, cOffset + ic * N + jc, N, packed, bStart, mc, nc, kc, add);
       }
     }
   }
@@ -91,8 +84,8 @@ export function matmulKernel(
 
 // Packs A[mc, kc] (any strides) into MR-row panels: panel p holds rows p·MR.. as
 // packed[p·MR·kc + k·MR + i]. Rows past mc are zero so edge tiles need no special case.
-function packA(packed: FloatArray, a: FloatArray, offset: number, rowStride: number, colStride: number, mc: number, kc: number): void {
-  let p = 0;
+function packA(packed: FloatArray, start: number, a: FloatArray, offset: number, rowStride: number, colStride: number, mc: number, kc: number): void {
+  let p = start;
   for (let i0 = 0; i0 < mc; i0 += MR) {
     const rows = Math.min(MR, mc - i0);
     for (let k = 0; k < kc; k++) {
@@ -106,8 +99,8 @@ function packA(packed: FloatArray, a: FloatArray, offset: number, rowStride: num
 
 // Packs B[kc, nc] (any strides) into NR-column panels: packed[p·NR·kc + k·NR + j],
 // zero-padded past nc.
-function packB(packed: FloatArray, b: FloatArray, offset: number, rowStride: number, colStride: number, kc: number, nc: number): void {
-  let p = 0;
+function packB(packed: FloatArray, start: number, b: FloatArray, offset: number, rowStride: number, colStride: number, kc: number, nc: number): void {
+  let p = start;
   for (let j0 = 0; j0 < nc; j0 += NR) {
     const cols = Math.min(NR, nc - j0);
     for (let k = 0; k < kc; k++) {
@@ -119,15 +112,16 @@ function packB(packed: FloatArray, b: FloatArray, offset: number, rowStride: num
   }
 }
 
-// C block [mc, nc] (row stride ldc, from cStart) = or += packedA [mc, kc] · packedB [kc, nc].
-function macroKernel(c: FloatArray, cStart: number, ldc: number, pa: FloatArray, pb: FloatArray, mc: number, nc: number, kc: number, add: boolean): void {
+// C block [mc, nc] (row stride ldc, from cStart) = or += packedA [mc, kc] · packedB [kc, nc],
+// packed A at packed[0..], packed B at packed[bStart..].
+function macroKernel(c: FloatArray, cStart: number, ldc: number, packed: FloatArray, bStart: number, mc: number, nc: number, kc: number, add: boolean): void {
   for (let jr = 0; jr < nc; jr += NR) {
     const cols = Math.min(NR, nc - jr);
-    const bPanel = jr * kc;
+    const bPanel = bStart + jr * kc;
     for (let ir = 0; ir < mc; ir += MR) {
       const rows = Math.min(MR, mc - ir);
       tile.fill(0);
-      microKernel(pa, ir * kc, pb, bPanel, kc, tile);
+      microKernel(packed, ir * kc, packed, bPanel, kc, tile);
       let ci = cStart + ir * ldc + jr;
       for (let i = 0; i < rows; i++, ci += ldc) {
         for (let j = 0; j < cols; j++) c[ci + j] = add ? c[ci + j] + tile[i * NR + j] : tile[i * NR + j];

@@ -1,0 +1,18 @@
+// The platform-independent surface of @tsgrad/llama, shared by the Node and browser entries.
+
+export {
+  LlamaForCausalLM, LlamaModel, LlamaDecoderLayer,
+} from './model.js';
+export type { LlamaInitOptions, CausalLMOutput, CausalLMForwardOptions, GenerateOptions } from './model.js';
+export {
+  llamaConfigFromHF, llamaConfigToHF, llamaPreset, countParameters, estimateTrainingMemory,
+  ffnHiddenSize, flopsPerToken, trainingFlopsPerStep, resolvedHeadDim, validateLlamaConfig,
+} from './config.js';
+export type { LlamaConfig, LlamaPresetName, TrainingMemory } from './config.js';
+export { ByteTokenizer, createStreamingDecoder } from './tokenizer.js';
+export type { ByteTokenizerJSON, StreamingDecoder } from './tokenizer.js';
+export { sampleToken, argmaxOf } from './sampling.js';
+export type { SamplingOptions } from './sampling.js';
+export { setFileSource, getFileSource, fetchFileSource } from './file-source.js';
+export type { FileSource } from './file-source.js';
+export { readCheckpointTensors } from './checkpoint.js';

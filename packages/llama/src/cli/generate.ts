@@ -1,0 +1,79 @@
+// `pnpm generate`: streams text from a trained model folder (ours, or a Hugging Face LLaMA folder
+// whose tokenizer we support).
+
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { LlamaForCausalLM } from '../index.js';
+import { createStreamingDecoder } from '../tokenizer.js';
+import { latestCheckpoint, readTokenizer } from '../node/checkpoints.js';
+import { setupThreads } from '../node/threads.js';
+
+const USAGE = `usage: pnpm generate [--model_dir <dir>] [--prompt "..."] [--max_new_tokens N] [--temperature T]
+                     [--top_k K] [--top_p P] [--seed S]
+model_dir may be a model folder (config.json, model.safetensors, tokenizer.json) or a training
+model_dir (its latest checkpoint is used). Default: runs/tiny.`;
+
+function numberFlag(name: string, value: string | undefined, fallback: number, check: (v: number) => boolean): number {
+  if (value === undefined) return fallback;
+  const v = Number(value);
+  if (!check(v)) throw new Error(`generate: --${name} got '${value}', which is not valid`);
+  return v;
+}
+
+/** Parses argv and runs; returns the process exit code. */
+export async function main(argv: string[], write: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      args: argv,
+      options: {
+        model_dir: { type: 'string' }, prompt: { type: 'string' }, max_new_tokens: { type: 'string' },
+        temperature: { type: 'string' }, top_k: { type: 'string' }, top_p: { type: 'string' }, seed: { type: 'string' },
+        threads: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }).values;
+  } catch (err) {
+    console.error(`generate: ${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (args.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const given = resolve(args.model_dir ?? join('runs', 'tiny'));
+  const dir = existsSync(join(given, 'config.json')) ? given : latestCheckpoint(given);
+  if (!dir) throw new Error(`generate: ${given} holds no model (no config.json and no checkpoint_<step> folder); train one with pnpm train`);
+  const tokenizer = readTokenizer(dir);
+  const maxNewTokens = numberFlag('max_new_tokens', args.max_new_tokens, 200, (v) => Number.isInteger(v) && v >= 0);
+  const temperature = numberFlag('temperature', args.temperature, 0.8, (v) => v >= 0);
+  const topK = numberFlag('top_k', args.top_k, 0, (v) => Number.isInteger(v) && v >= 0);
+  const topP = numberFlag('top_p', args.top_p, 1, (v) => v > 0 && v <= 1);
+  const seed = numberFlag('seed', args.seed, 0, Number.isInteger);
+  await setupThreads(args.threads);
+  const model = await LlamaForCausalLM.fromPretrained(dir);
+  const prompt = args.prompt ?? 'Call me Ishmael.';
+  const promptIds = tokenizer.encode(prompt);
+  if (promptIds.length === 0) throw new Error('generate: --prompt is empty');
+  if (promptIds.some((id) => id >= model.config.vocabSize)) throw new Error(`generate: the prompt encodes to ids beyond the model's vocabulary of ${model.config.vocabSize}`);
+  const stream = createStreamingDecoder();
+  write(prompt);
+  model.generate(promptIds, {
+    maxNewTokens, temperature, topK: topK || undefined, topP, seed,
+    onToken: (id) => write(stream.push(id)),
+  });
+  write(stream.flush() + '\n');
+  return 0;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: Error) => {
+      console.error(err.message);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,97 @@
+// `pnpm train`: training and validation driven by a Cerebras Model-Zoo-style YAML config, with the
+// flags of the zoo's run.py. With no arguments it trains a tiny LLaMA on Moby Dick.
+
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { dirname, join, resolve } from 'node:path';
+import { loadZooConfig } from '../node/zoo-config.js';
+import { describeConfig, runTraining } from '../node/trainer.js';
+import { setupThreads } from '../node/threads.js';
+
+const USAGE = `usage: pnpm train [--params <config.yaml>] [--mode train|eval|train_and_eval] [--model_dir <dir>]
+                  [--checkpoint_path <checkpoint dir>] [--max_steps N] [--dry_run] [--threads N]
+With no arguments: trains packages/llama/configs/params_llama_tiny.yaml on Moby Dick into runs/tiny.`;
+
+const here = dirname(fileURLToPath(import.meta.url));
+const DEFAULT_PARAMS = join(here, '..', '..', 'configs', 'params_llama_tiny.yaml');
+
+/** Parses argv and runs; returns the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      args: argv,
+      options: {
+        params: { type: 'string' },
+        mode: { type: 'string' },
+        model_dir: { type: 'string' },
+        checkpoint_path: { type: 'string' },
+        max_steps: { type: 'string' },
+        dry_run: { type: 'boolean' },
+        threads: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }).values;
+  } catch (err) {
+    console.error(`train: ${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (args.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const mode = (args.mode ?? 'train_and_eval') as 'train' | 'eval' | 'train_and_eval';
+  if (!['train', 'eval', 'train_and_eval'].includes(mode)) {
+    console.error(`train: --mode must be train, eval or train_and_eval, got '${args.mode}'\n${USAGE}`);
+    return 2;
+  }
+  let maxSteps: number | undefined;
+  if (args.max_steps !== undefined) {
+    maxSteps = Number(args.max_steps);
+    if (!Number.isInteger(maxSteps) || maxSteps <= 0) {
+      console.error(`train: --max_steps must be a positive integer, got '${args.max_steps}'`);
+      return 2;
+    }
+  }
+  const paramsPath = resolve(args.params ?? DEFAULT_PARAMS);
+  const config = loadZooConfig(paramsPath);
+  if (args.dry_run) {
+    for (const line of describeConfig(config)) console.log(line);
+    return 0;
+  }
+  const modelDir = resolve(args.model_dir ?? (args.params ? 'model_dir' : join('runs', 'tiny')));
+  const threads = await setupThreads(args.threads);
+  for (const line of describeConfig(config)) console.log(line);
+  console.log(`model_dir:         ${modelDir}\nthreads:           ${threads}`);
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    console.log('\nCtrl-C: saving a checkpoint after this step (press again to quit at once)');
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    const result = await runTraining({
+      config, modelDir, mode, maxSteps,
+      checkpointPath: args.checkpoint_path ? resolve(args.checkpoint_path) : undefined,
+      shouldStop: () => interrupted,
+    });
+    if (result.evalLoss !== null) {
+      console.log(`final validation loss ${result.evalLoss.toFixed(4)} nats/token (perplexity ${Math.exp(result.evalLoss).toFixed(2)})`);
+    }
+    return 0;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: Error) => {
+      console.error(err.message);
+      process.exit(1);
+    },
+  );
+}

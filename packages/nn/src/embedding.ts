@@ -1,0 +1,50 @@
+// Embedding: a lookup table of vectors, one row per token id.
+
+import { type DType, type Generator, type Tensor, indexSelect, zeros } from '@tsgrad/tensor';
+import { Module, Parameter } from './module.js';
+import { DEFAULT_INIT_STD, normal_ } from './init.js';
+import { checkSize } from './linear.js';
+
+/** Options of Embedding. */
+export interface EmbeddingOptions {
+  /** Source of the initial weights (default: the default generator). */
+  generator?: Generator;
+  /** Standard deviation of the initial weights (default 0.02, as Hugging Face). */
+  std?: number;
+  /** Element type of the weight (default float32). */
+  dtype?: DType;
+}
+
+/** A table of numEmbeddings vectors of size dim: int32 ids [...] → vectors [..., dim]; weight [V, dim]. */
+export class Embedding extends Module {
+  /** The table [numEmbeddings, embeddingDim]. */
+  weight: Parameter;
+  /** Number of rows (the vocabulary size V). */
+  readonly numEmbeddings: number;
+  /** Size of each vector. */
+  readonly embeddingDim: number;
+
+  /** An embedding table [numEmbeddings, dim] drawn from normal(0, std²). */
+  constructor(numEmbeddings: number, dim: number, opts: EmbeddingOptions = {}) {
+    super();
+    checkSize('Embedding', 'numEmbeddings', numEmbeddings);
+    checkSize('Embedding', 'dim', dim);
+    this.weight = new Parameter(zeros([numEmbeddings, dim], { dtype: opts.dtype ?? 'float32' }));
+    this.numEmbeddings = numEmbeddings;
+    this.embeddingDim = dim;
+    normal_(this.weight, opts.std ?? DEFAULT_INIT_STD, opts.generator);
+  }
+
+  /** int32 ids of any shape [...] → the rows they pick [..., dim]. */
+  forward(ids: Tensor): Tensor {
+    if (ids.dtype !== 'int32') throw new Error(`Embedding: token ids must be int32, got ${ids.dtype} of shape [${ids.shape.join(', ')}]`);
+    const flat = ids.toTypedArray();
+    for (let i = 0; i < flat.length; i++) {
+      const id = flat[i]!;
+      if (id < 0 || id >= this.numEmbeddings) {
+        throw new Error(`Embedding: token id ${id} is out of range for ${this.numEmbeddings} embeddings`);
+      }
+    }
+    return indexSelect(this.weight, 0, ids); // [..., dim]
+  }
+}

@@ -1,0 +1,22 @@
+// @tsgrad/optim: optimizers (AdamW, SGD), gradient clipping and learning-rate schedules, each
+// matching PyTorch / Hugging Face to float precision. Optimizers take plain Tensors.
+
+// optimizers
+export { Optimizer } from './optimizer.js';
+export type {
+  BaseHyper, NonFinitePolicy, OptimizerStateDict, ParamGroup, ParamGroupInput, ParamInput, ParamStateDict, ParamsOrGroups,
+} from './optimizer.js';
+export { AdamW } from './adamw.js';
+export type { AdamWHyper, AdamWOptions, AdamWState } from './adamw.js';
+export { SGD } from './sgd.js';
+export type { SGDHyper, SGDOptions, SGDState } from './sgd.js';
+
+// gradient clipping
+export { clipGradNorm } from './clip.js';
+export type { ClipGradNormOptions } from './clip.js';
+
+// schedules
+export { LrScheduler, CosineWithWarmup, LinearWarmup, ConstantLr, cosineWithWarmupLr } from './schedule.js';
+export type {
+  CosineWithWarmupLrOptions, CosineWithWarmupOptions, LinearWarmupOptions, SchedulableOptimizer, SchedulerStateDict,
+} from './schedule.js';

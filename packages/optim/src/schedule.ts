@@ -1,0 +1,205 @@
+// Learning-rate schedules, as PyTorch's LambdaLR driven by Hugging Face's schedule lambdas:
+// group.lr = baseLr · factor(t), where t counts scheduler steps from 0 and baseLr is the group's lr
+// when the first schedule was attached (PyTorch's `initial_lr`). Construction sets the lr of step 0
+// at once (as LambdaLR does), so `lastLr` is always the lr the next `opt.step()` will use.
+
+/** What a schedule needs of an optimizer: its groups' learning rates. */
+export interface SchedulableOptimizer {
+  /** The parameter groups, whose `lr` the schedule sets. */
+  paramGroups: Array<{ lr: number; initialLr?: number }>;
+}
+
+/** A schedule's state: the current step and each group's base lr. */
+export interface SchedulerStateDict {
+  /** The step whose lr the groups hold (PyTorch's last_epoch). */
+  step: number;
+  /** Each group's base (maximum) lr. */
+  baseLrs: number[];
+}
+
+/** Options of `cosineWithWarmupLr`. */
+export interface CosineWithWarmupLrOptions extends CosineWithWarmupOptions {
+  /** The peak lr, reached at the end of the warmup. */
+  maxLr: number;
+}
+
+/** Options of `CosineWithWarmup`. */
+export interface CosineWithWarmupOptions {
+  /** Steps of linear warmup from 0 (an integer ≥ 0, at most totalSteps). */
+  warmupSteps: number;
+  /** The step at which the cosine reaches its floor (an integer > 0). */
+  totalSteps: number;
+  /** The floor as a fraction of the peak, in [0, 1]; default 0.1 (LLaMA's). */
+  minLrRatio?: number;
+}
+
+/** Options of `LinearWarmup`. */
+export interface LinearWarmupOptions {
+  /** Steps of linear warmup from 0 (an integer ≥ 0); the lr stays at its base afterwards. */
+  warmupSteps: number;
+}
+
+/**
+ * The lr at `step` of linear warmup then cosine decay to minLrRatio·maxLr: Hugging Face's
+ * `get_cosine_with_min_lr_schedule_with_warmup` (num_cycles 0.5), held flat after totalSteps.
+ */
+export function cosineWithWarmupLr(step: number, opts: CosineWithWarmupLrOptions): number {
+  const { maxLr, warmupSteps, totalSteps, minLrRatio = 0.1 } = opts;
+  if (typeof maxLr !== 'number' || !Number.isFinite(maxLr) || maxLr < 0) throw new Error(`cosineWithWarmupLr: maxLr must be a finite number ≥ 0, got ${maxLr}`);
+  checkCosineOptions('cosineWithWarmupLr', { warmupSteps, totalSteps, minLrRatio });
+  checkStep('cosineWithWarmupLr', step);
+  return maxLr * cosineFactor(step, warmupSteps, totalSteps, minLrRatio);
+}
+
+// HF's _get_cosine_schedule_with_warmup_lr_lambda, written in its order of operations so the lr
+// is bit-for-bit HF's (LambdaLR then takes base_lr * factor):
+//   if step < warmup: return step / max(1, warmup)
+//   progress = (step − warmup) / max(1, total − warmup)
+//   factor = 0.5 * (1 + cos(pi * num_cycles * 2 * progress)); factor = factor * (1 − r) + r
+// NOTE: HF's cosine rises again after total; we hold the floor r there (HF's own value at total
+// is exactly r whenever warmup < total, since cos(π) is exactly −1).
+function cosineFactor(step: number, warmupSteps: number, totalSteps: number, minLrRatio: number): number {
+  if (step < warmupSteps) return step / Math.max(1, warmupSteps);
+  if (step >= totalSteps) return minLrRatio;
+  const numCycles = 0.5;
+  const progress = (step - warmupSteps) / Math.max(1, totalSteps - warmupSteps);
+  let factor = 0.5 * (1.0 + Math.cos(Math.PI * numCycles * 2.0 * progress));
+  factor = factor * (1 - minLrRatio) + minLrRatio;
+  return Math.max(0, factor);
+}
+
+function checkCosineOptions(op: string, o: { warmupSteps: unknown; totalSteps: unknown; minLrRatio: unknown }): void {
+  const { warmupSteps, totalSteps, minLrRatio } = o;
+  if (typeof totalSteps !== 'number' || !Number.isInteger(totalSteps) || totalSteps <= 0) throw new Error(`${op}: totalSteps must be an integer > 0, got ${totalSteps}`);
+  checkWarmup(op, warmupSteps);
+  if ((warmupSteps as number) > totalSteps) throw new Error(`${op}: warmupSteps (${warmupSteps}) must not exceed totalSteps (${totalSteps})`);
+  if (typeof minLrRatio !== 'number' || !(minLrRatio >= 0 && minLrRatio <= 1)) throw new Error(`${op}: minLrRatio must be in [0, 1], got ${minLrRatio}`);
+}
+
+function checkWarmup(op: string, warmupSteps: unknown): void {
+  if (typeof warmupSteps !== 'number' || !Number.isInteger(warmupSteps) || warmupSteps < 0) {
+    throw new Error(`${op}: warmupSteps must be an integer ≥ 0, got ${warmupSteps}`);
+  }
+}
+
+function checkStep(op: string, step: unknown): void {
+  if (typeof step !== 'number' || !Number.isFinite(step) || step < 0) throw new Error(`${op}: step must be a finite number ≥ 0, got ${step}`);
+}
+
+/** Base class of the schedules (PyTorch's LambdaLR): group lr = base lr · factor(step). */
+export abstract class LrScheduler {
+  /** The optimizer whose group learning rates this schedule sets. */
+  readonly optimizer: SchedulableOptimizer;
+  /** Each group's base lr (its lr when the first schedule was attached). */
+  baseLrs: number[];
+  /** The step whose lr the groups hold: 0 after construction, +1 per `step()`. */
+  lastStep = 0;
+  private lastLrs: number[] = [];
+  private readonly name: string;
+  private readonly factor: (step: number) => number;
+
+  /** Attaches to an optimizer and sets each group's lr for step 0; `factor` is LambdaLR's lambda. */
+  protected constructor(name: string, optimizer: SchedulableOptimizer, factor: (step: number) => number) {
+    this.name = name;
+    this.factor = factor;
+    if (typeof optimizer !== 'object' || optimizer === null || !Array.isArray(optimizer.paramGroups)) {
+      throw new Error(`${name}: expected an optimizer (with paramGroups)`);
+    }
+    this.optimizer = optimizer;
+    // as PyTorch: group.setdefault('initial_lr', group['lr']), so a loaded optimizer keeps its base lr
+    for (const group of optimizer.paramGroups) if (group.initialLr === undefined) group.initialLr = group.lr;
+    this.baseLrs = optimizer.paramGroups.map((g) => g.initialLr!);
+    this.apply();
+  }
+
+  /** Advances one step and sets every group's lr for it; call after `opt.step()`. */
+  step(): void {
+    this.lastStep += 1;
+    this.apply();
+  }
+
+  /** The lr the next `opt.step()` will use (of the first group). */
+  get lastLr(): number {
+    return this.lastLrs[0]!;
+  }
+
+  /** The lr of every group for the next `opt.step()` (PyTorch's get_last_lr()). */
+  getLastLr(): number[] {
+    return [...this.lastLrs];
+  }
+
+  /** The schedule's state: the step and the base lrs. */
+  stateDict(): SchedulerStateDict {
+    return { step: this.lastStep, baseLrs: [...this.baseLrs] };
+  }
+
+  /** Restores a state from `stateDict()` and sets the groups' lr for its step. */
+  loadStateDict(sd: SchedulerStateDict): void {
+    const op = `${this.name}.loadStateDict`;
+    if (typeof sd !== 'object' || sd === null) throw new Error(`${op}: expected { step, baseLrs }`);
+    if (!Number.isInteger(sd.step) || sd.step < 0) throw new Error(`${op}: step must be an integer ≥ 0, got ${sd.step}`);
+    if (!Array.isArray(sd.baseLrs) || sd.baseLrs.length !== this.optimizer.paramGroups.length) {
+      throw new Error(`${op}: the state has ${Array.isArray(sd.baseLrs) ? sd.baseLrs.length : 'no'} base lrs but the optimizer has ${this.optimizer.paramGroups.length} param groups`);
+    }
+    sd.baseLrs.forEach((lr, i) => {
+      if (typeof lr !== 'number' || !Number.isFinite(lr) || lr < 0) throw new Error(`${op}: baseLrs[${i}] must be a finite number ≥ 0, got ${lr}`);
+    });
+    this.lastStep = sd.step;
+    this.baseLrs = [...sd.baseLrs];
+    this.apply();
+  }
+
+  // Sets every group's lr for lastStep: base_lr * lambda(last_epoch), LambdaLR's order.
+  private apply(): void {
+    const groups = this.optimizer.paramGroups;
+    if (groups.length !== this.baseLrs.length) {
+      throw new Error(`${this.name}: the optimizer has ${groups.length} param groups but the schedule was made for ${this.baseLrs.length}`);
+    }
+    const factor = this.factor(this.lastStep);
+    this.lastLrs = this.baseLrs.map((base) => base * factor);
+    groups.forEach((g, i) => { g.lr = this.lastLrs[i]!; });
+  }
+}
+
+/** Linear warmup from 0, then cosine decay to minLrRatio × each group's initial lr (LLaMA's schedule; see cosineWithWarmupLr). */
+export class CosineWithWarmup extends LrScheduler {
+  /** Warmup length in steps. */
+  readonly warmupSteps: number;
+  /** The step at which the floor is reached. */
+  readonly totalSteps: number;
+  /** The floor as a fraction of the peak. */
+  readonly minLrRatio: number;
+
+  /** Attaches the schedule and sets each group's lr for step 0 (0 when warmupSteps > 0). */
+  constructor(optimizer: SchedulableOptimizer, opts: CosineWithWarmupOptions) {
+    const { warmupSteps, totalSteps, minLrRatio = 0.1 } = opts ?? ({} as CosineWithWarmupOptions);
+    checkCosineOptions('CosineWithWarmup', { warmupSteps, totalSteps, minLrRatio });
+    super('CosineWithWarmup', optimizer, (step) => cosineFactor(step, warmupSteps, totalSteps, minLrRatio));
+    this.warmupSteps = warmupSteps;
+    this.totalSteps = totalSteps;
+    this.minLrRatio = minLrRatio;
+  }
+}
+
+/** Linear warmup from 0 to each group's initial lr, then constant (HF's get_constant_schedule_with_warmup). */
+export class LinearWarmup extends LrScheduler {
+  /** Warmup length in steps. */
+  readonly warmupSteps: number;
+
+  /** Attaches the schedule and sets each group's lr for step 0. */
+  constructor(optimizer: SchedulableOptimizer, opts: LinearWarmupOptions) {
+    const { warmupSteps } = opts ?? ({} as LinearWarmupOptions);
+    checkWarmup('LinearWarmup', warmupSteps);
+    // HF: step / max(1.0, warmup) while step < warmup, then 1.0
+    super('LinearWarmup', optimizer, (step) => (step < warmupSteps ? step / Math.max(1, warmupSteps) : 1));
+    this.warmupSteps = warmupSteps;
+  }
+}
+
+/** Each group's initial lr at every step (HF's get_constant_schedule; not PyTorch's ConstantLR, which scales by a factor). */
+export class ConstantLr extends LrScheduler {
+  /** Attaches the schedule (the lr stays each group's initial lr). */
+  constructor(optimizer: SchedulableOptimizer) {
+    super('ConstantLr', optimizer, () => 1);
+  }
+}
