@@ -33,9 +33,11 @@ export interface AdamWHyper {
 }
 
 /** Options of `new AdamW(params, options)`: PyTorch's defaults except lr, which is required. */
-export interface AdamWOptions extends Partial<AdamWHyper> {
+export interface AdamWOptions extends Partial<Omit<AdamWHyper, 'betas'>> {
   /** Learning rate (required). */
   lr: number;
+  /** [beta1, beta2], each in [0, 1); default [0.9, 0.999]. A plain array (from JSON) is accepted. */
+  betas?: readonly [number, number] | readonly number[];
   /** On a NaN or infinite gradient: 'error' (default) throws naming the parameter; 'skip' skips the whole step. */
   nonFinite?: NonFinitePolicy;
 }
@@ -59,8 +61,10 @@ export class AdamW extends Optimizer<AdamWHyper, AdamWState> {
   constructor(paramsOrGroups: ParamsOrGroups<AdamWHyper>, options: AdamWOptions) {
     if (typeof options !== 'object' || options === null) throw new Error('AdamW: options { lr, ... } are required');
     const { lr, betas = [0.9, 0.999], eps = 1e-8, weightDecay = 0.01, nonFinite, ...rest } = options;
-    for (const key of Object.keys(rest)) throw new Error(`AdamW: unknown option '${key}' (known: lr, betas, eps, weightDecay, nonFinite)`);
-    super('AdamW', paramsOrGroups, { lr, betas, eps, weightDecay }, nonFinite);
+    const unknown = Object.keys(rest)[0];
+    if (unknown !== undefined) throw new Error(`AdamW: unknown option '${unknown}' (known: lr, betas, eps, weightDecay, nonFinite)`);
+    const betaPair = (Array.isArray(betas) ? [...betas] : betas) as [number, number];
+    super('AdamW', paramsOrGroups, { lr, betas: betaPair, eps, weightDecay }, nonFinite);
   }
 
   protected override checkHyper(h: AdamWHyper, where: string): void {
@@ -78,7 +82,7 @@ export class AdamW extends Optimizer<AdamWHyper, AdamWState> {
     const [beta1, beta2] = group.betas;
     for (let i = 0; i < group.params.length; i++) {
       const p = group.params[i]!;
-      const grad = this.gradData(p, this.describe(group, groupIndex, i));
+      const grad = this.gradData(group, groupIndex, i);
       if (grad === null) continue; // as PyTorch: no gradient, no update, the step count stays
       let s = this.state.get(p);
       if (s === undefined) {

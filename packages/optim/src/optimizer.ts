@@ -65,6 +65,7 @@ export abstract class Optimizer<H extends BaseHyper, S> {
   /** The class name, for error messages. */
   protected readonly name: string;
 
+  /** Takes parameters (one group) or groups; `defaults` fill what a group does not override. */
   protected constructor(name: string, paramsOrGroups: ParamsOrGroups<H>, defaults: H, nonFinite: NonFinitePolicy | undefined) {
     this.name = name;
     this.checkHyper(defaults, 'options');
@@ -110,15 +111,20 @@ export abstract class Optimizer<H extends BaseHyper, S> {
   // Tensors and names of a group's parameters, each checked (leaf, float, contiguous, in no other group).
   private readParams(inputs: Iterable<ParamInput>, where: string): { params: Tensor[]; paramNames: string[] | null } {
     if (inputs instanceof Tensor) throw new Error(`${this.name}: ${where}: params must be an iterable of tensors, not a single tensor; wrap it in [ ]`);
+    if (inputs == null || typeof (inputs as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+      throw new Error(`${this.name}: ${where}: params must be an iterable of tensors or [name, tensor] pairs`);
+    }
     const params: Tensor[] = [];
     const names: string[] = [];
     const seen = new Set<Tensor>();
     for (const group of this.paramGroups) for (const p of group.params) seen.add(p);
     for (const item of inputs) {
       const named = Array.isArray(item);
+      if (named && (item.length !== 2 || typeof item[0] !== 'string')) {
+        throw new Error(`${this.name}: parameter ${params.length} of ${where}: a named parameter must be a [string, Tensor] pair`);
+      }
       const p = named ? item[1] : item;
       const label = named ? `parameter ${params.length} ('${item[0]}') of ${where}` : `parameter ${params.length} of ${where}`;
-      if (named && typeof item[0] !== 'string') throw new Error(`${this.name}: ${label}: a named parameter must be a [string, Tensor] pair`);
       if (params.length > 0 && named !== (names.length > 0)) {
         throw new Error(`${this.name}: ${where} mixes named ([name, tensor]) and unnamed parameters`);
       }
@@ -171,10 +177,12 @@ export abstract class Optimizer<H extends BaseHyper, S> {
    * A parameter's gradient as (storage, offset) of its row-major elements, or null when it has none.
    * NOTE: a non-contiguous gradient is copied (the only allocation a step may make).
    */
-  protected gradData(p: Tensor, what: string): [Storage, number] | null {
+  protected gradData(group: ParamGroup<H>, groupIndex: number, i: number): [Storage, number] | null {
+    const p = group.params[i]!;
     const g = p.grad;
     if (g === null) return null;
     if (g.numel !== p.numel || g.ndim !== p.ndim || g.shape.some((s, k) => s !== p.shape[k])) {
+      const what = this.describe(group, groupIndex, i);
       throw new Error(`${this.name}.step: the gradient of ${what} has shape [${g.shape.join(', ')}] but the parameter has shape [${p.shape.join(', ')}]`);
     }
     return g.isContiguous() ? [g.storage, g.offset] : [g.toTypedArray(), 0];
@@ -185,13 +193,12 @@ export abstract class Optimizer<H extends BaseHyper, S> {
     for (let gi = 0; gi < this.paramGroups.length; gi++) {
       const group = this.paramGroups[gi]!;
       for (let i = 0; i < group.params.length; i++) {
-        const what = this.describe(group, gi, i);
-        const data = this.gradData(group.params[i]!, what);
+        const data = this.gradData(group, gi, i);
         if (data === null) continue;
         const [g, off] = data;
         for (let k = 0, n = group.params[i]!.numel; k < n; k++) {
           const x = g[off + k]!;
-          if (x - x !== 0) return `the gradient of ${what} is not finite (${x} at element ${k})`;
+          if (x - x !== 0) return `the gradient of ${this.describe(group, gi, i)} is not finite (${x} at element ${k})`;
         }
       }
     }
@@ -233,10 +240,11 @@ export abstract class Optimizer<H extends BaseHyper, S> {
     this.paramGroups.forEach((group, gi) => {
       const saved = sd.paramGroups[gi]!;
       const where = `param group ${gi}`;
+      if (typeof saved !== 'object' || saved === null) throw new Error(`${op}: ${where} of the state dict is not an object`);
       if (!Array.isArray(saved.params) || saved.params.length !== group.params.length) {
         throw new Error(`${op}: ${where} has ${Array.isArray(saved.params) ? saved.params.length : 'no'} parameters in the state dict but ${group.params.length} in the optimizer`);
       }
-      const { params: ids, paramShapes, paramNames: _names, initialLr, ...hyper } = saved;
+      const { params: ids, paramShapes, paramNames, initialLr, ...hyper } = saved;
       const known = new Set(Object.keys(this.defaults));
       for (const key of Object.keys(hyper)) if (!known.has(key)) throw new Error(`${op}: unknown hyperparameter '${key}' in ${where}`);
       const merged = { ...copyHyper(this.defaults), ...copyHyper(hyper as Partial<H>) } as H;
@@ -248,6 +256,10 @@ export abstract class Optimizer<H extends BaseHyper, S> {
       initialLrs.push(initialLr as number | undefined);
       group.params.forEach((p, i) => {
         const what = this.describe(group, gi, i);
+        const savedName = paramNames?.[i];
+        if (savedName !== undefined && group.paramNames && savedName !== group.paramNames[i]) {
+          throw new Error(`${op}: ${what} is named '${savedName}' in the state dict`);
+        }
         const shape = paramShapes?.[i];
         if (paramShapes !== undefined && (!Array.isArray(shape) || shape.length !== p.ndim || shape.some((s, k) => s !== p.shape[k]))) {
           throw new Error(`${op}: ${what} has shape ${JSON.stringify(shape)} in the state dict but [${p.shape.join(', ')}] in the optimizer`);

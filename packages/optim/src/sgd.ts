@@ -50,7 +50,8 @@ export class SGD extends Optimizer<SGDHyper, SGDState> {
   constructor(paramsOrGroups: ParamsOrGroups<SGDHyper>, options: SGDOptions) {
     if (typeof options !== 'object' || options === null) throw new Error('SGD: options { lr, ... } are required');
     const { lr, momentum = 0, dampening = 0, weightDecay = 0, nesterov = false, nonFinite, ...rest } = options;
-    for (const key of Object.keys(rest)) throw new Error(`SGD: unknown option '${key}' (known: lr, momentum, dampening, weightDecay, nesterov, nonFinite)`);
+    const unknown = Object.keys(rest)[0];
+    if (unknown !== undefined) throw new Error(`SGD: unknown option '${unknown}' (known: lr, momentum, dampening, weightDecay, nesterov, nonFinite)`);
     super('SGD', paramsOrGroups, { lr, momentum, dampening, weightDecay, nesterov }, nonFinite);
   }
 
@@ -68,7 +69,7 @@ export class SGD extends Optimizer<SGDHyper, SGDState> {
   protected override updateGroup(group: ParamGroup<SGDHyper>, groupIndex: number): void {
     for (let i = 0; i < group.params.length; i++) {
       const p = group.params[i]!;
-      const grad = this.gradData(p, this.describe(group, groupIndex, i));
+      const grad = this.gradData(group, groupIndex, i);
       if (grad === null) continue;
       let buf: Float32Array | Float64Array | null = null;
       let first = false;

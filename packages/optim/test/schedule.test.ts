@@ -85,7 +85,7 @@ describe('cosineWithWarmupLr', () => {
 describe('CosineWithWarmup', () => {
   it('sets the lr of step 0 on construction and follows the reference run step by step', () => {
     const o = reference.optimizer;
-    const opt = new AdamW([param()], { lr: o.lr, betas: [o.betas[0]!, o.betas[1]!], weightDecay: o.weight_decay });
+    const opt = new AdamW([param()], { lr: o.lr, betas: o.betas, weightDecay: o.weight_decay });
     const sched = new CosineWithWarmup(opt, { warmupSteps: o.warmup, totalSteps: o.total, minLrRatio: o.min_lr_rate });
     for (const s of reference.steps) {
       expect(sched.lastLr).toBe(s.lr);

@@ -123,7 +123,7 @@ export function arange(start: number, end?: number, step = 1, opts: CreateOption
   if (step === 0 || !Number.isFinite(step)) throw new Error(`arange: step must be a non-zero finite number, got ${step}`);
   const n = Math.max(0, Math.ceil((end - start) / step));
   const allInt = Number.isInteger(start) && Number.isInteger(end) && Number.isInteger(step);
-  const dtype = opts.dtype ?? (allInt ? 'int32' : 'float32');
+  const dtype = opts.dtype !== undefined ? checkDType('arange', opts.dtype) : allInt ? 'int32' : 'float32';
   const t = new Tensor(allocStorage(dtype, n), [n]);
   for (let i = 0; i < n; i++) t.storage[i] = start + i * step;
   return finish(t, opts);

@@ -23,10 +23,12 @@ export function contiguousStrides(shape: readonly number[]): number[] {
 
 /** Turns a possibly negative dim into an index in [0, ndim), or throws naming the op. */
 export function normalizeDim(op: string, dim: number, ndim: number): number {
-  if (!Number.isInteger(dim) || dim < -ndim || dim >= Math.max(ndim, 1)) {
-    throw new Error(`${op}: dim ${dim} is out of range for a tensor with ${ndim} dims (expected ${-Math.max(ndim, 1)} to ${Math.max(ndim, 1) - 1})`);
+  // a 0-d tensor accepts dim 0 and -1, as PyTorch: the range is computed for at least one dim
+  const n = Math.max(ndim, 1);
+  if (!Number.isInteger(dim) || dim < -n || dim >= n) {
+    throw new Error(`${op}: dim ${dim} is out of range for a tensor with ${ndim} dims (expected ${-n} to ${n - 1})`);
   }
-  return dim < 0 ? dim + ndim : dim;
+  return dim < 0 ? dim + n : dim;
 }
 
 /** Checks that a shape is a list of non-negative integers. */

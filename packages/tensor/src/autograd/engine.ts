@@ -110,7 +110,8 @@ export function backward(root: Tensor, gradOutput?: Tensor, opts: { retainGraph?
   run('backward', [root], seeds, createGraph, opts.retainGraph ?? createGraph, (leaf, g) => {
     if (g.dtype !== leaf.dtype) g = g.to(leaf.dtype);
     if (createGraph) {
-      leaf.grad = leaf.grad ? leaf.grad.add(g) : g;
+      // clone: g may be a view shared with another leaf's gradient (add passes its gradient through)
+      leaf.grad = leaf.grad ? leaf.grad.add(g) : g.clone();
     } else if (leaf.grad) {
       leaf.grad = withGradMode(false, () => leaf.grad!.add(g));
     } else {

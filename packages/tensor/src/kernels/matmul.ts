@@ -15,14 +15,15 @@
 /** Either float storage the kernels accept. */
 export type FloatArray = Float32Array | Float64Array;
 
-// Register tile. V8 (x64) allocates about 15 double registers: a 4×3 tile keeps 12
-// accumulators plus the current A column and one B value live, measured faster than 3×3
-// (fewer loads per multiply-add) and than 4×4 (which spills accumulators to the stack).
-const MR = 4;
+// Register tile, MR×NR = 3×3 (the micro-kernels below hard-code it). V8 (x64) allocates
+// about 15 double registers; it computes all nine products before adding, so even 3×3
+// spills a few accumulators, and 4×4, 4×3, 3×4, 2×4 measured 3–8% slower, 5×3 13% slower.
+const MR = 3;
 const NR = 3;
-// Cache blocking, chosen by measurement (bench/matmul-kernel.ts): a KC-long micro-panel
-// of B (KC·NR floats) stays in L1 while MC rows of packed A (MC·KC floats) stay in L2.
-const KC = 256;
+// Cache blocking. A KC-long micro-panel of B (KC·NR floats) stays in L1 while MC rows of
+// packed A (MC·KC floats) stay in L2. Scalar code is compute-bound, so these matter little:
+// KC = 512 beat 256 by ~2% (fewer passes over C), 128 lost 5%; MC and NC were flat.
+const KC = 512;
 const MC = 96;
 const NC = 1536;
 // Below this many multiply-adds packing costs more than it saves: use the plain loop.
@@ -72,42 +73,29 @@ export function matmulKernel(
       const kc = Math.min(KC, K - pc);
       // The first K block overwrites C unless the caller asked to accumulate.
       const add = accumulate || pc > 0;
-      packB(packed, bStart, b, bOffset + pc * bRowStride + jc * bColStride, bRowStride, bColStride, kc, nc);
+      packPanels(packed, bStart, b, bOffset + pc * bRowStride + jc * bColStride, bColStride, bRowStride, nc, kc);
       for (let ic = 0; ic < M; ic += MC) {
         const mc = Math.min(MC, M - ic);
-        packA(packed, 0, a, aOffset + ic * aRowStride + pc * aColStride, aRowStride, aColStride, mc, kc);
+        packPanels(packed, 0, a, aOffset + ic * aRowStride + pc * aColStride, aRowStride, aColStride, mc, kc);
         macroKernel(c, cOffset + ic * N + jc, N, packed, bStart, mc, nc, kc, add);
       }
     }
   }
 }
 
-// Packs A[mc, kc] (any strides) into MR-row panels: panel p holds rows p·MR.. as
-// packed[p·MR·kc + k·MR + i]. Rows past mc are zero so edge tiles need no special case.
-function packA(packed: FloatArray, start: number, a: FloatArray, offset: number, rowStride: number, colStride: number, mc: number, kc: number): void {
+// Packs `lines` strided vectors of length kc into panels of three, interleaved along k:
+// line l, step k goes to packed[start + (l/3)·3·kc + 3k + l%3] from src[offset + l·lineStride
+// + k·kStride]. For A the lines are rows (panels of MR), for B columns (panels of NR).
+// Lines past the end are zero: the micro-kernel computes full tiles, edge tiles store only
+// their valid part, and zeros (unlike stale scratch) are never slow denormals.
+function packPanels(packed: FloatArray, start: number, src: FloatArray, offset: number, lineStride: number, kStride: number, lines: number, kc: number): void {
   let p = start;
-  for (let i0 = 0; i0 < mc; i0 += MR) {
-    const rows = Math.min(MR, mc - i0);
-    for (let k = 0; k < kc; k++) {
-      const src = offset + i0 * rowStride + k * colStride;
-      for (let i = 0; i < rows; i++) packed[p + i] = a[src + i * rowStride];
-      for (let i = rows; i < MR; i++) packed[p + i] = 0;
-      p += MR;
-    }
-  }
-}
-
-// Packs B[kc, nc] (any strides) into NR-column panels: packed[p·NR·kc + k·NR + j],
-// zero-padded past nc.
-function packB(packed: FloatArray, start: number, b: FloatArray, offset: number, rowStride: number, colStride: number, kc: number, nc: number): void {
-  let p = start;
-  for (let j0 = 0; j0 < nc; j0 += NR) {
-    const cols = Math.min(NR, nc - j0);
-    for (let k = 0; k < kc; k++) {
-      const src = offset + k * rowStride + j0 * colStride;
-      for (let j = 0; j < cols; j++) packed[p + j] = b[src + j * colStride];
-      for (let j = cols; j < NR; j++) packed[p + j] = 0;
-      p += NR;
+  for (let l0 = 0; l0 < lines; l0 += 3, offset += 3 * lineStride) {
+    const width = Math.min(3, lines - l0);
+    for (let k = 0, s = offset; k < kc; k++, s += kStride, p += 3) {
+      packed[p] = src[s];
+      packed[p + 1] = width > 1 ? src[s + lineStride] : 0;
+      packed[p + 2] = width > 2 ? src[s + 2 * lineStride] : 0;
     }
   }
 }
@@ -121,7 +109,8 @@ function macroKernel(c: FloatArray, cStart: number, ldc: number, packed: FloatAr
     for (let ir = 0; ir < mc; ir += MR) {
       const rows = Math.min(MR, mc - ir);
       tile.fill(0);
-      microKernel(packed, ir * kc, packed, bPanel, kc, tile);
+      if (packed instanceof Float32Array) microKernel32(packed, ir * kc, bPanel, kc, tile);
+      else microKernel64(packed, ir * kc, bPanel, kc, tile);
       let ci = cStart + ir * ldc + jr;
       for (let i = 0; i < rows; i++, ci += ldc) {
         for (let j = 0; j < cols; j++) c[ci + j] = add ? c[ci + j] + tile[i * NR + j] : tile[i * NR + j];
@@ -130,45 +119,45 @@ function macroKernel(c: FloatArray, cStart: number, ldc: number, packed: FloatAr
   }
 }
 
-// tile[MR, NR] += Σ_k pa[ia + k·MR + i] · pb[ib + k·NR + j] over kc steps.
+// tile[3, 3] += Σ_k p[ia + 3k + i] · p[ib + 3k + j] for k < kc: a 3-row panel of packed A
+// times a 3-column panel of packed B, nine accumulators in registers.
 // NOTE: `| 0` on the indices tells V8 they are int32, removing an overflow check per load.
-function microKernel(pa: FloatArray, ia: number, pb: FloatArray, ib: number, kc: number, out: Float64Array): void {
+// NOTE: microKernel32 and microKernel64 are the same code. V8 specializes a function on the
+// array types it has seen; one function fed both float32 and float64 runs ~30% slower.
+function microKernel32(p: Float32Array, ia: number, ib: number, kc: number, out: Float64Array): void {
   let c00 = out[0], c01 = out[1], c02 = out[2];
   let c10 = out[3], c11 = out[4], c12 = out[5];
   let c20 = out[6], c21 = out[7], c22 = out[8];
-  let c30 = out[9], c31 = out[10], c32 = out[11];
-  let k = 0;
-  for (; k + 2 <= kc; k += 2) {
-    let a0 = pa[ia], a1 = pa[(ia + 1) | 0], a2 = pa[(ia + 2) | 0], a3 = pa[(ia + 3) | 0];
-    let b = pb[ib];
-    c00 += a0 * b; c10 += a1 * b; c20 += a2 * b; c30 += a3 * b;
-    b = pb[(ib + 1) | 0];
-    c01 += a0 * b; c11 += a1 * b; c21 += a2 * b; c31 += a3 * b;
-    b = pb[(ib + 2) | 0];
-    c02 += a0 * b; c12 += a1 * b; c22 += a2 * b; c32 += a3 * b;
-    a0 = pa[(ia + 4) | 0]; a1 = pa[(ia + 5) | 0]; a2 = pa[(ia + 6) | 0]; a3 = pa[(ia + 7) | 0];
-    b = pb[(ib + 3) | 0];
-    c00 += a0 * b; c10 += a1 * b; c20 += a2 * b; c30 += a3 * b;
-    b = pb[(ib + 4) | 0];
-    c01 += a0 * b; c11 += a1 * b; c21 += a2 * b; c31 += a3 * b;
-    b = pb[(ib + 5) | 0];
-    c02 += a0 * b; c12 += a1 * b; c22 += a2 * b; c32 += a3 * b;
-    ia = (ia + 2 * MR) | 0;
-    ib = (ib + 2 * NR) | 0;
-  }
-  if (k < kc) {
-    const a0 = pa[ia], a1 = pa[(ia + 1) | 0], a2 = pa[(ia + 2) | 0], a3 = pa[(ia + 3) | 0];
-    let b = pb[ib];
-    c00 += a0 * b; c10 += a1 * b; c20 += a2 * b; c30 += a3 * b;
-    b = pb[(ib + 1) | 0];
-    c01 += a0 * b; c11 += a1 * b; c21 += a2 * b; c31 += a3 * b;
-    b = pb[(ib + 2) | 0];
-    c02 += a0 * b; c12 += a1 * b; c22 += a2 * b; c32 += a3 * b;
+  for (const end = (ia + 3 * kc) | 0; ia < end; ia = (ia + 3) | 0, ib = (ib + 3) | 0) {
+    const a0 = p[ia], a1 = p[(ia + 1) | 0], a2 = p[(ia + 2) | 0];
+    let b = p[ib];
+    c00 += a0 * b; c10 += a1 * b; c20 += a2 * b;
+    b = p[(ib + 1) | 0];
+    c01 += a0 * b; c11 += a1 * b; c21 += a2 * b;
+    b = p[(ib + 2) | 0];
+    c02 += a0 * b; c12 += a1 * b; c22 += a2 * b;
   }
   out[0] = c00; out[1] = c01; out[2] = c02;
   out[3] = c10; out[4] = c11; out[5] = c12;
   out[6] = c20; out[7] = c21; out[8] = c22;
-  out[9] = c30; out[10] = c31; out[11] = c32;
+}
+
+function microKernel64(p: Float64Array, ia: number, ib: number, kc: number, out: Float64Array): void {
+  let c00 = out[0], c01 = out[1], c02 = out[2];
+  let c10 = out[3], c11 = out[4], c12 = out[5];
+  let c20 = out[6], c21 = out[7], c22 = out[8];
+  for (const end = (ia + 3 * kc) | 0; ia < end; ia = (ia + 3) | 0, ib = (ib + 3) | 0) {
+    const a0 = p[ia], a1 = p[(ia + 1) | 0], a2 = p[(ia + 2) | 0];
+    let b = p[ib];
+    c00 += a0 * b; c10 += a1 * b; c20 += a2 * b;
+    b = p[(ib + 1) | 0];
+    c01 += a0 * b; c11 += a1 * b; c21 += a2 * b;
+    b = p[(ib + 2) | 0];
+    c02 += a0 * b; c12 += a1 * b; c22 += a2 * b;
+  }
+  out[0] = c00; out[1] = c01; out[2] = c02;
+  out[3] = c10; out[4] = c11; out[5] = c12;
+  out[6] = c20; out[7] = c21; out[8] = c22;
 }
 
 // The plain loop for tiny products, where packing would cost more than it saves.

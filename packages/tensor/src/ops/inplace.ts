@@ -50,7 +50,8 @@ export function add_(t: Tensor, other: TensorLike, alpha = 1): void {
     for (let i = t.offset, end = t.offset + t.numel; i < end; i++) d[i]! += alpha * s[i + delta]!;
     return;
   }
-  copy_(t, t.detach().add(other.mul(alpha)));
+  // broadcast other to t's shape first, so a mismatch is reported by add_, not by add or copy_
+  copy_(t, t.detach().add(source('add_', t, other).mul(alpha)));
 }
 
 /** t *= other (other broadcast). */
@@ -61,7 +62,7 @@ export function mul_(t: Tensor, other: TensorLike): void {
     for (let i = t.offset, end = t.offset + t.numel; i < end; i++) d[i]! *= other;
     return;
   }
-  copy_(t, t.detach().mul(other));
+  copy_(t, t.detach().mul(source('mul_', t, other)));
 }
 
 /** Sets every element of t to value. */

@@ -137,6 +137,7 @@ export function clone(x: Tensor): Tensor {
 export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   if (tensors.length === 0) throw new Error('cat: expected at least one tensor');
   const first = tensors[0]!;
+  if (first.ndim === 0) throw new Error('cat: zero-dimensional tensors cannot be concatenated; use stack');
   const d = normalizeDim('cat', dim, first.ndim);
   const shape = [...first.shape];
   let total = 0;

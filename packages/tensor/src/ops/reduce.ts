@@ -13,6 +13,8 @@ function reducedDims(op: string, x: Tensor, dim: number | number[] | undefined):
   if (dim === undefined) return x.shape.map((_, i) => i);
   const list = (Array.isArray(dim) ? dim : [dim]).map((d) => normalizeDim(op, d, x.ndim));
   if (new Set(list).size !== list.length) throw new Error(`${op}: dim ${fmt(list)} appears more than once`);
+  // NOTE: a 0-d tensor accepts dim 0 or -1 (as PyTorch) but has no dim to reduce: it stays as is
+  if (x.ndim === 0) return [];
   return list.sort((p, q) => p - q);
 }
 

@@ -24,7 +24,7 @@ describe('defineOp', () => {
     fc.assert(fc.property(tensorArb({ maxSize: 3 }), (x) => gradgradcheck(cube, [x])), { numRuns: GRADGRAD_RUNS });
   });
 
-  it('the output is a leaf-free node named after the op; the forward\'s internals are not recorded', () => {
+  it('the output is a new graph node named after the op, whose inputs are the op\'s inputs', () => {
     const x = tensor([1, 2], { dtype: 'float64', requiresGrad: true });
     const y = cube(x);
     expect(y.gradFn!.name).toBe('cube');

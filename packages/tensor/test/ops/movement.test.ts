@@ -166,6 +166,8 @@ describe('movement ops: values', () => {
     expect(x.flatten().shape).toEqual([6]);
     expect(x.flatten(1, 2).shape).toEqual([1, 3, 2]);
     expect(tensor(5).flatten().shape).toEqual([1]);
+    expect(tensor(5).squeeze(-1).shape).toEqual([]);
+    expect(tensor(5).unsqueeze(-1).shape).toEqual([1]);
     expect(() => x.flatten(2, 1)).toThrow(/^flatten: startDim 2 comes after endDim 1/);
   });
 
@@ -184,6 +186,7 @@ describe('movement ops: values', () => {
     const a = zeros([2, 3]);
     expect(() => cat([a, zeros([2, 2])], 0)).toThrow('cat: tensor 1 has shape [2, 2], which does not match [2, 3] outside dim 0');
     expect(() => cat([], 0)).toThrow('cat: expected at least one tensor');
+    expect(() => cat([tensor(1), tensor(2)], 0)).toThrow('cat: zero-dimensional tensors cannot be concatenated; use stack');
     expect(() => stack([a, zeros([3, 2])])).toThrow('stack: tensor 1 has shape [3, 2], expected [2, 3]');
     expect(() => a.permute(0)).toThrow('permute: expected 2 dims for shape [2, 3], got [0]');
     expect(() => a.permute(1, 1)).toThrow('permute: dims [1, 1] repeat a dim');

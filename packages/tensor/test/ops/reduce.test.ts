@@ -112,6 +112,16 @@ describe('reductions: values', () => {
     expect(t.grad!.toArray()).toEqual([[1, 0, 0], [0, 0, 0]]);
   });
 
+  it('a 0-d tensor reduces over dim 0 or -1 to itself, as PyTorch', () => {
+    const s = tensor(3, { dtype: 'float64', requiresGrad: true });
+    expect(s.sum(0).item()).toBe(3);
+    expect(s.sum(-1, true).shape).toEqual([]);
+    expect(s.mean(0).item()).toBe(3);
+    expect(s.max(0).item()).toBe(3);
+    expect(() => s.sum(1)).toThrow(/^sum: dim 1 is out of range for a tensor with 0 dims/);
+    expect(gradcheck((t) => t.sum(0).mul(t.mean(-1)), [s])).toBe(true);
+  });
+
   it('sum of int32 stays int32; mean and var of int32 are refused', () => {
     const i = tensor([[1, 2], [3, 4]], { dtype: 'int32' });
     expect(i.sum().dtype).toBe('int32');
