@@ -203,6 +203,8 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult
       record({ step: state.step, loss, lr, tokens_per_sec: tps });
       if (!bar) log(`step ${state.step}/${maxSteps} loss ${loss.toFixed(4)} lr ${lr.toExponential(3)} ${Math.round(tps)} tok/s`);
     }
+    // let pending signals (Ctrl-C) be delivered: the step itself never yields to the event loop
+    await new Promise((resolve) => setImmediate(resolve));
     const stopping = opts.shouldStop?.() ?? false;
     if (bar && (stopping || state.step % evalEvery === 0 || state.step % rc.checkpointSteps === 0 || state.step === maxSteps)) process.stdout.write('\n');
     if (mode === 'train_and_eval' && state.step % evalEvery === 0 && state.step !== maxSteps) result.evalLoss = runEval();

@@ -160,7 +160,8 @@ function microKernel64(p: Float64Array, ia: number, ib: number, kc: number, out:
   out[6] = c20; out[7] = c21; out[8] = c22;
 }
 
-// The plain loop for tiny products, where packing would cost more than it saves.
+// The unpacked loop for tiny and single-row products, where packing costs more than it saves:
+// a dot product per element of C, four columns at a time so each A element feeds four sums.
 function matmulSmall(
   c: FloatArray, cOffset: number,
   a: FloatArray, aOffset: number, aRowStride: number, aColStride: number,
@@ -170,11 +171,27 @@ function matmulSmall(
   for (let i = 0; i < M; i++) {
     const aRow = aOffset + i * aRowStride;
     const cRow = cOffset + i * N;
-    for (let j = 0; j < N; j++) {
-      let s = accumulate ? c[cRow + j] : 0;
-      let ai = aRow, bi = bOffset + j * bColStride;
-      for (let k = 0; k < K; k++, ai += aColStride, bi += bRowStride) s += a[ai] * b[bi];
-      c[cRow + j] = s;
+    let j = 0;
+    for (; j + 4 <= N; j += 4) {
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let k = 0, ai = aRow, bi = bOffset + j * bColStride; k < K; k++, ai += aColStride, bi += bRowStride) {
+        const x = a[ai];
+        s0 += x * b[bi];
+        s1 += x * b[bi + bColStride];
+        s2 += x * b[bi + 2 * bColStride];
+        s3 += x * b[bi + 3 * bColStride];
+      }
+      const o = cRow + j;
+      if (accumulate) {
+        c[o] += s0; c[o + 1] += s1; c[o + 2] += s2; c[o + 3] += s3;
+      } else {
+        c[o] = s0; c[o + 1] = s1; c[o + 2] = s2; c[o + 3] = s3;
+      }
+    }
+    for (; j < N; j++) {
+      let s = 0;
+      for (let k = 0, ai = aRow, bi = bOffset + j * bColStride; k < K; k++, ai += aColStride, bi += bRowStride) s += a[ai] * b[bi];
+      c[cRow + j] = accumulate ? c[cRow + j] + s : s;
     }
   }
 }

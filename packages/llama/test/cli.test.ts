@@ -1,0 +1,118 @@
+// The CLIs as a user runs them: flags and their errors, Ctrl-C, a kill at any moment, generate.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { LlamaForCausalLM } from '../src/index.js';
+import { latestCheckpoint, readTrainingState } from '../src/node/checkpoints.js';
+
+const ROOT = new URL('../../../', import.meta.url).pathname;
+const TRAIN = join(ROOT, 'packages/llama/src/cli/train.ts');
+const GENERATE = join(ROOT, 'packages/llama/src/cli/generate.ts');
+const MICRO = join(ROOT, 'packages/llama/configs/params_llama_micro.yaml');
+const scratch = mkdtempSync(join(tmpdir(), 'tsgrad-cli-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+function run(script: string, args: string[]) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+// A micro config that checkpoints every step and runs long enough to be interrupted.
+function longMicroConfig(): string {
+  const path = join(scratch, 'long.yaml');
+  const text = readFileSync(MICRO, 'utf8').replace('max_steps: 20', 'max_steps: 400').replace('checkpoint_steps: 10', 'checkpoint_steps: 1')
+    .replace('eval_frequency: 10', 'eval_frequency: 1000').replace('total_iters: 15   # max_steps - warmup', 'total_iters: 395');
+  writeFileSync(path, text);
+  return path;
+}
+
+function startTraining(config: string, modelDir: string) {
+  const child = spawn(process.execPath, ['--import', 'tsx', TRAIN, '--params', config, '--model_dir', modelDir, '--mode', 'train'], { cwd: ROOT });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const waitFor = (pattern: RegExp) => new Promise<void>((resolve, reject) => {
+    const timer = setInterval(() => {
+      if (pattern.test(out)) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 20);
+    child.on('exit', () => {
+      clearInterval(timer);
+      if (pattern.test(out)) resolve();
+      else reject(new Error(`exited before ${pattern}: ${out}`));
+    });
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, waitFor, exited, output: () => out };
+}
+
+describe('the train and generate commands', () => {
+  it('reject bad flags with a usage message', () => {
+    const unknown = run(TRAIN, ['--bogus']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toMatch(/bogus[\s\S]*usage: pnpm train/);
+    expect(run(TRAIN, ['--mode', 'fly', '--dry_run']).err).toMatch(/--mode must be train, eval or train_and_eval/);
+    expect(run(TRAIN, ['--max_steps=-3', '--dry_run']).err).toMatch(/--max_steps must be a positive integer/);
+    const missing = run(TRAIN, ['--params', 'nope.yaml', '--dry_run']);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(/nope\.yaml/);
+    expect(run(GENERATE, ['--model_dir', join(scratch, 'nothing')]).err).toMatch(/holds no model/);
+  });
+
+  it('dry-runs a config and prints its size, memory, tokens and FLOPs per step', () => {
+    const r = run(TRAIN, ['--params', join(ROOT, 'packages/llama/configs/params_llama_65b.yaml'), '--dry_run']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/parameters:\s+65,285,660,672/);
+    expect(r.out).toMatch(/training memory:/);
+    expect(r.out).toMatch(/tokens per step:\s+4,194,304/);
+  });
+
+  it('saves a checkpoint and exits cleanly on Ctrl-C', async () => {
+    const dir = join(scratch, 'sigint');
+    const run1 = startTraining(longMicroConfig(), dir);
+    await run1.waitFor(/step 3\//);
+    run1.child.kill('SIGINT');
+    expect(await run1.exited).toBe(0);
+    expect(run1.output()).toMatch(/interrupted: saved .*checkpoint_\d+/);
+    const step = readTrainingState(latestCheckpoint(dir)!).state.step;
+    expect(step).toBeGreaterThanOrEqual(3);
+  });
+
+  it('leaves the last checkpoint whole when killed at any moment', async () => {
+    const dir = join(scratch, 'killed');
+    const config = longMicroConfig();
+    for (const delay of [0, 37, 113, 251]) {
+      const r = startTraining(config, dir);
+      await r.waitFor(/step \d*[2-9]\//); // checkpoint_1 exists once step 2 is logged
+      await new Promise((res) => setTimeout(res, delay));
+      r.child.kill('SIGKILL');
+      await r.exited;
+      const last = latestCheckpoint(dir);
+      expect(last, `after a kill ${delay} ms into training`).not.toBeNull();
+      const { state } = readTrainingState(last!);
+      const model = await LlamaForCausalLM.fromPretrained(last!);
+      expect(state.step).toBeGreaterThan(0);
+      expect(model.config.hiddenSize).toBe(32);
+    }
+  });
+
+  it('generates text from a trained model folder, and says when a tokenizer is not supported', () => {
+    const dir = join(scratch, 'gen');
+    expect(run(TRAIN, ['--params', MICRO, '--model_dir', dir, '--mode', 'train', '--max_steps', '2']).code).toBe(0);
+    const r = run(GENERATE, ['--model_dir', dir, '--prompt', 'Call me', '--max_new_tokens', '12', '--seed', '3']);
+    expect(r.code).toBe(0);
+    expect(r.out.startsWith('Call me')).toBe(true);
+    const hf = join(scratch, 'hf');
+    mkdirSync(hf);
+    for (const f of ['config.json', 'model.safetensors']) writeFileSync(join(hf, f), readFileSync(new URL(`./fixtures/llama-hf-tiny/${f}`, import.meta.url)));
+    expect(run(GENERATE, ['--model_dir', hf]).err).toMatch(/no tokenizer\.json; tsgrad supports its byte-level tokenizer only/);
+    writeFileSync(join(hf, 'tokenizer.json'), JSON.stringify({ version: '1.0', model: { type: 'BPE' } }));
+    expect(run(GENERATE, ['--model_dir', hf]).err).toMatch(/not supported/);
+    expect(run(GENERATE, ['--model_dir', dir, '--temperature', '-1']).err).toMatch(/--temperature/);
+  });
+});

@@ -1,0 +1,134 @@
+// The training command's machinery: a run whose loss falls, bit-identical resume, checkpoints that
+// survive a kill at any moment, the non-finite-loss stop, and every shipped config dry-running.
+
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { LlamaForCausalLM } from '../src/index.js';
+import { parseZooConfig, loadZooConfig, type TrainConfig } from '../src/node/zoo-config.js';
+import { describeConfig, runTraining, zooLearningRate } from '../src/node/trainer.js';
+import { latestCheckpoint, listCheckpoints, readTrainingState } from '../src/node/checkpoints.js';
+import type { Corpus } from '../src/node/corpus.js';
+
+const CONFIGS = new URL('../configs/', import.meta.url).pathname;
+const CEREBRAS = new URL('./fixtures/cerebras/', import.meta.url).pathname;
+const scratch = mkdtempSync(join(tmpdir(), 'tsgrad-train-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+const text = 'It was the best of times, it was the worst of times, it was the age of wisdom. '.repeat(40);
+const corpus: Corpus = {
+  source: 'test text',
+  train: new TextEncoder().encode(text),
+  validation: new TextEncoder().encode(text.slice(0, 800)),
+};
+const micro = (): TrainConfig => loadZooConfig(join(CONFIGS, 'params_llama_micro.yaml'));
+const quiet = () => undefined;
+
+function walkYaml(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? walkYaml(join(dir, e.name)) : e.name.endsWith('.yaml') ? [join(dir, e.name)] : []);
+}
+
+describe('pnpm train', () => {
+  it('dry-runs every shipped config and each of Cerebras\' configs', () => {
+    const files = [...walkYaml(CONFIGS), ...walkYaml(CEREBRAS)];
+    expect(files.length).toBeGreaterThanOrEqual(12);
+    for (const file of files) {
+      const lines = describeConfig(loadZooConfig(file));
+      expect(lines.join('\n'), file).toMatch(/parameters:\s+[\d,]+/);
+      expect(lines.join('\n'), file).toMatch(/FLOPs per step:\s+\d/);
+    }
+    expect(describeConfig(loadZooConfig(join(CONFIGS, 'params_llama_7b.yaml'))).join('\n')).toContain('6,738,415,616');
+  });
+
+  it('follows the zoo schedule: linear warmup, cosine to the end rate, flat after', () => {
+    const s = { warmupSteps: 10, initialLr: 0, maxLr: 1, endLr: 0.1, decaySteps: 20 };
+    expect(zooLearningRate(0, s)).toBe(0);
+    expect(zooLearningRate(5, s)).toBeCloseTo(0.5, 12);
+    expect(zooLearningRate(10, s)).toBeCloseTo(1, 12);
+    expect(zooLearningRate(20, s)).toBeCloseTo(0.55, 12);
+    expect(zooLearningRate(30, s)).toBeCloseTo(0.1, 12);
+    expect(zooLearningRate(100, s)).toBe(0.1);
+  });
+
+  it('trains a tiny model whose loss falls, writing metrics.jsonl, loss.svg and a Hugging Face checkpoint', async () => {
+    const dir = join(scratch, 'falls');
+    const result = await runTraining({ config: micro(), modelDir: dir, mode: 'train_and_eval', corpus, log: quiet, progressBar: false });
+    expect(result.step).toBe(20);
+    const first = result.losses.slice(0, 3).reduce((a, b) => a + b.loss, 0) / 3;
+    const last = result.losses.slice(-3).reduce((a, b) => a + b.loss, 0) / 3;
+    expect(last).toBeLessThan(first * 0.8);
+    const metrics = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(metrics.filter((m) => m.loss !== undefined)).toHaveLength(20);
+    expect(metrics.filter((m) => m.eval_loss !== undefined).length).toBeGreaterThanOrEqual(2);
+    expect(readFileSync(join(dir, 'loss.svg'), 'utf8')).toMatch(/^<svg[\s\S]*<path/);
+    const ckpt = latestCheckpoint(dir)!;
+    expect(readdirSync(ckpt).sort()).toEqual(['config.json', 'model.safetensors', 'optimizer.json', 'optimizer.safetensors', 'tokenizer.json', 'trainer_state.json']);
+    const model = await LlamaForCausalLM.fromPretrained(ckpt);
+    expect(model.config.hiddenSize).toBe(32);
+  });
+
+  it('resumes from the latest checkpoint with losses bit-identical to an uninterrupted run', async () => {
+    const straight = await runTraining({ config: micro(), modelDir: join(scratch, 'straight'), mode: 'train', corpus, log: quiet, progressBar: false });
+    const dir = join(scratch, 'resumed');
+    const part1 = await runTraining({ config: micro(), modelDir: dir, mode: 'train', corpus, log: quiet, progressBar: false, maxSteps: 10 });
+    expect(part1.step).toBe(10);
+    const part2 = await runTraining({ config: micro(), modelDir: dir, mode: 'train', corpus, log: quiet, progressBar: false });
+    expect(part2.losses[0]!.step).toBe(11);
+    expect([...part1.losses, ...part2.losses]).toEqual(straight.losses);
+  });
+
+  it('stops at a non-finite loss with an error naming the step, leaving the last checkpoint whole', async () => {
+    const config = micro();
+    config.optimizer.maxGradientNorm = null;
+    config.optimizer.schedule = { warmupSteps: 0, initialLr: 1e6, maxLr: 1e6, endLr: 1e6, decaySteps: 0 };
+    config.runconfig.checkpointSteps = 1;
+    const dir = join(scratch, 'nan');
+    await expect(runTraining({ config, modelDir: dir, mode: 'train', corpus, log: quiet, progressBar: false })).rejects.toThrow(/loss is (NaN|Infinity|-Infinity) at step \d+/);
+    const last = latestCheckpoint(dir);
+    expect(last).not.toBeNull();
+    expect(readTrainingState(last!).state.step).toBeGreaterThan(0);
+    await LlamaForCausalLM.fromPretrained(last!);
+  });
+
+  it('saves a checkpoint and stops cleanly when asked to (Ctrl-C), then continues on rerun', async () => {
+    const dir = join(scratch, 'interrupt');
+    let calls = 0;
+    const result = await runTraining({ config: micro(), modelDir: dir, mode: 'train', corpus, log: quiet, progressBar: false, shouldStop: () => ++calls === 3 });
+    expect(result.interrupted).toBe(true);
+    expect(result.step).toBe(3);
+    expect(readTrainingState(latestCheckpoint(dir)!).state.step).toBe(3);
+    const rest = await runTraining({ config: micro(), modelDir: dir, mode: 'train', corpus, log: quiet, progressBar: false });
+    expect(rest.losses[0]!.step).toBe(4);
+    expect(rest.step).toBe(20);
+  });
+
+  it('ignores a half-written checkpoint folder and keeps only the newest checkpoints', async () => {
+    const dir = join(scratch, 'partial');
+    const config = micro();
+    config.runconfig.checkpointSteps = 5;
+    await runTraining({ config, modelDir: dir, mode: 'train', corpus, log: quiet, progressBar: false });
+    // what a kill in the middle of writing leaves: a temp folder, and a folder without trainer_state.json
+    mkdirSync(join(dir, 'checkpoint_25.tmp-999'));
+    mkdirSync(join(dir, 'checkpoint_30'));
+    writeFileSync(join(dir, 'checkpoint_30', 'model.safetensors'), 'garbage');
+    expect(listCheckpoints(dir).map((c) => c.step)).toEqual([15, 20]);
+    expect(latestCheckpoint(dir)).toBe(join(dir, 'checkpoint_20'));
+  });
+
+  it('refuses --mode eval without a checkpoint and evaluates one that exists', async () => {
+    const empty = join(scratch, 'empty');
+    await expect(runTraining({ config: micro(), modelDir: empty, mode: 'eval', corpus, log: quiet })).rejects.toThrow(/needs a checkpoint/);
+    const dir = join(scratch, 'falls');
+    if (!existsSync(dir)) return;
+    const result = await runTraining({ config: micro(), modelDir: dir, mode: 'eval', corpus, log: quiet });
+    expect(result.evalLoss).toBeGreaterThan(0);
+  });
+
+  it('reports bad configs by key and file', () => {
+    const good = readFileSync(join(CONFIGS, 'params_llama_micro.yaml'), 'utf8');
+    expect(() => parseZooConfig(good.replace('hidden_size: 32', 'hidden_size: "wide"'), 'bad.yaml')).toThrow(/model\.hidden_size[\s\S]*bad\.yaml/);
+    expect(() => parseZooConfig(good.replace('num_heads: 4', 'num_heads: 4\n    mystery_key: 1'), 'bad.yaml')).toThrow(/mystery_key[\s\S]*bad\.yaml/);
+  });
+});
