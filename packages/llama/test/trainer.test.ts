@@ -126,6 +126,12 @@ describe('pnpm train', () => {
     expect(result.evalLoss).toBeGreaterThan(0);
   });
 
+  it('refuses to start a run whose memory estimate exceeds the free memory, and says why', async () => {
+    const config = loadZooConfig(join(CONFIGS, 'params_llama_65b.yaml'));
+    await expect(runTraining({ config, modelDir: join(scratch, 'huge'), mode: 'train', corpus, log: quiet })).rejects.toThrow(/needs about [\d.]+ GiB[\s\S]*only [\d.]+ GiB is free/);
+    expect(existsSync(join(scratch, 'huge', 'metrics.jsonl'))).toBe(false);
+  });
+
   it('reports bad configs by key and file', () => {
     const good = readFileSync(join(CONFIGS, 'params_llama_micro.yaml'), 'utf8');
     expect(() => parseZooConfig(good.replace('hidden_size: 32', 'hidden_size: "wide"'), 'bad.yaml')).toThrow(/model\.hidden_size[\s\S]*bad\.yaml/);
