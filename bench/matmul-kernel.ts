@@ -1,7 +1,10 @@
-// GFLOP/s of matmulKernel (single thread) for the shapes and layouts autograd uses, against a
-// naive i-k-j loop. Run: npx tsx bench/matmul-kernel.ts [--quick] [--f64]
-// Every number is the median of several timed runs (the machine is shared, timings drift).
-import { matmulKernel, type FloatArray } from '../packages/tensor/src/kernels/matmul';
+// GFLOP/s of matmulKernel for the shapes and layouts autograd uses, against a naive i-k-j loop:
+// first on one thread, then split across this thread and worker threads (shared memory).
+// Run: npx tsx bench/matmul-kernel.ts [--quick] [--f64] [--threads=N] (N workers, default 1)
+// Every number is the median of several timed runs: the machine is shared, timings drift.
+import { loadavg } from 'node:os';
+import { type FloatArray, matmulKernel } from '../packages/tensor/src/kernels/matmul.js';
+import { disableWorkerThreads, enableWorkerThreads } from '../packages/tensor/src/node/worker-pool.js';
 
 type Layout = 'A·B' | 'A·Bᵀ' | 'Aᵀ·B';
 
@@ -10,6 +13,7 @@ interface Shape { M: number; K: number; N: number }
 
 const quick = process.argv.includes('--quick');
 const f64 = process.argv.includes('--f64');
+const workers = Number(process.argv.find((s) => s.startsWith('--threads='))?.slice(10) ?? 1);
 const shapes: Shape[] = [
   { M: 512, K: 512, N: 512 },
   { M: 256, K: 256, N: 256 },
@@ -19,8 +23,11 @@ const shapes: Shape[] = [
 ];
 const layouts: Layout[] = ['A·B', 'A·Bᵀ', 'Aᵀ·B'];
 
-function random(n: number): FloatArray {
-  const x = f64 ? new Float64Array(n) : new Float32Array(n);
+// Random values in [-1, 1); in shared memory when `shared`, so worker threads can take rows.
+function random(n: number, shared: boolean): FloatArray {
+  const bytes = n * (f64 ? 8 : 4);
+  const buffer = shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
+  const x = f64 ? new Float64Array(buffer) : new Float32Array(buffer);
   for (let i = 0; i < n; i++) x[i] = Math.random() * 2 - 1;
   return x;
 }
@@ -37,39 +44,44 @@ function naive(c: FloatArray, a: FloatArray, b: FloatArray, M: number, N: number
   }
 }
 
-// Median GFLOP/s of `run`, each timed sample repeating it for at least ~0.15 s.
-function gflops(flops: number, run: () => void, samples: number): number {
+// Median GFLOP/s of `run` over several samples, each repeating it for about 0.15 s.
+function gflops(flops: number, run: () => void): number {
   run();
-  let reps = 1;
-  for (let t0 = performance.now(); performance.now() - t0 < 50; reps++) run();
-  reps = Math.max(1, Math.ceil(reps * 3));
+  const t0 = performance.now();
+  run();
+  const reps = Math.max(1, Math.round(150 / (performance.now() - t0)));
   const rates: number[] = [];
-  for (let s = 0; s < samples; s++) {
-    const t0 = performance.now();
+  for (let s = 0; s < (quick ? 3 : 7); s++) {
+    const t1 = performance.now();
     for (let r = 0; r < reps; r++) run();
-    rates.push((flops * reps) / ((performance.now() - t0) * 1e6));
+    rates.push((flops * reps) / ((performance.now() - t1) * 1e6));
   }
   rates.sort((x, y) => x - y);
-  return rates[rates.length >> 1]!;
+  return rates[rates.length >> 1];
 }
 
-function bench(shape: Shape, layout: Layout | 'naive'): number {
+function bench(shape: Shape, layout: Layout | 'naive', shared: boolean): number {
   const { M, K, N } = shape;
-  const a = random(M * K), b = random(K * N), c = f64 ? new Float64Array(M * N) : new Float32Array(M * N);
+  const a = random(M * K, shared), b = random(K * N, shared), c = random(M * N, shared);
   const flops = 2 * M * N * K;
-  const samples = quick ? 3 : 7;
-  if (layout === 'naive') return gflops(flops, () => naive(c, a, b, M, N, K), samples);
+  if (layout === 'naive') return gflops(flops, () => naive(c, a, b, M, N, K));
   // A·Bᵀ: b holds [N, K] row-major; Aᵀ·B: a holds [K, M] row-major.
   const [aRs, aCs] = layout === 'Aᵀ·B' ? [1, M] : [K, 1];
   const [bRs, bCs] = layout === 'A·Bᵀ' ? [1, K] : [N, 1];
-  return gflops(flops, () => matmulKernel(c, 0, a, 0, aRs, aCs, b, 0, bRs, bCs, M, N, K), samples);
+  return gflops(flops, () => matmulKernel(c, 0, a, 0, aRs, aCs, b, 0, bRs, bCs, M, N, K));
 }
 
-console.log(`matmulKernel, ${f64 ? 'float64' : 'float32'}, single thread, GFLOP/s (median)`);
-console.log(['M×K×N'.padEnd(14), 'naive', ...layouts].map((s) => s.padStart(8)).join(' '));
-for (const shape of shapes) {
-  const row = [`${shape.M}×${shape.K}×${shape.N}`.padEnd(14)];
-  row.push(bench(shape, 'naive').toFixed(2));
-  for (const layout of layouts) row.push(bench(shape, layout).toFixed(2));
-  console.log(row.map((s) => s.padStart(8)).join(' '));
-}
+const load = loadavg()[0].toFixed(2);
+console.log(`matmulKernel, ${f64 ? 'float64' : 'float32'}, GFLOP/s (median); load average ${load} on this machine`);
+const single = shapes.map((shape) => [bench(shape, 'naive', false), ...layouts.map((l) => bench(shape, l, false))]);
+await enableWorkerThreads(workers);
+const split = shapes.map((shape) => layouts.map((l) => bench(shape, l, true)));
+disableWorkerThreads();
+
+const threads = `${1 + workers} thr`;
+const header = ['M×K×N', 'naive', ...layouts.map((l) => `${l} 1 thr`), ...layouts.map((l) => `${l} ${threads}`)];
+console.log(header.map((s, i) => (i === 0 ? s.padEnd(14) : s.padStart(12))).join(''));
+shapes.forEach((shape, i) => {
+  const cells = [...single[i], ...split[i]].map((x) => x.toFixed(2).padStart(12));
+  console.log(`${shape.M}×${shape.K}×${shape.N}`.padEnd(14) + cells.join(''));
+});

@@ -119,14 +119,14 @@ export class Attention extends Module {
       cache.k = k;
       cache.v = v;
     }
-    const Tk = k.shape[2]!;
 
     // grouped-query heads: query head h uses key/value head ⌊h / G⌋ (HF's repeat_kv). Splitting H
-    // into [Hkv, G] is a view of q, and expanding k and v over G has stride 0: nothing is copied.
+    // into [Hkv, G] is a view of q, and k and v broadcast over G: nothing is copied, and the fused
+    // attention sums their gradients over the G query heads as it goes.
     const G = H / Hkv;
     const qg = q.reshape([B, Hkv, G, T, D]); // [B, Hkv, G, T, D]
-    const kg = k.unsqueeze(2).expand([B, Hkv, G, Tk, D]); // [B, Hkv, G, Tk, D]
-    const vg = v.unsqueeze(2).expand([B, Hkv, G, Tk, D]); // [B, Hkv, G, Tk, D]
+    const kg = k.unsqueeze(2); // [B, Hkv, 1, Tk, D]
+    const vg = v.unsqueeze(2); // [B, Hkv, 1, Tk, D]
     const y = scaledDotProductAttention(qg, kg, vg, { causal: true }); // [B, Hkv, G, T, D]
     const merged = y.reshape([B, H, T, D]).transpose(1, 2).reshape([B, T, H * D]); // [B, T, H·D]
     return this.o_proj.forward(merged); // [B, T, C]

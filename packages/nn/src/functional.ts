@@ -1,6 +1,6 @@
 // Functional forms of the layers' math: loss, activations and attention, written with tensor ops.
 
-import { type CrossEntropyOptions, Tensor, crossEntropy as crossEntropy2d } from '@tsgrad/tensor';
+import { type CrossEntropyOptions, Tensor, attention, crossEntropy as crossEntropy2d } from '@tsgrad/tensor';
 
 export type { CrossEntropyOptions };
 
@@ -63,7 +63,8 @@ function causalMask(Tq: number, Tk: number): Tensor {
 /**
  * softmax(q·kᵀ·scale + mask)·v for q [..., Tq, D], k [..., Tk, D], v [..., Tk, Dv] → [..., Tq, Dv]
  * (leading dims broadcast). With causal, query i sees keys 0..Tk−Tq+i: the queries are aligned to
- * the end of the keys, as a KV cache needs.
+ * the end of the keys, as a KV cache needs. Without a mask this is the fused `attention` op; with
+ * one, the composite of matmul, maskedFill and softmax.
  */
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
   if (q.ndim < 2 || k.ndim < 2 || v.ndim < 2) {
@@ -75,14 +76,15 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
     throw new Error(`scaledDotProductAttention: expected q [..., Tq, D], k [..., Tk, D], v [..., Tk, Dv], got ${fmt(q.shape)}, ${fmt(k.shape)}, ${fmt(v.shape)}`);
   }
   const scale = opts.scale ?? 1 / Math.sqrt(D);
+  if (opts.causal && Tq > Tk) throw new Error(`scaledDotProductAttention: causal attention needs Tq ≤ Tk, got Tq ${Tq} and Tk ${Tk}`);
+  // without an explicit mask, the fused kernel: causal by loop bounds, no [Tq, Tk] mask or scores tensor
+  if (!opts.mask) return attention(q, k, v, { causal: opts.causal, scale });
   let scores = q.matmul(k.transpose(-2, -1)).mul(scale); // [..., Tq, Tk]
   if (opts.causal) {
-    if (Tq > Tk) throw new Error(`scaledDotProductAttention: causal attention needs Tq ≤ Tk, got Tq ${Tq} and Tk ${Tk}`);
     // a single query is the last position: it sees every key
     if (Tq > 1) scores = scores.maskedFill(causalMask(Tq, Tk), -Infinity);
   }
-  if (opts.mask) {
-    scores = opts.mask.dtype === 'int32' ? scores.maskedFill(opts.mask.eq(0), -Infinity) : scores.add(opts.mask);
-  }
+  const mask = opts.mask;
+  scores = mask.dtype === 'int32' ? scores.maskedFill(mask.eq(0), -Infinity) : scores.add(mask);
   return scores.softmax(-1).matmul(v); // [..., Tq, Dv]
 }

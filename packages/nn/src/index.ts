@@ -1,3 +1,9 @@
+/**
+ * Neural-network building blocks on @tsgrad/tensor: `Module` and `Parameter`, the layers LLaMA is
+ * made of (`Linear`, `Embedding`, `RMSNorm`, `RotaryEmbedding`, `MLP`, `Attention`), initializers,
+ * and functional forms (`crossEntropy`, `scaledDotProductAttention`, ...).
+ * @module @tsgrad/nn
+ */
 // @tsgrad/nn: Module and Parameter, the layers LLaMA is built from, and their functional forms.
 
 // modules

@@ -1,7 +1,7 @@
 // The SwiGLU feed-forward block of LLaMA (Shazeer, 2020). Field names are Hugging Face's
 // checkpoint keys (gate_proj, up_proj, down_proj), hence snake_case.
 
-import type { DType, Generator, Tensor } from '@tsgrad/tensor';
+import { type DType, type Generator, type Tensor, swiglu } from '@tsgrad/tensor';
 import { Module } from './module.js';
 import { Linear } from './linear.js';
 
@@ -35,7 +35,7 @@ export class MLP extends Module {
 
   /** x [..., C] → [..., C]. */
   forward(x: Tensor): Tensor {
-    const h = this.gate_proj.forward(x).silu().mul(this.up_proj.forward(x)); // [..., F]
+    const h = swiglu(this.gate_proj.forward(x), this.up_proj.forward(x)); // [..., F]: silu(gate) ⊙ up, fused
     return this.down_proj.forward(h); // [..., C]
   }
 }

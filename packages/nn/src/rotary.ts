@@ -3,7 +3,7 @@
 // (llama2.c rotates interleaved pairs (x_{2i}, x_{2i+1}) instead; checkpoints converted between the
 // two permute the q and k projections.)
 
-import { type DType, Tensor, cat } from '@tsgrad/tensor';
+import { type DType, Tensor, cat, rotary } from '@tsgrad/tensor';
 import { Module } from './module.js';
 import { checkSize } from './linear.js';
 
@@ -102,9 +102,8 @@ export class RotaryEmbedding extends Module {
       throw new Error(`RotaryEmbedding: positions ${positionOffset} to ${positionOffset + T - 1} exceed maxPositions ${this.maxPositions}`);
     }
     const { cos, sin } = this.tables(x.dtype);
-    const c = cos.narrow(0, positionOffset, T); // [T, D], broadcast over the leading dims
-    const s = sin.narrow(0, positionOffset, T); // [T, D]
-    return x.mul(c).add(rotateHalf(x).mul(s));
+    // the fused op: one pass, reading a transposed x in place (rows positionOffset.. of the tables)
+    return rotary(x, cos, sin, positionOffset); // [..., T, D]
   }
 }
 

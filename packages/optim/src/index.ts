@@ -1,3 +1,8 @@
+/**
+ * Optimizers (`AdamW`, `SGD`), gradient clipping (`clipGradNorm`) and learning-rate schedules
+ * (`CosineWithWarmup`, ...), matching PyTorch and Hugging Face.
+ * @module @tsgrad/optim
+ */
 // @tsgrad/optim: optimizers (AdamW, SGD), gradient clipping and learning-rate schedules, each
 // matching PyTorch / Hugging Face to float precision. Optimizers take plain Tensors.
 

@@ -1,3 +1,8 @@
+/**
+ * Tensors with reverse-mode autograd: creation, the `Tensor` class and its ops, the engine
+ * (`backward`, `grad`, `noGrad`), `gradcheck`, custom ops (`defineOp`), `toDot`, and safetensors I/O.
+ * @module @tsgrad/tensor
+ */
 // @tsgrad/tensor: the public surface. Every op's forward and backward are one click away in ops/.
 
 // creation
@@ -15,8 +20,10 @@ export type { TensorLike } from './tensor.js';
 // ops that are not methods
 export { cat, stack } from './ops/movement.js';
 export { where, tril, triu, scatterAdd, indexSelect } from './ops/indexing.js';
-export { softmax, logSoftmax, rmsNorm, crossEntropy } from './ops/fused.js';
+export { softmax, logSoftmax, rmsNorm, crossEntropy, swiglu, rotary } from './ops/fused.js';
 export type { CrossEntropyOptions } from './ops/fused.js';
+export { attention } from './ops/attention.js';
+export type { AttentionOptions } from './ops/attention.js';
 export { matmul } from './ops/matmul.js';
 export { sumToShape } from './ops/binary.js';
 

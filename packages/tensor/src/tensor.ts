@@ -115,25 +115,25 @@ export class Tensor {
     return this;
   }
 
-  /** A copy converted to another dtype (differentiable between float dtypes). */
+  /** A copy converted to another dtype (differentiable between float dtypes). d/dx = 1, cast back to this dtype */
   to(dtype: DType): Tensor { return unary.cast(this, checkDType('to', dtype)); }
-  /** A tensor with the same values in its own contiguous storage (never a view). */
+  /** A tensor with the same values in its own contiguous storage (never a view). d/dx = 1 */
   clone(): Tensor { return movement.clone(this); }
 
   // ************* elementwise *************
-  /** this + other (broadcasting). */
+  /** this + other (broadcasting). d/dthis = 1, d/dother = 1 (summed back over broadcast dims) */
   add(other: TensorLike): Tensor { return binary.add(this, other); }
-  /** this − other (broadcasting). */
+  /** this − other (broadcasting). d/dthis = 1, d/dother = −1 */
   sub(other: TensorLike): Tensor { return binary.sub(this, other); }
-  /** this · other (broadcasting). */
+  /** this · other (broadcasting). d/dthis = other, d/dother = this */
   mul(other: TensorLike): Tensor { return binary.mul(this, other); }
-  /** this / other (broadcasting). */
+  /** this / other (broadcasting). d/dthis = 1/other, d/dother = −this/other² */
   div(other: TensorLike): Tensor { return binary.div(this, other); }
-  /** this ** exponent (broadcasting). */
+  /** this ** exponent (broadcasting). d/dthis = exponent·this^(exponent−1), d/dexponent = this^exponent·ln(this) */
   pow(exponent: TensorLike): Tensor { return binary.pow(this, exponent); }
-  /** Elementwise maximum (broadcasting). */
+  /** Elementwise maximum (broadcasting). d/dthis = 1 where this > other, ½ where equal, else 0 */
   maximum(other: TensorLike): Tensor { return binary.maximum(this, other); }
-  /** Elementwise minimum (broadcasting). */
+  /** Elementwise minimum (broadcasting). d/dthis = 1 where this < other, ½ where equal, else 0 */
   minimum(other: TensorLike): Tensor { return binary.minimum(this, other); }
   /** 1 where this > other, else 0 (int32). */
   gt(other: TensorLike): Tensor { return binary.compare('gt', this, other); }
@@ -147,87 +147,87 @@ export class Tensor {
   eq(other: TensorLike): Tensor { return binary.compare('eq', this, other); }
   /** 1 where this ≠ other, else 0 (int32). */
   ne(other: TensorLike): Tensor { return binary.compare('ne', this, other); }
-  /** −this. */
+  /** −this. d/dx = −1 */
   neg(): Tensor { return unary.neg(this); }
-  /** e^this. */
+  /** e^this. d/dx = e^x */
   exp(): Tensor { return unary.exp(this); }
-  /** Natural logarithm. */
+  /** Natural logarithm. d/dx = 1/x */
   log(): Tensor { return unary.log(this); }
-  /** Square root. */
+  /** Square root. d/dx = 1/(2√x) */
   sqrt(): Tensor { return unary.sqrt(this); }
-  /** 1 / √this. */
+  /** 1 / √this. d/dx = −½·x^(−3/2) */
   rsqrt(): Tensor { return unary.rsqrt(this); }
-  /** Sine. */
+  /** Sine. d/dx = cos(x) */
   sin(): Tensor { return unary.sin(this); }
-  /** Cosine. */
+  /** Cosine. d/dx = −sin(x) */
   cos(): Tensor { return unary.cos(this); }
-  /** Hyperbolic tangent. */
+  /** Hyperbolic tangent. d/dx = 1 − tanh²(x) */
   tanh(): Tensor { return unary.tanh(this); }
-  /** Logistic sigmoid 1 / (1 + e^−x). */
+  /** Logistic sigmoid σ(x) = 1 / (1 + e^−x). d/dx = σ(x)(1 − σ(x)) */
   sigmoid(): Tensor { return unary.sigmoid(this); }
-  /** max(x, 0). */
+  /** max(x, 0). d/dx = 1 where x > 0, else 0 */
   relu(): Tensor { return unary.relu(this); }
-  /** x · σ(x). */
+  /** x · σ(x). d/dx = σ(x)(1 + x(1 − σ(x))) */
   silu(): Tensor { return unary.silu(this); }
-  /** |x|. */
+  /** |x|. d/dx = sign(x) (0 at 0) */
   abs(): Tensor { return unary.abs(this); }
-  /** x². */
+  /** x². d/dx = 2x */
   square(): Tensor { return unary.square(this); }
-  /** Clamps into [min, max] (either bound may be omitted). */
+  /** Clamps into [min, max] (either bound may be omitted). d/dx = 1 inside the bounds (inclusive), 0 outside */
   clamp(min?: number | null, max?: number | null): Tensor { return unary.clamp(this, min, max); }
 
   // ************* reductions *************
-  /** Sum over dims (all when omitted). */
+  /** Sum over dims (all when omitted). d/dx = 1: the gradient is broadcast back over the summed dims */
   sum(dim?: number | number[], keepdim = false): Tensor { return reduce.sum(this, dim, keepdim); }
-  /** Mean over dims (all when omitted). */
+  /** Mean over dims (all when omitted). d/dx = 1/count, broadcast back over the reduced dims */
   mean(dim?: number | number[], keepdim = false): Tensor { return reduce.mean(this, dim, keepdim); }
-  /** Maximum values over a dim (over all elements when omitted). */
+  /** Maximum values over a dim (over all elements when omitted). d/dx = 1 at the index that won, 0 elsewhere */
   max(dim?: number, keepdim = false): Tensor { return reduce.max(this, dim, keepdim); }
-  /** Minimum values over a dim (over all elements when omitted). */
+  /** Minimum values over a dim (over all elements when omitted). d/dx = 1 at the index that won, 0 elsewhere */
   min(dim?: number, keepdim = false): Tensor { return reduce.min(this, dim, keepdim); }
-  /** Indices (int32) of the maximum over a dim (of the flattened tensor when omitted). */
+  /** Indices (int32) of the maximum over a dim (of the flattened tensor when omitted). Not differentiable. */
   argmax(dim?: number, keepdim = false): Tensor { return reduce.argmax(this, dim, keepdim); }
-  /** Variance over dims with Bessel's correction (as PyTorch's default). */
+  /** Variance over dims with Bessel's correction (as PyTorch's default). d/dx = 2(x − mean)/(count − correction) */
   var(dim?: number | number[], keepdim = false, correction = 1): Tensor { return reduce.variance(this, dim, keepdim, correction); }
 
   // ************* matmul and fused *************
-  /** Matrix product, batched and broadcasting over leading dims. */
+  /** Matrix product, batched and broadcasting over leading dims. d/dthis = grad·otherᵀ, d/dother = thisᵀ·grad */
   matmul(other: Tensor): Tensor { return matmul(this, other); }
-  /** Softmax over a dim. */
+  /** Softmax over a dim. With y = softmax(x): dx = y ⊙ (g − Σ g⊙y) */
   softmax(dim: number): Tensor { return fused.softmax(this, dim); }
-  /** Log-softmax over a dim. */
+  /** Log-softmax over a dim. dx = g − softmax(x)·Σ g */
   logSoftmax(dim: number): Tensor { return fused.logSoftmax(this, dim); }
 
   // ************* movement (views where the layout allows) *************
-  /** The same elements in a new shape; one size may be -1. A view when the layout allows. */
+  /** The same elements in a new shape; one size may be -1. A view when the layout allows. Backward: reshape back */
   reshape(...shape: number[] | [number[]]): Tensor { return movement.reshape(this, flatArgs(shape)); }
-  /** Alias of reshape. */
+  /** Alias of reshape. Backward: reshape back */
   view(...shape: number[] | [number[]]): Tensor { return movement.reshape(this, flatArgs(shape)); }
-  /** Swaps two dims (a view). */
+  /** Swaps two dims (a view). Backward: swap them back */
   transpose(dim0: number, dim1: number): Tensor { return movement.transpose(this, dim0, dim1); }
-  /** Reorders dims (a view). */
+  /** Reorders dims (a view). Backward: the inverse permutation */
   permute(...dims: number[] | [number[]]): Tensor { return movement.permute(this, flatArgs(dims)); }
-  /** Repeats size-1 dims without copying (stride 0); -1 keeps a size. */
+  /** Repeats size-1 dims without copying (stride 0); -1 keeps a size. Backward: sum over the expanded dims */
   expand(...shape: number[] | [number[]]): Tensor { return movement.expand(this, flatArgs(shape)); }
-  /** Inserts a size-1 dim (a view). */
+  /** Inserts a size-1 dim (a view). Backward: reshape back */
   unsqueeze(dim: number): Tensor { return movement.unsqueeze(this, dim); }
-  /** Removes size-1 dims (one, or all when omitted) (a view). */
+  /** Removes size-1 dims (one, or all when omitted) (a view). Backward: reshape back */
   squeeze(dim?: number): Tensor { return movement.squeeze(this, dim); }
-  /** Flattens dims startDim..endDim into one. */
+  /** Flattens dims startDim..endDim into one. Backward: reshape back */
   flatten(startDim = 0, endDim = -1): Tensor { return movement.flatten(this, startDim, endDim); }
-  /** The slice [start, start + length) of a dim (a view). */
+  /** The slice [start, start + length) of a dim (a view). Backward: the gradient padded with zeros */
   narrow(dim: number, start: number, length: number): Tensor { return movement.narrow(this, dim, start, length); }
-  /** Python-style slice of one dim: [start, end) (a view). */
+  /** Python-style slice of one dim: [start, end) (a view). Backward: the gradient padded with zeros */
   slice(dim: number, start?: number, end?: number): Tensor { return movement.slice(this, dim, start, end); }
-  /** This tensor if contiguous, else a contiguous copy. */
+  /** This tensor if contiguous, else a contiguous copy. d/dx = 1 */
   contiguous(): Tensor { return movement.contiguous(this); }
 
   // ************* indexing *************
-  /** Replaces elements where mask is nonzero by value (mask broadcasts). */
+  /** Replaces elements where mask is nonzero by value (mask broadcasts). d/dx = 1 where the mask is 0, else 0 */
   maskedFill(mask: Tensor, value: number): Tensor { return indexing.maskedFill(this, mask, value); }
-  /** out[i][j] = this[i][index[i][j]] along dim (index int32). */
+  /** out[i][j] = this[i][index[i][j]] along dim (index int32). Backward: scatter-add the gradient to the gathered positions */
   gather(dim: number, index: Tensor): Tensor { return indexing.gather(this, dim, index); }
-  /** Rows of this tensor picked by int32 indices along dim 0 (an embedding lookup). */
+  /** Slices of this tensor picked by int32 indices along dim (along dim 0 of [V, C]: an embedding lookup). Backward: add each gradient slice into the slice it was picked from */
   indexSelect(dim: number, index: Tensor): Tensor { return indexing.indexSelect(this, dim, index); }
 
   // ************* in place (for optimizers, under noGrad) *************

@@ -1,7 +1,8 @@
-// Fused kernels for the hot paths of a transformer: softmax, log-softmax, RMSNorm and
-// cross-entropy. Each forward returns what its backward needs (the output, rstd, logsumexp),
-// and each backward sits next to its forward, quoting the line it differentiates.
-// Shapes: every buffer is [rows, cols] row-major; the op runs along the last dim (cols).
+// Fused kernels for the hot paths of a transformer: softmax, log-softmax, RMSNorm, cross-entropy,
+// SwiGLU and rotary embeddings. Each forward returns what its backward needs (the output, rstd,
+// logsumexp), and each backward sits next to its forward, quoting the line it differentiates.
+// Shapes: every buffer is [rows, cols] row-major; the op runs along the last dim (cols), except
+// SwiGLU (flat, n elements) and rotary (rows of D, shapes given at its section).
 
 import type { Storage } from '../dtype.js';
 
@@ -144,5 +145,99 @@ export function crossEntropyBackward(dX: Storage, scale: Float64Array, x: Storag
     const l = lse[r]!;
     for (let j = 0; j < cols; j++) dX[o + j] = Math.exp(x[base + j]! - l) * s;
     dX[o + t]! -= s;
+  }
+}
+
+// ************* SwiGLU *************
+
+/** out = silu(gate) ⊙ up = gate·σ(gate)·up over n elements (the activation of LLaMA's MLP). */
+export function swigluForward(out: Storage, gate: Storage, gOff: number, up: Storage, uOff: number, n: number): void {
+  // NOTE: for float32, fround rounds silu(gate) as the composite silu-then-mul does, so the two agree bit for bit
+  const f32 = out instanceof Float32Array;
+  for (let i = 0; i < n; i++) {
+    const x = gate[gOff + i]!;
+    const silu = x / (1 + Math.exp(-x));
+    out[i] = (f32 ? Math.fround(silu) : silu) * up[uOff + i]!;
+  }
+}
+
+/**
+ * The backward of swigluForward. In the forward pass this was: out = x·σ(x)·up, so
+ * dGate = dOut·up·σ(x)·(1 + x·(1 − σ(x))) and dUp = dOut·x·σ(x).
+ */
+export function swigluBackward(dGate: Storage, dUp: Storage, dOut: Storage, dOutOff: number, gate: Storage, gOff: number, up: Storage, uOff: number, n: number): void {
+  for (let i = 0; i < n; i++) {
+    const x = gate[gOff + i]!;
+    const s = 1 / (1 + Math.exp(-x));
+    const g = dOut[dOutOff + i]!;
+    dGate[i] = g * up[uOff + i]! * s * (1 + x * (1 - s));
+    dUp[i] = g * x * s;
+  }
+}
+
+// ************* rotary embedding *************
+// x is [N, T, D] read through rows: row (n, t) starts at xRows[n] + t·xT, its D elements are
+// contiguous; out likewise. cos and sin are tables [maxT, D] (contiguous): position t reads the row
+// at cosOff + t·D (sinOff + t·D). h = D/2; rotateHalf(x) = cat(−x[h:], x[:h]).
+
+/** out = x·cos + rotateHalf(x)·sin, the rotary embedding of positions offset..offset+T−1. */
+export function rotaryForward(
+  out: Storage, outRows: Int32Array, outT: number, x: Storage, xRows: Int32Array, xT: number,
+  cos: Storage, cosOff: number, sin: Storage, sinOff: number, N: number, T: number, D: number,
+): void {
+  // NOTE: for float32, fround rounds each product as the composite x·cos + rotateHalf(x)·sin does
+  const f32 = out instanceof Float32Array;
+  const h = D / 2;
+  for (let n = 0; n < N; n++) {
+    for (let t = 0; t < T; t++) {
+      const xi = xRows[n]! + t * xT;
+      const oi = outRows[n]! + t * outT;
+      const ci = cosOff + t * D;
+      const si = sinOff + t * D;
+      for (let i = 0; i < h; i++) {
+        const a = x[xi + i]!;
+        const b = x[xi + h + i]!;
+        // out[i] = a·cos[i] − b·sin[i]; out[h + i] = b·cos[h + i] + a·sin[h + i]
+        if (f32) {
+          out[oi + i] = Math.fround(a * cos[ci + i]!) - Math.fround(b * sin[si + i]!);
+          out[oi + h + i] = Math.fround(b * cos[ci + h + i]!) + Math.fround(a * sin[si + h + i]!);
+        } else {
+          out[oi + i] = a * cos[ci + i]! - b * sin[si + i]!;
+          out[oi + h + i] = b * cos[ci + h + i]! + a * sin[si + h + i]!;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * The backward of rotaryForward: the rotation by −angle. In the forward pass this was:
+ * out[i] = a·cos[i] − b·sin[i], out[h + i] = b·cos[h + i] + a·sin[h + i] (a = x[i], b = x[h + i]);
+ * so dA = dOut[i]·cos[i] + dOut[h + i]·sin[h + i] and dB = dOut[h + i]·cos[h + i] − dOut[i]·sin[i].
+ */
+export function rotaryBackward(
+  dX: Storage, dxRows: Int32Array, dxT: number, dOut: Storage, gRows: Int32Array, gT: number,
+  cos: Storage, cosOff: number, sin: Storage, sinOff: number, N: number, T: number, D: number,
+): void {
+  const f32 = dX instanceof Float32Array;
+  const h = D / 2;
+  for (let n = 0; n < N; n++) {
+    for (let t = 0; t < T; t++) {
+      const gi = gRows[n]! + t * gT;
+      const di = dxRows[n]! + t * dxT;
+      const ci = cosOff + t * D;
+      const si = sinOff + t * D;
+      for (let i = 0; i < h; i++) {
+        const ga = dOut[gi + i]!;
+        const gb = dOut[gi + h + i]!;
+        if (f32) {
+          dX[di + i] = Math.fround(ga * cos[ci + i]!) + Math.fround(gb * sin[si + h + i]!);
+          dX[di + h + i] = Math.fround(gb * cos[ci + h + i]!) - Math.fround(ga * sin[si + i]!);
+        } else {
+          dX[di + i] = ga * cos[ci + i]! + gb * sin[si + h + i]!;
+          dX[di + h + i] = gb * cos[ci + h + i]! - ga * sin[si + i]!;
+        }
+      }
+    }
   }
 }

@@ -11,13 +11,17 @@
 //           micro-kernel: tile[MR, NR] = Σ_k packedA[ir, k] · packedB[k, jr]
 // Packing copies every layout into the same contiguous order, so all strides cost the same,
 // and the micro-kernel reads two short sequential streams that stay in L1/L2.
+// Tiny and skinny products (a few rows, a short K) skip packing: matmulSmall. Large products
+// in shared memory are split by rows across worker threads when a pool is set (parallel.ts).
+
+import { PARALLEL_MIN_WORK, nextChunk, startWorkers, waitForWorkers } from './parallel.js';
 
 /** Either float storage the kernels accept. */
 export type FloatArray = Float32Array | Float64Array;
 
 // Register tile, MR×NR = 3×3 (the micro-kernels below hard-code it). V8 (x64) allocates
 // about 15 double registers; it computes all nine products before adding, so even 3×3
-// spills a few accumulators, and 4×4, 4×3, 3×4, 2×4 measured 3–8% slower, 5×3 13% slower.
+// spills a few accumulators, and 4×4, 4×3, 3×4, 2×4 measured 4–10% slower, 5×3 15% slower.
 const MR = 3;
 const NR = 3;
 // Cache blocking. A KC-long micro-panel of B (KC·NR floats) stays in L1 while MC rows of
@@ -26,8 +30,12 @@ const NR = 3;
 const KC = 512;
 const MC = 96;
 const NC = 1536;
-// Below this many multiply-adds packing costs more than it saves: use the plain loop.
+// Where packing costs more than it saves, use the unpacked loop: up to 16³ multiply-adds,
+// up to 4 rows (the packed tile would be mostly padding) or a K of 8 (too short to amortize
+// packing and the tile stores). Measured crossovers; see bench/matmul-kernel.ts.
 const SMALL = 4096;
+const SMALL_M = 4;
+const SMALL_K = 8;
 
 // Scratch reused across calls, grown on demand (no allocation per call for typical sizes).
 // Packed A and packed B share one array (A first, then B): V8 re-reads a typed array's
@@ -52,10 +60,49 @@ export function matmulKernel(
     if (!accumulate) c.fill(0, cOffset, cOffset + M * N);
     return;
   }
-  if (M * N * K <= SMALL) {
-    matmulSmall(c, cOffset, a, aOffset, aRowStride, aColStride, b, bOffset, bRowStride, bColStride, M, N, K, accumulate);
+  if (N === 1 && M > 1) {
+    // A matrix times a column: C[M, 1] is laid out exactly as Cᵀ[1, M] = Bᵀ·Aᵀ, which the
+    // single-row path below handles faster.
+    matmulKernel(c, cOffset, b, bOffset, bColStride, bRowStride, a, aOffset, aColStride, aRowStride, 1, M, K, accumulate);
     return;
   }
+  // A large product in shared memory: worker threads (if any, see parallel.ts) and this one
+  // take chunks of rows until all are done.
+  const chunk = M * N * K >= PARALLEL_MIN_WORK
+    ? startWorkers(c, cOffset, a, aOffset, aRowStride, aColStride, b, bOffset, bRowStride, bColStride, M, N, K, accumulate)
+    : 0;
+  if (chunk === 0) {
+    matmulRows(c, cOffset, a, aOffset, aRowStride, aColStride, b, bOffset, bRowStride, bColStride, M, N, K, accumulate);
+    return;
+  }
+  for (let m0 = nextChunk(); m0 >= 0; m0 = nextChunk()) {
+    matmulRows(c, cOffset + m0 * N, a, aOffset + m0 * aRowStride, aRowStride, aColStride,
+      b, bOffset, bRowStride, bColStride, Math.min(chunk, M - m0), N, K, accumulate);
+  }
+  waitForWorkers();
+}
+
+// One thread's share: the unpacked loop where packing would not pay, else the packed path.
+function matmulRows(
+  c: FloatArray, cOffset: number,
+  a: FloatArray, aOffset: number, aRowStride: number, aColStride: number,
+  b: FloatArray, bOffset: number, bRowStride: number, bColStride: number,
+  M: number, N: number, K: number, accumulate: boolean,
+): void {
+  if (M * N * K <= SMALL || M <= SMALL_M || K <= SMALL_K) {
+    matmulSmall(c, cOffset, a, aOffset, aRowStride, aColStride, b, bOffset, bRowStride, bColStride, M, N, K, accumulate);
+  } else {
+    matmulPacked(c, cOffset, a, aOffset, aRowStride, aColStride, b, bOffset, bRowStride, bColStride, M, N, K, accumulate);
+  }
+}
+
+// The fast path: pack blocks of A and B, then run the micro-kernel over them (see the top).
+function matmulPacked(
+  c: FloatArray, cOffset: number,
+  a: FloatArray, aOffset: number, aRowStride: number, aColStride: number,
+  b: FloatArray, bOffset: number, bRowStride: number, bColStride: number,
+  M: number, N: number, K: number, accumulate: boolean,
+): void {
   // float32 inputs pack into float32 scratch (half the cache footprint; the multiply-adds
   // still run in doubles); anything involving float64 packs into float64 to keep precision.
   const f32 = a instanceof Float32Array && b instanceof Float32Array;

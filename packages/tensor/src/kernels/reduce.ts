@@ -17,11 +17,35 @@ export function sumForward(out: Storage, x: Storage, xOff: number, outer: number
   const acc = new Float64Array(inner);
   for (let o = 0; o < outer; o++) {
     acc.fill(0);
-    for (let k = 0; k < r; k++) {
-      const base = xOff + (o * r + k) * inner;
-      for (let i = 0; i < inner; i++) acc[i]! += x[base + i]!;
-    }
+    sumColumns(acc, x, xOff + o * r * inner, r, inner);
     for (let i = 0; i < inner; i++) out[o * inner + i] = acc[i]!;
+  }
+}
+
+/**
+ * acc[i] += Σ_k x[xOff + k·cols + i]: the column sums of a contiguous [rows, cols] block (a bias or
+ * norm-weight gradient). Four rows per sweep, so acc is read and written a quarter as often; the
+ * additions keep the row order of a plain loop, hence the same rounding.
+ */
+export function sumColumns(acc: Float64Array, x: Storage, xOff: number, rows: number, cols: number): void {
+  let k = 0;
+  for (; k + 4 <= rows; k += 4) {
+    const r0 = xOff + k * cols;
+    const r1 = r0 + cols;
+    const r2 = r1 + cols;
+    const r3 = r2 + cols;
+    for (let i = 0; i < cols; i++) {
+      let v = acc[i]!;
+      v += x[r0 + i]!;
+      v += x[r1 + i]!;
+      v += x[r2 + i]!;
+      v += x[r3 + i]!;
+      acc[i] = v;
+    }
+  }
+  for (; k < rows; k++) {
+    const base = xOff + k * cols;
+    for (let i = 0; i < cols; i++) acc[i]! += x[base + i]!;
   }
 }
 

@@ -3,10 +3,10 @@
 
 import { type DType, allocStorage, promoteTypes } from '../dtype.js';
 import { recordOp } from '../autograd/graph.js';
-import { type BinaryKernel, binaryForward, binaryRowForward, binaryScalarForward, copyStrided } from '../kernels/elementwise.js';
-import { broadcastShapes, broadcastStrides, contiguousStrides, numelOf, sameShape } from '../shape.js';
+import { type BinaryKernel, binaryForward, binaryScalarForward, binaryStridedForward } from '../kernels/elementwise.js';
+import { broadcastShapes, broadcastStrides, numelOf, sameShape } from '../shape.js';
 import { Tensor, type TensorLike } from '../tensor.js';
-import { asTensor, flatBuffer, fromStorage } from './common.js';
+import { asTensor, fromStorage } from './common.js';
 
 /** Runs a binary kernel with broadcasting (no autograd); output dtype as given or promoted. */
 export function mapBinary(kind: BinaryKernel, a: Tensor, b: Tensor, outDType?: DType): Tensor {
@@ -15,43 +15,21 @@ export function mapBinary(kind: BinaryKernel, a: Tensor, b: Tensor, outDType?: D
   const n = numelOf(shape);
   const out = allocStorage(dtype, n);
   if (n === 0) return fromStorage(out, shape);
-  const aFull = sameShape(a.shape, shape);
-  const bFull = sameShape(b.shape, shape);
-  if (aFull && bFull) {
-    const [ad, ao] = flatBuffer(a);
-    const [bd, bo] = flatBuffer(b);
-    binaryForward(kind, out, ad, ao, bd, bo, n);
-  } else if (aFull && b.numel === 1) {
-    const [ad, ao] = flatBuffer(a);
-    binaryScalarForward(kind, out, ad, ao, b.storage[b.offset]!, n, false);
-  } else if (bFull && a.numel === 1) {
-    const [bd, bo] = flatBuffer(b);
-    binaryScalarForward(kind, out, bd, bo, a.storage[a.offset]!, n, true);
-  } else if (aFull && isTrailingRow(b.shape, shape) && b.isContiguous()) {
-    const cols = b.numel;
-    const [ad, ao] = flatBuffer(a);
-    binaryRowForward(kind, out, ad, ao, b.storage, b.offset, n / cols, cols);
+  const aDense = sameShape(a.shape, shape) && a.isContiguous();
+  const bDense = sameShape(b.shape, shape) && b.isContiguous();
+  if (aDense && bDense) {
+    binaryForward(kind, out, a.storage, a.offset, b.storage, b.offset, n);
+  } else if (aDense && b.numel === 1) {
+    binaryScalarForward(kind, out, a.storage, a.offset, b.storage[b.offset]!, n, false);
+  } else if (bDense && a.numel === 1) {
+    binaryScalarForward(kind, out, b.storage, b.offset, a.storage[a.offset]!, n, true);
   } else {
-    const ad = expandedCopy(a, shape);
-    const bd = expandedCopy(b, shape);
-    binaryForward(kind, out, ad, 0, bd, 0, n);
+    // rows, columns, leading dims and strided views: read in place through (broadcast) strides
+    const aStrides = broadcastStrides(kind, a.shape, a.strides, shape);
+    const bStrides = broadcastStrides(kind, b.shape, b.strides, shape);
+    binaryStridedForward(kind, out, a.storage, a.offset, aStrides, b.storage, b.offset, bStrides, shape);
   }
   return fromStorage(out, shape);
-}
-
-// b is a row broadcast over the leading dims of shape: its non-1 dims are exactly the trailing ones
-function isTrailingRow(bShape: readonly number[], shape: readonly number[]): boolean {
-  let i = 0;
-  while (i < bShape.length && bShape[i] === 1) i++;
-  const rest = bShape.slice(i);
-  if (rest.length === 0) return false;
-  return sameShape(rest, shape.slice(shape.length - rest.length));
-}
-
-function expandedCopy(t: Tensor, shape: readonly number[]) {
-  const out = allocStorage(t.dtype, numelOf(shape));
-  copyStrided(out, 0, contiguousStrides(shape), t.storage, t.offset, broadcastStrides('expand', t.shape, t.strides, shape), shape);
-  return out;
 }
 
 /**

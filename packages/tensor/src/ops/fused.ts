@@ -5,12 +5,13 @@
 import { allocStorage } from '../dtype.js';
 import { isGradEnabled, recordOp } from '../autograd/graph.js';
 import {
-  crossEntropyBackward, crossEntropyForward, logSoftmaxBackward, logSoftmaxForward,
-  rmsNormBackward, rmsNormForward, softmaxBackward, softmaxForward,
+  crossEntropyBackward, crossEntropyForward, logSoftmaxBackward, logSoftmaxForward, rmsNormBackward,
+  rmsNormForward, rotaryBackward, rotaryForward, softmaxBackward, softmaxForward, swigluBackward, swigluForward,
 } from '../kernels/fused.js';
-import { fmt, normalizeDim } from '../shape.js';
+import { contiguousStrides, fmt, normalizeDim, numelOf, sameShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { flatBuffer, requireFloat, requireInt } from './common.js';
+import { cat } from './movement.js';
 
 function lastDimRows(x: Tensor): [number, number] {
   const cols = x.ndim === 0 ? 1 : x.shape[x.ndim - 1]!;
@@ -153,5 +154,129 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
     const dx = allocStorage(logits.dtype, logits.numel);
     crossEntropyBackward(dx, scale, xd, xOff, td, tOff, lse, rows, cols, ignoreIndex);
     return [new Tensor(dx, logits.shape)];
+  });
+}
+
+// ************* SwiGLU *************
+
+/** silu(gate) ⊙ up in one pass (LLaMA's MLP). d: dgate = g·up·σ(gate)(1 + gate(1 − σ(gate))), dup = g·silu(gate) */
+export function swiglu(gate: Tensor, up: Tensor): Tensor {
+  requireFloat('swiglu', gate);
+  requireFloat('swiglu', up);
+  // broadcasting or mixed dtypes: the composite, which handles both
+  if (!sameShape(gate.shape, up.shape) || gate.dtype !== up.dtype) return gate.silu().mul(up);
+  const n = gate.numel;
+  const [gd, gOff] = flatBuffer(gate);
+  const [ud, uOff] = flatBuffer(up);
+  const out = new Tensor(allocStorage(gate.dtype, n), gate.shape);
+  swigluForward(out.storage, gd, gOff, ud, uOff, n);
+  return recordOp(out, 'swiglu', [gate, up], (grad) => {
+    if (isGradEnabled()) {
+      const s = gate.sigmoid();
+      return [grad.mul(up).mul(s.mul(gate.mul(s.neg().add(1)).add(1))), grad.mul(gate.silu())];
+    }
+    const [g, gradOff] = flatBuffer(grad);
+    const dGate = allocStorage(gate.dtype, n);
+    const dUp = allocStorage(up.dtype, n);
+    swigluBackward(dGate, dUp, g, gradOff, gd, gOff, ud, uOff, n);
+    return [new Tensor(dGate, gate.shape), new Tensor(dUp, up.shape)];
+  });
+}
+
+// ************* rotary embedding *************
+
+/** cat(−x[..., D/2:], x[..., :D/2]) along the last dim, with tensor ops. */
+function rotateHalf(x: Tensor): Tensor {
+  const h = x.shape[x.ndim - 1]! / 2;
+  return cat([x.narrow(-1, h, h).neg(), x.narrow(-1, 0, h)], -1);
+}
+
+/** The transpose of rotateHalf: cat(y[..., D/2:], −y[..., :D/2]). */
+function rotateHalfT(y: Tensor): Tensor {
+  const h = y.shape[y.ndim - 1]! / 2;
+  return cat([y.narrow(-1, h, h), y.narrow(-1, 0, h).neg()], -1);
+}
+
+// Strides of a fresh dense tensor with t's dim order (PyTorch's preserve_format), so the output of
+// rotary on a transposed view transposes back to a contiguous tensor; null unless t's dims are
+// ordered by stride with the last innermost and none expanded (stride 0).
+function denseStridesLike(t: Tensor): number[] | null {
+  const n = t.ndim;
+  const dims = t.shape.map((_, i) => i).filter((i) => t.shape[i]! > 1);
+  if (dims.some((i) => t.strides[i] === 0)) return null;
+  const order = [...dims].sort((a, b) => t.strides[b]! - t.strides[a]! || a - b);
+  if (order.length > 0 && order[order.length - 1] !== n - 1) return null;
+  const strides = new Array<number>(n);
+  let size = 1;
+  for (let j = order.length - 1; j >= 0; j--) {
+    strides[order[j]!] = size;
+    size *= t.shape[order[j]!]!;
+  }
+  for (let i = 0; i < n; i++) if (t.shape[i]! <= 1) strides[i] = size; // any stride indexes a size-1 dim
+  return strides;
+}
+
+// The storage offset of every row [.., T, D] of a tensor of shape [...lead, T, D].
+function rowOffsets(shape: readonly number[], strides: readonly number[], offset: number): Int32Array {
+  const lead = shape.slice(0, -2);
+  const out = new Int32Array(numelOf(lead));
+  const index = new Array<number>(lead.length).fill(0);
+  let at = offset;
+  for (let r = 0; r < out.length; r++) {
+    out[r] = at;
+    for (let d = lead.length - 1; d >= 0; d--) {
+      at += strides[d]!;
+      if (++index[d]! < lead[d]!) break;
+      at -= strides[d]! * lead[d]!;
+      index[d] = 0;
+    }
+  }
+  return out;
+}
+
+// A tensor whose last dim has stride 1: t itself, or a contiguous copy (no autograd).
+function unitInner(t: Tensor): Tensor {
+  if (t.strides[t.ndim - 1] === 1 || t.shape[t.ndim - 1]! <= 1) return t;
+  const [data, off] = flatBuffer(t);
+  return new Tensor(data, t.shape, undefined, off, t.dtype);
+}
+
+/**
+ * Rotary embedding in Hugging Face's rotate-half layout: x [..., T, D] at positions offset..offset+T−1
+ * → x·cos + rotateHalf(x)·sin, for tables cos, sin [maxT, D]; reads strided x (a transposed view of
+ * [B, T, H, D]) in place and lays the output out in x's dim order.
+ * d: the rotation by −angle: dx = g·cos + rotateHalfᵀ(g·sin), with rotateHalfᵀ(y) = cat(y[..., D/2:], −y[..., :D/2])
+ */
+export function rotary(x: Tensor, cos: Tensor, sin: Tensor, offset = 0): Tensor {
+  requireFloat('rotary', x);
+  const D = x.shape[x.ndim - 1]!;
+  if (x.ndim < 2 || D % 2 !== 0) throw new Error(`rotary: expected x [..., T, D] with D even, got ${fmt(x.shape)}`);
+  if (cos.ndim !== 2 || cos.shape[1] !== D || !sameShape(cos.shape, sin.shape)) {
+    throw new Error(`rotary: cos ${fmt(cos.shape)} and sin ${fmt(sin.shape)} must both be [maxT, ${D}]`);
+  }
+  const T = x.shape[x.ndim - 2]!;
+  if (!Number.isInteger(offset) || offset < 0 || offset + T > cos.shape[0]!) {
+    throw new Error(`rotary: positions ${offset} to ${offset + T - 1} are outside the tables of ${cos.shape[0]} positions`);
+  }
+  const c = cos.narrow(0, offset, T); // [T, D]
+  const s = sin.narrow(0, offset, T); // [T, D]
+  // trainable tables, mixed dtypes or an empty x: the composite
+  if (cos.requiresGrad || sin.requiresGrad || cos.dtype !== x.dtype || sin.dtype !== x.dtype || x.numel === 0) {
+    return x.mul(c).add(rotateHalf(x).mul(s));
+  }
+  const [cd, cOff] = flatBuffer(cos);
+  const [sd, sOff] = flatBuffer(sin);
+  const N = x.numel / (T * D);
+  const strides = denseStridesLike(x) ?? contiguousStrides(x.shape);
+  const xr = unitInner(x);
+  const out = new Tensor(allocStorage(x.dtype, x.numel), x.shape, strides, 0, x.dtype);
+  const outRows = rowOffsets(x.shape, strides, 0);
+  rotaryForward(out.storage, outRows, strides[x.ndim - 2]!, xr.storage, rowOffsets(xr.shape, xr.strides, xr.offset), xr.strides[xr.ndim - 2]!, cd, cOff + offset * D, sd, sOff + offset * D, N, T, D);
+  return recordOp(out, 'rotary', [x], (grad) => {
+    if (isGradEnabled()) return [grad.mul(c).add(rotateHalfT(grad.mul(s)))];
+    const g = unitInner(grad);
+    const dx = new Tensor(allocStorage(x.dtype, x.numel), x.shape, strides, 0, x.dtype);
+    rotaryBackward(dx.storage, outRows, strides[x.ndim - 2]!, g.storage, rowOffsets(g.shape, g.strides, g.offset), g.strides[g.ndim - 2]!, cd, cOff + offset * D, sd, sOff + offset * D, N, T, D);
+    return [dx];
   });
 }

@@ -2,9 +2,8 @@
 
 import { allocStorage, promoteTypes } from '../dtype.js';
 import { recordOp } from '../autograd/graph.js';
-import { copyStrided } from '../kernels/elementwise.js';
-import { indexSelectBackward, indexSelectForward, triangleForward, whereForward } from '../kernels/indexing.js';
-import { broadcastShapes, broadcastStrides, contiguousStrides, fmt, normalizeDim, numelOf } from '../shape.js';
+import { indexSelectBackward, indexSelectForward, triangleForward, whereStridedForward } from '../kernels/indexing.js';
+import { broadcastShapes, broadcastStrides, fmt, normalizeDim, numelOf } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { sumToShape } from './binary.js';
 import { asTensor, flatBuffer, requireInt } from './common.js';
@@ -103,12 +102,6 @@ function indexAdd(shape: readonly number[], d: number, index: Tensor, src: Tenso
   return recordOp(new Tensor(out, shape), 'indexAdd', [src], (grad) => [indexSelect(grad, d, index)]);
 }
 
-function expandedBuffer(t: Tensor, shape: readonly number[]) {
-  const out = allocStorage(t.dtype, numelOf(shape));
-  copyStrided(out, 0, contiguousStrides(shape), t.storage, t.offset, broadcastStrides('where', t.shape, t.strides, shape), shape);
-  return out;
-}
-
 /** a where cond is nonzero, else b (all three broadcast). d/da = cond, d/db = 1 − cond */
 export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Tensor {
   const ref = a instanceof Tensor ? a : b instanceof Tensor ? b : Tensor.empty([], 'float32');
@@ -118,7 +111,8 @@ export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Ten
   const dtype = promoteTypes(x.dtype, y.dtype);
   const n = numelOf(shape);
   const out = allocStorage(dtype, n);
-  whereForward(out, expandedBuffer(cond, shape), expandedBuffer(x, shape), expandedBuffer(y, shape), n);
+  const strides = (t: Tensor) => broadcastStrides('where', t.shape, t.strides, shape);
+  whereStridedForward(out, cond.storage, cond.offset, strides(cond), x.storage, x.offset, strides(x), y.storage, y.offset, strides(y), shape);
   const result = new Tensor(out, shape);
   return recordOp(result, 'where', [x, y], (grad) => [
     x.requiresGrad ? sumToShape(where(cond, grad, 0), x.shape) : null,
@@ -146,12 +140,12 @@ function triangle(op: 'tril' | 'triu', x: Tensor, k: number): Tensor {
   return recordOp(new Tensor(out, x.shape), op, [x], (grad) => [triangle(op, grad, k)]);
 }
 
-/** Keeps x[…, i, j] with j − i ≤ k (the lower triangle), zeroes the rest. */
+/** Keeps x[…, i, j] with j − i ≤ k (the lower triangle), zeroes the rest. d: the same mask applied to the gradient */
 export function tril(x: Tensor, k = 0): Tensor {
   return triangle('tril', x, k);
 }
 
-/** Keeps x[…, i, j] with j − i ≥ k (the upper triangle), zeroes the rest. */
+/** Keeps x[…, i, j] with j − i ≥ k (the upper triangle), zeroes the rest. d: the same mask applied to the gradient */
 export function triu(x: Tensor, k = 0): Tensor {
   return triangle('triu', x, k);
 }

@@ -55,7 +55,7 @@ export function expand(x: Tensor, shape: number[]): Tensor {
   return recordOp(out, 'expand', [x], (grad) => [sumToShape(grad, x.shape)]);
 }
 
-/** Inserts a size-1 dim at position dim (−1 appends). */
+/** Inserts a size-1 dim at position dim (−1 appends). d: reshape back (it is a reshape) */
 export function unsqueeze(x: Tensor, dim: number): Tensor {
   const d = normalizeDim('unsqueeze', dim, x.ndim + 1);
   const shape = [...x.shape];
@@ -63,7 +63,7 @@ export function unsqueeze(x: Tensor, dim: number): Tensor {
   return reshape(x, shape);
 }
 
-/** Removes a size-1 dim, or all of them when dim is omitted (a size > 1 dim is left, as PyTorch). */
+/** Removes a size-1 dim, or all of them when dim is omitted (a size > 1 dim is left, as PyTorch). d: reshape back */
 export function squeeze(x: Tensor, dim?: number): Tensor {
   if (dim === undefined) return reshape(x, x.shape.filter((s) => s !== 1));
   const d = normalizeDim('squeeze', dim, x.ndim);
@@ -71,7 +71,7 @@ export function squeeze(x: Tensor, dim?: number): Tensor {
   return reshape(x, x.shape.filter((_, i) => i !== d));
 }
 
-/** Merges dims startDim..endDim into one. */
+/** Merges dims startDim..endDim into one. d: reshape back */
 export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
   if (x.ndim === 0) return reshape(x, [1]);
   const s = normalizeDim('flatten', startDim, x.ndim);
@@ -95,7 +95,7 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
   return recordOp(out, 'narrow', [x], (grad) => [padNarrowed(grad, d, start, size)]);
 }
 
-/** Python-style slice of one dim (negative indices count from the end; clipped like Python). */
+/** Python-style slice of one dim (negative indices count from the end; clipped like Python). d: as narrow, the gradient padded with zeros */
 export function slice(x: Tensor, dim: number, start = 0, end?: number): Tensor {
   const d = normalizeDim('slice', dim, x.ndim);
   const size = x.shape[d]!;
@@ -167,7 +167,7 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   });
 }
 
-/** Joins tensors of one shape along a new dim. */
+/** Joins tensors of one shape along a new dim. d: as cat of the unsqueezed inputs, each gets its slice */
 export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
   if (tensors.length === 0) throw new Error('stack: expected at least one tensor');
   const first = tensors[0]!;

@@ -4,7 +4,7 @@
 import { allocStorage } from '../dtype.js';
 import { recordOp } from '../autograd/graph.js';
 import { maxForward, sumForward } from '../kernels/reduce.js';
-import { fmt, normalizeDim } from '../shape.js';
+import { fmt, normalizeDim, numelOf } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { flatBuffer, fromStorage, requireFloat } from './common.js';
 import { scatterAdd } from './indexing.js';
@@ -38,17 +38,24 @@ function splitAt(shape: readonly number[], dim: number): [number, number, number
 /** Sum over the given dims without autograd; keepdim shape. */
 function sumKeep(x: Tensor, dims: readonly number[]): Tensor {
   let [data, off] = flatBuffer(x);
-  let shape = [...x.shape];
   const dtype = x.dtype;
-  // reduce the highest dims first so the remaining dims keep their positions
-  for (let j = dims.length - 1; j >= 0; j--) {
-    const d = dims[j]!;
-    const [outer, r, inner] = splitAt(shape, d);
+  // Adjacent reduced dims are one dim of a row-major buffer: [B, T, C] summed over B and T is
+  // [1, B·T, C], one column-sum pass. Runs are reduced from the last, so earlier ones keep their place.
+  let shape = [...x.shape];
+  for (let j = dims.length - 1; j >= 0; ) {
+    let first = j;
+    while (first > 0 && dims[first - 1] === dims[first]! - 1) first--;
+    const lo = dims[first]!;
+    const hi = dims[j]!;
+    const outer = numelOf(shape.slice(0, lo));
+    const r = numelOf(shape.slice(lo, hi + 1));
+    const inner = numelOf(shape.slice(hi + 1));
     const out = allocStorage(dtype, outer * inner);
     sumForward(out, data, off, outer, r, inner);
     data = out;
     off = 0;
-    shape[d] = 1;
+    for (let d = lo; d <= hi; d++) shape[d] = 1;
+    j = first - 1;
   }
   if (dims.length === 0) {
     const copy = allocStorage(dtype, x.numel);
@@ -67,7 +74,7 @@ export function sum(x: Tensor, dim?: number | number[], keepdim = false): Tensor
   return recordOp(out, 'sum', [x], (grad) => [grad.reshape(keptShape(x.shape, dims)).expand([...x.shape])]);
 }
 
-/** Mean over dims (all when omitted): the sum divided by the count. */
+/** Mean over dims (all when omitted): the sum divided by the count. d/dx = 1/count, broadcast back over the reduced dims */
 export function mean(x: Tensor, dim?: number | number[], keepdim = false): Tensor {
   requireFloat('mean', x);
   const dims = reducedDims('mean', x, dim);
@@ -76,7 +83,7 @@ export function mean(x: Tensor, dim?: number | number[], keepdim = false): Tenso
   return sum(x, dims, keepdim).div(count);
 }
 
-/** Variance over dims: Σ(x − mean)² / (count − correction); correction 1 is Bessel's, as PyTorch. */
+/** Variance over dims: Σ(x − mean)² / (count − correction); correction 1 is Bessel's, as PyTorch. d/dx = 2(x − mean) / (count − correction) */
 export function variance(x: Tensor, dim?: number | number[], keepdim = false, correction = 1): Tensor {
   requireFloat('var', x);
   const dims = reducedDims('var', x, dim);
@@ -108,17 +115,17 @@ function extremum(op: 'max' | 'min', x: Tensor, dim: number | undefined, keepdim
   ]);
 }
 
-/** Maximum over a dim (or of all elements). */
+/** Maximum over a dim (or of all elements). d/dx = 1 at the index that won (the first on ties), 0 elsewhere */
 export function max(x: Tensor, dim?: number, keepdim = false): Tensor {
   return extremum('max', x, dim, keepdim);
 }
 
-/** Minimum over a dim (or of all elements). */
+/** Minimum over a dim (or of all elements). d/dx = 1 at the index that won (the first on ties), 0 elsewhere */
 export function min(x: Tensor, dim?: number, keepdim = false): Tensor {
   return extremum('min', x, dim, keepdim);
 }
 
-/** Index (int32) of the first maximum over a dim, or in the flattened tensor when dim is omitted. */
+/** Index (int32) of the first maximum over a dim, or in the flattened tensor when dim is omitted. Not differentiable. */
 export function argmax(x: Tensor, dim?: number, keepdim = false): Tensor {
   if (dim === undefined) {
     if (x.numel === 0) throw new Error(`argmax: cannot reduce an empty tensor`);

@@ -52,10 +52,10 @@ function naive(c0: FloatArray, cOffset: number, a: View, b: View, M: number, N: 
   const value = new Float64Array(M * N), scale = new Float64Array(M * N);
   for (let i = 0; i < M; i++) {
     for (let j = 0; j < N; j++) {
-      let s = accumulate ? c0[cOffset + i * N + j]! : 0;
+      let s = accumulate ? c0[cOffset + i * N + j] : 0;
       let abs = Math.abs(s);
       for (let k = 0; k < K; k++) {
-        const p = a.data[a.offset + i * a.rowStride + k * a.colStride]! * b.data[b.offset + k * b.rowStride + j * b.colStride]!;
+        const p = a.data[a.offset + i * a.rowStride + k * a.colStride] * b.data[b.offset + k * b.rowStride + j * b.colStride];
         s += p;
         abs += Math.abs(p);
       }
@@ -88,7 +88,7 @@ function worstError(t: Case): number | string {
   }
   let worst = 0;
   for (let i = 0; i < M * N; i++) {
-    const err = Math.abs(c[cOffset + i]! - ref.value[i]!) / (ref.scale[i]! + 1e-30);
+    const err = Math.abs(c[cOffset + i] - ref.value[i]) / (ref.scale[i] + 1e-30);
     worst = Math.max(worst, err);
   }
   return worst;
@@ -164,7 +164,7 @@ describe('matmulKernel', () => {
       const c = new Float64Array(M * N);
       const ref = naive(c, 0, a, b, M, N, K, false);
       matmulKernel(c, 0, a.data, a.offset, a.rowStride, a.colStride, b.data, b.offset, b.rowStride, b.colStride, M, N, K);
-      for (let i = 0; i < M * N; i++) expect(Math.abs(c[i]! - ref.value[i]!)).toBeLessThanOrEqual(1e-12 * ref.scale[i]!);
+      for (let i = 0; i < M * N; i++) expect(Math.abs(c[i] - ref.value[i])).toBeLessThanOrEqual(1e-12 * ref.scale[i]);
     }
   });
 

@@ -1,0 +1,159 @@
+// `pnpm bench`: tsgrad against TensorFlow.js ('cpu' and single-threaded 'wasm') in one process,
+// alternating runs and reporting medians: matmul, softmax/RMSNorm, a LLaMA training step,
+// generation, memory, and (when the tensor package has a worker pool) two threads.
+//
+//   pnpm bench                  the full suite (~9 minutes on 2 shared cores); writes bench/results.md
+//   pnpm bench --quick          tiny sizes, one sample each (< 1 minute); writes bench/results-quick.md
+//   pnpm bench --only matmul    one family (matmul | norms | train | generate); combine with --quick
+//
+// Every benchmark first checks tsgrad's outputs against tfjs's on the same data and aborts loudly
+// (exit code 1) if they differ.
+
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { type LlamaConfig, llamaPreset } from '@tsgrad/llama';
+import { FULL_SHAPES, QUICK_SHAPES, benchMatmul } from './matmul.js';
+import { benchNorms } from './norms.js';
+import { type TrainBenchOptions, benchTrainStep, trainRows } from './train-step.js';
+import { type GenerateBenchOptions, benchGenerate, generateRows } from './generate.js';
+import { benchTwoThreads, findThreadSwitch } from './threads.js';
+import { type Row, renderMarkdown } from './table.js';
+import { initTfjs, tfjsVersion, wasmHasSimd } from './tfjs-env.js';
+import { largestErrors } from './timing.js';
+
+/** The benchmark families `--only` selects. */
+export type BenchName = 'matmul' | 'norms' | 'train' | 'generate';
+
+/** The families in run order. */
+export const BENCH_NAMES: readonly BenchName[] = ['matmul', 'norms', 'train', 'generate'];
+
+/** Options of runSuite. */
+export interface SuiteOptions {
+  /** Tiny sizes and one sample each. */
+  quick: boolean;
+  /** Run only this family (the two-thread rows go with 'matmul' and 'train'). */
+  only?: BenchName;
+  /** Progress lines (default: none). */
+  log?: (line: string) => void;
+}
+
+/** What runSuite returns. */
+export interface SuiteResult {
+  /** The table rows. */
+  rows: Row[];
+  /** The notes printed above the tables. */
+  notes: string[];
+  /** The whole report. */
+  markdown: string;
+}
+
+/** The tiny model of --quick: the bench shape scaled down (dim 32, 2 layers, 2 heads, FFN 64). */
+export function quickConfig(): LlamaConfig {
+  return { ...llamaPreset('bench'), hiddenSize: 32, numHiddenLayers: 2, numAttentionHeads: 2, numKeyValueHeads: 2, intermediateSize: 64, maxPositionEmbeddings: 32 };
+}
+
+/** Runs the selected benchmarks and renders the report. */
+export async function runSuite(opts: SuiteOptions): Promise<SuiteResult> {
+  const log = opts.log ?? (() => {});
+  const q = opts.quick;
+  const wants = (b: BenchName): boolean => opts.only === undefined || opts.only === b;
+  await initTfjs();
+  largestErrors.clear();
+  const rows: Row[] = [];
+
+  if (wants('matmul')) {
+    log('matmul …');
+    const { rows: r } = await benchMatmul({ shapes: q ? QUICK_SHAPES : FULL_SHAPES, samples: q ? 1 : 3, minSampleMs: q ? 0 : 200 }, log);
+    rows.push(...r);
+  }
+  if (wants('norms')) {
+    log('softmax / RMSNorm …');
+    rows.push(...(await benchNorms({ rows: q ? 16 : 8 * 128, cols: q ? 32 : 256, samples: q ? 1 : 7, minSampleMs: q ? 0 : 100 }, log)));
+  }
+  const config = q ? quickConfig() : llamaPreset('bench');
+  const batch = q ? 2 : 8;
+  const seqLen = q ? 16 : 128;
+  if (wants('train')) {
+    log('training step … (a tfjs-cpu step takes a minute or more)');
+    const trainOpts: TrainBenchOptions = { config, batch, seqLen, steps: q ? { tsgrad: 1, 'tfjs-cpu': 1, 'tfjs-wasm': 1 } : { tsgrad: 3, 'tfjs-cpu': 2, 'tfjs-wasm': 3 } };
+    const r = await benchTrainStep(trainOpts);
+    log(`training: ${Object.entries(r.tokensPerSecond).map(([k, v]) => `${k} ${v.toFixed(1)} tokens/s`).join(', ')}`);
+    rows.push(...trainRows(r, trainOpts));
+  }
+  let sameTokens = '';
+  if (wants('generate')) {
+    log('generation …');
+    const genOpts: GenerateBenchOptions = { config, promptLength: q ? 4 : 16, maxNewTokens: q ? 8 : 64, samples: q ? 1 : 5 };
+    const r = await benchGenerate(genOpts);
+    log(`generation: ${Object.entries(r.tokensPerSecond).map(([k, v]) => `${k} ${v.toFixed(1)} tokens/s`).join(', ')}`);
+    rows.push(...generateRows(r, genOpts));
+    sameTokens = Object.entries(r.sameTokens).map(([k, v]) => `${k} ${v ? 'yes' : 'no (a near-tie broke differently)'}`).join(', ');
+  }
+  if (wants('matmul') || wants('train')) {
+    const sw = await findThreadSwitch();
+    log(sw ? `two threads: using ${sw.source}` : 'two threads: not available');
+    rows.push(...(await benchTwoThreads(sw, { matmulSize: q ? 128 : 512, matmulSamples: q ? 1 : 5, config, batch, seqLen, trainSteps: q ? 1 : 2 }, log)));
+  }
+
+  const notes = buildNotes(q, sameTokens);
+  return { rows, notes, markdown: renderMarkdown(rows, notes) };
+}
+
+function buildNotes(quick: boolean, sameTokens: string): string[] {
+  const fmt = (x: number | undefined): string => (x === undefined ? '–' : x.toExponential(1));
+  const errors = [...largestErrors].map(([k, v]) => `${k} ${fmt(v)}`).join(', ');
+  const notes = [
+    ...(quick ? ['**--quick**: tiny sizes, one sample each: a smoke test, not a measurement.'] : []),
+    'Medians of alternating runs (tsgrad → tfjs-cpu → tfjs-wasm, the first contender rotating each round) in one process. ' +
+      'Every figure is a throughput; ratio = tsgrad ÷ peer, so > 1 means tsgrad is faster.',
+    `Peers: TensorFlow.js ${tfjsVersion}, backend 'cpu' (plain JS) and 'wasm' (${wasmHasSimd() ? 'SIMD' : 'non-SIMD'} build, ` +
+      'one thread: WASM_HAS_MULTITHREAD_SUPPORT off), prod mode. tsgrad runs on one thread except in the two-thread section.',
+    'matmul layouts: A·B; A·Bᵀ with B stored [N, K] (Linear forward); Aᵀ·B with A stored [K, M] (weight gradient). ' +
+      'tsgrad multiplies transposed views, tfjs uses tf.matMul(a, b, transposeA, transposeB). The batched shape is [8, 128, 256] @ [8, 256, 128].',
+    `Checked before timing, on the same data (normwise max relative error, limit 1e-4; 1e-3 for training gradients): ${errors || 'no check ran'}.`,
+    'Training: first every model computes the loss and gradients of the batch\'s first sequence from the same weights (the check; also tfjs-cpu\'s warm-up), ' +
+      'then tsgrad and tfjs-wasm take one warm-up step, then the timed steps; tsgrad uses AdamW (lr 1e-3, weight decay 0.01), ' +
+      'tfjs has no AdamW and uses tf.train.adam (lr 1e-3, no decay). Memory is the whole process\'s rss (tfjs\'s models and wasm heap included), ' +
+      'sampled after tsgrad\'s forward, backward and optimizer phases.',
+    ...(sameTokens ? [`Generation includes the prompt's forward pass; greedy tokens identical to tsgrad's: ${sameTokens}.`] : []),
+  ];
+  return notes;
+}
+
+/** Parses `--quick` and `--only NAME` (also `--only=NAME`). */
+export function parseArgs(argv: readonly string[]): { quick: boolean; only?: BenchName } {
+  let only: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--only') only = argv[++i];
+    else if (a.startsWith('--only=')) only = a.slice('--only='.length);
+    else if (a !== '--quick') throw new Error(`bench: unknown argument '${a}' (expected --quick, --only ${BENCH_NAMES.join('|')})`);
+  }
+  if (only !== undefined && !BENCH_NAMES.includes(only as BenchName)) {
+    throw new Error(`bench: --only expects one of ${BENCH_NAMES.join(', ')}, got '${only}'`);
+  }
+  return { quick: argv.includes('--quick'), only: only as BenchName | undefined };
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const t0 = performance.now();
+  const stamp = (): string => `${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s`;
+  const { markdown } = await runSuite({ ...args, log: (line) => console.error(`[bench ${stamp()}] ${line}`) });
+  const partial = args.quick || args.only !== undefined;
+  const out = fileURLToPath(new URL(partial ? './results-quick.md' : './results.md', import.meta.url));
+  writeFileSync(out, markdown);
+  console.log(markdown);
+  console.error(`[bench] done in ${((performance.now() - t0) / 1000).toFixed(0)} s; wrote ${out}`);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(`\n[bench] FAILED: ${err instanceof Error ? err.message : String(err)}`);
+      if (err instanceof Error && err.stack) console.error(err.stack);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,79 @@
+// The quick benchmark suite, run programmatically on tiny sizes: every expected row is there, every
+// timed figure is a finite positive number, and the markdown has the table's shape. Timings on
+// tiny sizes mean nothing; this guards the harness, not the speed.
+
+import { describe, expect, it } from 'vitest';
+import { type SuiteResult, parseArgs, runSuite } from '../run.js';
+import { COLUMNS } from '../table.js';
+import { CONTENDERS, checkClose, geomean, median, relativeError } from '../timing.js';
+
+describe('bench helpers', () => {
+  it('median and geometric mean are the textbook ones', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(geomean([1, 4, 16])).toBeCloseTo(4, 12);
+  });
+
+  it('the correctness check passes equal data and aborts loudly on a difference', () => {
+    expect(relativeError([1, 2, 3], [1, 2, 3])).toBe(0);
+    expect(checkClose('same', [1, 2], [1, 2 + 1e-7])).toBeLessThan(1e-4);
+    expect(() => checkClose('matmul wrong', [1, 2], [1, 3])).toThrow(/CORRECTNESS CHECK FAILED for matmul wrong/);
+    expect(() => checkClose('nan', [NaN], [1])).toThrow(/CORRECTNESS/);
+  });
+
+  it('parses --quick and --only, and rejects anything else', () => {
+    expect(parseArgs(['--quick', '--only', 'norms'])).toEqual({ quick: true, only: 'norms' });
+    expect(parseArgs(['--only=train'])).toEqual({ quick: false, only: 'train' });
+    expect(() => parseArgs(['--only', 'conv'])).toThrow(/--only expects/);
+    expect(() => parseArgs(['--fast'])).toThrow(/unknown argument/);
+  });
+});
+
+describe('quick suite', () => {
+  let result: SuiteResult;
+
+  it('runs every benchmark on tiny sizes', async () => {
+    result = await runSuite({ quick: true });
+    expect(result.rows.length).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('has the expected rows in the expected sections', () => {
+    const names = result.rows.map((r) => r.benchmark);
+    for (const shape of ['32³', '2×[16×32×8]']) {
+      for (const layout of ['A·B', 'A·Bᵀ', 'Aᵀ·B']) expect(names).toContain(`${shape} ${layout}`);
+    }
+    expect(names).toContain('geometric mean (6 shape × layout)');
+    for (const c of ['softmax forward', 'softmax forward+backward', 'RMSNorm forward', 'RMSNorm forward+backward']) expect(names).toContain(c);
+    expect(names.some((n) => n.startsWith('forward + backward + optimizer'))).toBe(true);
+    for (const m of ['rss, first sample', 'rss, last sample', 'rss, peak', 'weights + grads + AdamW moments (analytic)']) expect(names).toContain(m);
+    expect(names).toContain('4-token prompt + 8 new tokens');
+    const twoThreads = result.rows.filter((r) => r.section.startsWith('two threads'));
+    expect(twoThreads.length === 2 || twoThreads[0]?.benchmark.startsWith('two threads: not available')).toBe(true);
+  });
+
+  it('gives every contender a finite positive figure on every comparison row', () => {
+    for (const row of result.rows.filter((r) => r.ratios !== false)) {
+      for (const c of CONTENDERS) {
+        const v = row.values[c];
+        expect(Number.isFinite(v) && v! > 0, `${row.benchmark}: ${c} = ${v}`).toBe(true);
+      }
+    }
+    for (const row of result.rows.filter((r) => r.ratios === false && !r.benchmark.includes('not available'))) {
+      expect(Number.isFinite(row.values.tsgrad) && row.values.tsgrad! > 0, row.benchmark).toBe(true);
+    }
+  });
+
+  it('renders markdown tables with the six columns, a machine line and finite ratios', () => {
+    const md = result.markdown;
+    expect(md).toMatch(/Node v\d+\.\d+\.\d+ · .+ · \d+ cores/);
+    expect(md).toContain(`| ${COLUMNS.join(' | ')} |`);
+    const dataRows = md.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| benchmark') && !l.startsWith('| ---'));
+    expect(dataRows.length).toBe(result.rows.length);
+    for (const line of dataRows) expect(line.split(' | ').length, line).toBe(COLUMNS.length);
+    for (const row of result.rows.filter((r) => r.ratios !== false)) {
+      const line = dataRows.find((l) => l.startsWith(`| ${row.benchmark} |`))!;
+      expect(line, row.benchmark).toMatch(/\| \d+(\.\d+)?(e[+-]\d+)?× \| \d+(\.\d+)?(e[+-]\d+)?× \|$/);
+    }
+    expect(md).not.toMatch(/NaN|Infinity/);
+  });
+});

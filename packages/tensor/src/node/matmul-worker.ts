@@ -1,0 +1,18 @@
+// Node only: the body of a matmul worker thread (started by worker-pool.ts). It runs each
+// posted MatmulJob with its own copy of the kernel module, writing rows of C in shared memory
+// (the protocol is in kernels/parallel.ts).
+
+import { parentPort } from 'node:worker_threads';
+import { matmulKernel } from '../kernels/matmul.js';
+import { type MatmulJob, runJob } from '../kernels/parallel.js';
+
+const port = parentPort;
+if (!port) throw new Error('matmul-worker: must run in a worker thread');
+
+port.on('message', (job: MatmulJob) => runJob(job, matmulKernel));
+
+// Compile the kernel before the first real job: a cold first call would run interpreted
+// while the calling thread waits for it.
+const x = new Float32Array(96 * 96).fill(1);
+for (let i = 0; i < 20; i++) matmulKernel(new Float32Array(96 * 96), 0, x, 0, 96, 1, x, 0, 96, 1, 96, 96, 96);
+port.postMessage('ready');

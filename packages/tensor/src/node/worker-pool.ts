@@ -1,0 +1,63 @@
+// Node only: worker threads for large matmuls. The tensor kernels stay platform-free; this
+// module creates the workers (worker_threads) and injects them through setMatmulThreads, and
+// turns on shared float32 storage so new tensors can be split across them.
+
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { setMatmulThreads } from '../kernels/parallel.js';
+import { setSharedStorage } from '../kernels/storage.js';
+
+let workers: Worker[] = [];
+
+/** Starts n worker threads (default: one per core besides this one) that large matmuls on shared storage are split across, and makes new float32 storage shared. */
+export async function enableWorkerThreads(n = availableParallelism() - 1): Promise<void> {
+  disableWorkerThreads();
+  if (n < 1) return;
+  const started = await Promise.all(Array.from({ length: n }, startWorker));
+  workers = started;
+  setMatmulThreads({
+    size: started.length,
+    post: (index, job) => started[index].postMessage(job),
+  });
+  setSharedStorage(true);
+}
+
+/** Stops the worker threads: products run on the calling thread again and new storage is not shared. */
+export function disableWorkerThreads(): void {
+  setMatmulThreads(null);
+  setSharedStorage(false);
+  for (const worker of workers) void worker.terminate();
+  workers = [];
+}
+
+// Resolves once the worker has loaded and warmed up its kernel.
+function startWorker(): Promise<Worker> {
+  const worker = spawn();
+  return new Promise((resolve, reject) => {
+    worker.once('error', reject);
+    worker.once('message', () => {
+      worker.off('error', reject);
+      // NOTE: a worker error after start-up cannot be handled while the caller blocks in
+      // Atomics.wait; the worker catches kernel errors itself (runJob in kernels/parallel.ts), so this
+      // only logs the unexpected.
+      worker.on('error', (err) => console.error('matmul worker:', err));
+      // Idle workers must not keep the process alive at exit.
+      worker.unref();
+      resolve(worker);
+    });
+  });
+}
+
+function spawn(): Worker {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const url = new URL(fromSource ? './matmul-worker.ts' : './matmul-worker.js', import.meta.url);
+  if (!fromSource) return new Worker(url);
+  // Running from TypeScript sources (tsx, vitest). Node 20 does not apply ESM loader hooks
+  // (`--import tsx`) inside workers (nodejs/node#47747), so load the worker through tsx's
+  // CommonJS require hook instead, which does work there.
+  const require = createRequire(import.meta.url);
+  const code = `require(${JSON.stringify(require.resolve('tsx/cjs'))});\nrequire(${JSON.stringify(fileURLToPath(url))});`;
+  return new Worker(code, { eval: true });
+}

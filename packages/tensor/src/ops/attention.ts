@@ -1,0 +1,160 @@
+// Fused scaled-dot-product attention: softmax(q·kᵀ·scale)·v with an optional causal limit, one
+// kernel call per (batch·head) slice (kernels/attention.ts). Leading dims broadcast, so grouped-
+// query attention passes k and v as [..., Hkv, 1, Tk, D] against q [..., Hkv, G, Tq, D] and their
+// gradients are summed over the G query heads inside the kernel, never materialized per head.
+// When a graph of the backward is asked for (createGraph), the backward is the composite formula
+// written with tensor ops, so higher-order gradients stay exact.
+
+import { allocStorage, promoteTypes } from '../dtype.js';
+import { isGradEnabled, recordOp } from '../autograd/graph.js';
+import { type AttentionPlan, type StridedMatrix, attentionBackward, attentionForward, attentionPlan } from '../kernels/attention.js';
+import type { FloatArray } from '../kernels/matmul.js';
+import { broadcastShapes, broadcastStrides, contiguousStrides, fmt, numelOf } from '../shape.js';
+import { Tensor } from '../tensor.js';
+import { sumToShape } from './binary.js';
+import { requireFloat } from './common.js';
+
+/** Options of attention. */
+export interface AttentionOptions {
+  /** Query i sees keys 0..Tk−Tq+i only: the queries are the last Tq positions (a KV cache's layout). */
+  causal?: boolean;
+  /** Multiplies q·kᵀ (default 1/√D). */
+  scale?: number;
+}
+
+// Scratch reused across calls: the probabilities of one slice when no backward will need them,
+// and dS of one slice in the backward.
+let scratch32 = new Float32Array(0);
+let scratch64 = new Float64Array(0);
+
+function scratch(dtype: 'float32' | 'float64', n: number): FloatArray {
+  if (dtype === 'float32') {
+    if (scratch32.length < n) scratch32 = new Float32Array(n);
+    return scratch32;
+  }
+  if (scratch64.length < n) scratch64 = new Float64Array(n);
+  return scratch64;
+}
+
+// The storage offset of every slice [.., T, D] of t over a broadcast batch shape.
+function sliceOffsets(batch: readonly number[], shape: readonly number[], strides: readonly number[], offset: number): Int32Array {
+  const lead = shape.length - 2;
+  const bs = broadcastStrides('attention', shape.slice(0, lead), strides.slice(0, lead), batch);
+  const count = numelOf(batch);
+  const out = new Int32Array(count);
+  const index = new Array<number>(batch.length).fill(0);
+  let at = offset;
+  for (let i = 0; i < count; i++) {
+    out[i] = at;
+    for (let d = batch.length - 1; d >= 0; d--) {
+      at += bs[d]!;
+      if (++index[d]! < batch[d]!) break;
+      at -= bs[d]! * batch[d]!;
+      index[d] = 0;
+    }
+  }
+  return out;
+}
+
+function matrix(t: Tensor): StridedMatrix {
+  return { data: t.storage as FloatArray, offset: t.offset, rowStride: t.strides[t.ndim - 2]!, colStride: t.strides[t.ndim - 1]! };
+}
+
+// A causal mask [Tq, Tk] for the composite path: 1 where a key lies in a query's future.
+function causalMask(Tq: number, Tk: number): Tensor {
+  const mask = Tensor.empty([Tq, Tk], 'int32');
+  for (let i = 0; i < Tq; i++) for (let j = Tk - Tq + i + 1; j < Tk; j++) mask.storage[i * Tk + j] = 1;
+  return mask;
+}
+
+/** The probabilities softmax(q·kᵀ·scale) (causal by a −∞ mask) with tensor ops: the composite path. */
+function compositeProbs(q: Tensor, k: Tensor, scale: number, causal: boolean): Tensor {
+  let scores = q.matmul(k.transpose(-2, -1)).mul(scale); // [..., Tq, Tk]
+  const Tq = q.shape[q.ndim - 2]!;
+  if (causal && Tq > 1) scores = scores.maskedFill(causalMask(Tq, k.shape[k.ndim - 2]!), -Infinity);
+  return scores.softmax(-1);
+}
+
+/**
+ * softmax(q·kᵀ·scale)·v for q [..., Tq, D], k [..., Tk, D], v [..., Tk, Dv] → [..., Tq, Dv], leading
+ * dims broadcast (stride-0 expanded views are read in place); causal: query i sees keys 0..Tk−Tq+i.
+ * d: with P the probabilities: dv = Pᵀ·g, dP = g·vᵀ, dS = P ⊙ (dP − rowsum(dP ⊙ P)), dq = dS·k·scale, dk = dSᵀ·q·scale
+ */
+export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
+  for (const t of [q, k, v]) requireFloat('attention', t);
+  if (q.ndim < 2 || k.ndim < 2 || v.ndim < 2) {
+    throw new Error(`attention: q, k and v need at least 2 dims, got ${fmt(q.shape)}, ${fmt(k.shape)}, ${fmt(v.shape)}`);
+  }
+  const [Tq, D] = q.shape.slice(-2) as [number, number];
+  const [Tk, Dk] = k.shape.slice(-2) as [number, number];
+  const [Tv, Dv] = v.shape.slice(-2) as [number, number];
+  if (Dk !== D || Tv !== Tk) {
+    throw new Error(`attention: expected q [..., Tq, D], k [..., Tk, D], v [..., Tk, Dv], got ${fmt(q.shape)}, ${fmt(k.shape)}, ${fmt(v.shape)}`);
+  }
+  const causal = opts.causal ?? false;
+  if (causal && Tq > Tk) throw new Error(`attention: causal attention needs Tq ≤ Tk, got Tq ${Tq} and Tk ${Tk}`);
+  const dtype = promoteTypes(promoteTypes(q.dtype, k.dtype), v.dtype);
+  if (q.dtype !== dtype || k.dtype !== dtype || v.dtype !== dtype) return attention(q.to(dtype), k.to(dtype), v.to(dtype), opts);
+  const scale = opts.scale ?? 1 / Math.sqrt(D);
+  const batch = broadcastShapes('attention', broadcastShapes('attention', q.shape.slice(0, -2), k.shape.slice(0, -2)), v.shape.slice(0, -2));
+  const count = numelOf(batch);
+  const plan = attentionPlan(Tq, Tk, D, Dv, causal, scale);
+  const qm = matrix(q);
+  const km = matrix(k);
+  const vm = matrix(v);
+  const qOffs = sliceOffsets(batch, q.shape, q.strides, q.offset);
+  const kOffs = sliceOffsets(batch, k.shape, k.strides, k.offset);
+  const vOffs = sliceOffsets(batch, v.shape, v.strides, v.offset);
+  const out = allocStorage(dtype, count * Tq * Dv) as FloatArray;
+  const keep = isGradEnabled() && (q.requiresGrad || k.requiresGrad || v.requiresGrad);
+  // the probabilities of every slice when the backward needs them, else one slice's worth of scratch
+  const probs = keep ? (allocStorage(dtype, count * plan.size) as FloatArray) : scratch(dtype as 'float32' | 'float64', plan.size);
+  for (let s = 0; s < count; s++) {
+    qm.offset = qOffs[s]!;
+    km.offset = kOffs[s]!;
+    vm.offset = vOffs[s]!;
+    attentionForward(out, s * Tq * Dv, probs, keep ? s * plan.size : 0, qm, km, vm, plan);
+  }
+  const result = new Tensor(out, [...batch, Tq, Dv]);
+  return recordOp(result, 'attention', [q, k, v], (grad) => {
+    if (isGradEnabled()) {
+      const P = compositeProbs(q, k, scale, causal); // [..., Tq, Tk]
+      const dP = grad.matmul(v.transpose(-2, -1)); // [..., Tq, Tk]
+      const dS = P.mul(dP.sub(dP.mul(P).sum(-1, true))).mul(scale);
+      return [
+        q.requiresGrad ? sumToShape(dS.matmul(k), q.shape) : null,
+        k.requiresGrad ? sumToShape(dS.transpose(-2, -1).matmul(q), k.shape) : null,
+        v.requiresGrad ? sumToShape(P.transpose(-2, -1).matmul(grad), v.shape) : null,
+      ];
+    }
+    return attentionGrads(grad, q, k, v, batch, probs, plan);
+  });
+}
+
+// The fused backward: one gradient buffer per input, in the input's own (contiguous) shape; a
+// broadcast input's slices share a buffer slice, into which the kernel accumulates.
+function attentionGrads(grad: Tensor, q: Tensor, k: Tensor, v: Tensor, batch: number[], probs: FloatArray, plan: AttentionPlan): Array<Tensor | null> {
+  const count = numelOf(batch);
+  const gradBuffer = (t: Tensor) => (t.requiresGrad ? new Tensor(allocStorage(t.dtype, t.numel), t.shape) : null);
+  const [dq, dk, dv] = [gradBuffer(q), gradBuffer(k), gradBuffer(v)];
+  const offsets = (t: Tensor | null) => (t ? sliceOffsets(batch, t.shape, contiguousStrides(t.shape), 0) : null);
+  const [dqOffs, dkOffs, dvOffs] = [offsets(dq), offsets(dk), offsets(dv)];
+  const gm = matrix(grad);
+  const gOffs = sliceOffsets(batch, grad.shape, grad.strides, grad.offset);
+  const [qm, km, vm] = [matrix(q), matrix(k), matrix(v)];
+  const [qOffs, kOffs, vOffs] = [q, k, v].map((t) => sliceOffsets(batch, t.shape, t.strides, t.offset)) as [Int32Array, Int32Array, Int32Array];
+  const dS = scratch(q.dtype as 'float32' | 'float64', plan.size);
+  for (let s = 0; s < count; s++) {
+    gm.offset = gOffs[s]!;
+    qm.offset = qOffs[s]!;
+    km.offset = kOffs[s]!;
+    vm.offset = vOffs[s]!;
+    attentionBackward(
+      (dq?.storage ?? null) as FloatArray | null, dqOffs?.[s] ?? 0,
+      (dk?.storage ?? null) as FloatArray | null, dkOffs?.[s] ?? 0,
+      (dv?.storage ?? null) as FloatArray | null, dvOffs?.[s] ?? 0,
+      gm, qm, km, vm, probs, s * plan.size, dS, plan,
+    );
+  }
+  return [dq, dk, dv];
+}
