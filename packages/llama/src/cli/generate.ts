@@ -60,10 +60,22 @@ export async function main(argv: string[], write: (s: string) => void = (s) => p
   if (promptIds.some((id) => id >= model.config.vocabSize)) throw new Error(`generate: the prompt encodes to ids beyond the model's vocabulary of ${model.config.vocabSize}`);
   const stream = createStreamingDecoder();
   write(prompt);
-  model.generate(promptIds, {
-    maxNewTokens, temperature, topK: topK || undefined, topP, seed,
-    onToken: (id) => write(stream.push(id)),
-  });
+  // A model only knows positions up to its context: past it, keep the last half of the text as the
+  // new prompt and go on (a sliding window), so any --max_new_tokens works.
+  const window = model.config.maxPositionEmbeddings;
+  let context = promptIds.slice(-Math.max(1, Math.floor(window / 2)));
+  let remaining = maxNewTokens;
+  let round = 0;
+  while (remaining > 0) {
+    const n = Math.min(remaining, window - context.length);
+    const ids = model.generate(context, {
+      maxNewTokens: n, temperature, topK: topK || undefined, topP, seed: seed + round++,
+      onToken: (id) => write(stream.push(id)),
+    });
+    remaining -= ids.length - context.length;
+    if (ids.length - context.length < n) break;
+    context = ids.slice(-Math.floor(window / 2));
+  }
   write(stream.flush() + '\n');
   return 0;
 }

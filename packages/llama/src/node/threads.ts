@@ -1,10 +1,15 @@
-// Worker threads for the CLIs: big matmuls split across cores when more than one is present.
+// Worker threads for the CLIs: big matmuls are split across cores when more than one is present.
 
 import { availableParallelism } from 'node:os';
+import { enableWorkerThreads } from '@tsgrad/tensor/node';
 
-/** Enables the matmul worker pool (--threads N, default: all cores); returns the thread count. */
+/**
+ * Enables the matmul worker pool (--threads N; default: every core) before any tensor is made, so
+ * the model's storage is shared with the workers; returns the number of threads in use.
+ */
 export async function setupThreads(flag: string | undefined): Promise<number> {
   const wanted = flag === undefined ? availableParallelism() : Number(flag);
   if (!Number.isInteger(wanted) || wanted < 1) throw new Error(`--threads must be a positive integer, got '${flag}'`);
-  return wanted > 1 ? 1 : 1;
+  if (wanted > 1) await enableWorkerThreads(wanted - 1);
+  return wanted;
 }
