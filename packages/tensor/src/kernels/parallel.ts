@@ -49,8 +49,9 @@ const CHUNKS_PER_THREAD = 3;
 const MIN_ROWS = 24;
 
 let pool: MatmulPool | null = null;
-// The job in flight (one at a time: the caller blocks until it is done).
+// The job in flight (one at a time: the caller blocks until it is done) and its worker count.
 let job: MatmulJob | null = null;
+let posted = 0;
 
 /** Installs the pool that large matmuls on shared storage split across, or with null goes back to one thread. */
 export function setMatmulThreads(p: MatmulPool | null): void {
@@ -77,7 +78,8 @@ export function startWorkers(
   if (chunk >= M) return 0;
   const task: MatmulTask = { c, cOffset, a, aOffset, aRowStride, aColStride, b, bOffset, bRowStride, bColStride, M, N, K, accumulate };
   job = { task, chunk, signal: new Int32Array(new SharedArrayBuffer(12)) };
-  for (let i = 0; i < pool.size; i++) pool.post(i, job);
+  posted = pool.size;
+  for (let i = 0; i < posted; i++) pool.post(i, job);
   return chunk;
 }
 
@@ -88,9 +90,9 @@ export function nextChunk(): number {
 
 /** Blocks until every worker has finished the job in flight; throws if one of them failed. */
 export function waitForWorkers(): void {
-  if (!job || !pool) return;
+  if (!job) return;
   const { signal } = job;
-  for (let done = Atomics.load(signal, 0); done < pool.size; done = Atomics.load(signal, 0)) {
+  for (let done = Atomics.load(signal, 0); done < posted; done = Atomics.load(signal, 0)) {
     Atomics.wait(signal, 0, done);
   }
   job = null;

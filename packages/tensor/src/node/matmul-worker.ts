@@ -13,6 +13,8 @@ port.on('message', (job: MatmulJob) => runJob(job, matmulKernel));
 
 // Compile the kernel before the first real job: a cold first call would run interpreted
 // while the calling thread waits for it.
-const x = new Float32Array(96 * 96).fill(1);
-for (let i = 0; i < 20; i++) matmulKernel(new Float32Array(96 * 96), 0, x, 0, 96, 1, x, 0, 96, 1, 96, 96, 96);
+for (const Float of [Float32Array, Float64Array]) {
+  const x = new Float(96 * 96).fill(1), y = new Float(96 * 96);
+  for (let i = 0; i < 20; i++) matmulKernel(y, 0, x, 0, 96, 1, x, 0, 96, 1, 96, 96, 96);
+}
 port.postMessage('ready');
