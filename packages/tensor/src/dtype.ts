@@ -12,7 +12,7 @@ export function allocStorage(dtype: DType, n: number): Storage {
 }
 
 // NOTE: float32 storage may come from shared memory so worker threads can split big matmuls;
-// the allocator is swapped by enableSharedStorage (kernels/storage.ts), never by user code.
+// the allocator is swapped by setSharedStorage (kernels/storage.ts), never by user code.
 let float32Allocator: (n: number) => Float32Array = (n) => new Float32Array(n);
 
 /** Replaces how float32 storage is allocated (used to move storage into shared memory). */
