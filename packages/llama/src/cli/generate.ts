@@ -3,8 +3,8 @@
 
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { runIfMain } from './run-main.js';
 import { LlamaForCausalLM } from '../index.js';
 import { createStreamingDecoder } from '../tokenizer.js';
 import { latestCheckpoint, readTokenizer } from '../node/checkpoints.js';
@@ -80,12 +80,4 @@ export async function main(argv: string[], write: (s: string) => void = (s) => p
   return 0;
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: Error) => {
-      console.error(err.message);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, (argv) => main(argv));

@@ -2,6 +2,7 @@
 // flags of the zoo's run.py. With no arguments it trains a tiny LLaMA on Moby Dick.
 
 import { parseArgs } from 'node:util';
+import { runIfMain } from './run-main.js';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
 import { loadZooConfig } from '../node/zoo-config.js';
@@ -86,12 +87,4 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: Error) => {
-      console.error(err.message);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, (argv) => main(argv));
