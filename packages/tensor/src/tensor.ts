@@ -31,6 +31,8 @@ export class Tensor {
   readonly offset: number;
   /** Element type. */
   readonly dtype: DType;
+  /** Number of elements (computed once: ops ask for it constantly). */
+  readonly numel: number;
   /** Whether operations on this tensor are recorded for autograd. */
   requiresGrad = false;
   /** Accumulated gradient of a leaf after `backward()`. */
@@ -44,6 +46,7 @@ export class Tensor {
     this.shape = Object.freeze([...shape]);
     this.strides = Object.freeze(strides ? [...strides] : contiguousStrides(shape));
     this.offset = offset;
+    this.numel = numelOf(this.shape);
     this.dtype = dtype ?? (storage instanceof Float32Array ? 'float32' : storage instanceof Float64Array ? 'float64' : 'int32');
   }
 
@@ -55,7 +58,6 @@ export class Tensor {
   /** Number of dimensions. */
   get ndim(): number { return this.shape.length; }
   /** Number of elements. */
-  get numel(): number { return numelOf(this.shape); }
   /** True for a tensor no op produced (a parameter or an input). */
   get isLeaf(): boolean { return this.gradFn === null; }
 
