@@ -155,3 +155,23 @@ export function viewStrides(shape: readonly number[], strides: readonly number[]
   }
   return out;
 }
+
+/**
+ * The storage offset of every index of `shape` (row-major order) for a view with these strides
+ * starting at `offset`: the odometer walk the batched kernels use to find each slice.
+ */
+export function stridedOffsets(shape: readonly number[], strides: readonly number[], offset: number): Int32Array {
+  const out = new Int32Array(numelOf(shape));
+  const index = new Array<number>(shape.length).fill(0);
+  let at = offset;
+  for (let i = 0; i < out.length; i++) {
+    out[i] = at;
+    for (let d = shape.length - 1; d >= 0; d--) {
+      at += strides[d]!;
+      if (++index[d]! < shape[d]!) break;
+      at -= strides[d]! * shape[d]!;
+      index[d] = 0;
+    }
+  }
+  return out;
+}

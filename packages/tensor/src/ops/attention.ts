@@ -9,7 +9,7 @@ import { allocStorage, promoteTypes } from '../dtype.js';
 import { isGradEnabled, recordOp } from '../autograd/graph.js';
 import { type AttentionPlan, type StridedMatrix, attentionBackward, attentionForward, attentionPlan } from '../kernels/attention.js';
 import type { FloatArray } from '../kernels/matmul.js';
-import { broadcastShapes, broadcastStrides, contiguousStrides, fmt, numelOf } from '../shape.js';
+import { broadcastShapes, broadcastStrides, contiguousStrides, fmt, numelOf, stridedOffsets } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { sumToShape } from './binary.js';
 import { requireFloat } from './common.js';
@@ -39,21 +39,7 @@ function scratch(dtype: 'float32' | 'float64', n: number): FloatArray {
 // The storage offset of every slice [.., T, D] of t over a broadcast batch shape.
 function sliceOffsets(batch: readonly number[], shape: readonly number[], strides: readonly number[], offset: number): Int32Array {
   const lead = shape.length - 2;
-  const bs = broadcastStrides('attention', shape.slice(0, lead), strides.slice(0, lead), batch);
-  const count = numelOf(batch);
-  const out = new Int32Array(count);
-  const index = new Array<number>(batch.length).fill(0);
-  let at = offset;
-  for (let i = 0; i < count; i++) {
-    out[i] = at;
-    for (let d = batch.length - 1; d >= 0; d--) {
-      at += bs[d]!;
-      if (++index[d]! < batch[d]!) break;
-      at -= bs[d]! * batch[d]!;
-      index[d] = 0;
-    }
-  }
-  return out;
+  return stridedOffsets(batch, broadcastStrides('attention', shape.slice(0, lead), strides.slice(0, lead), batch), offset);
 }
 
 function matrix(t: Tensor): StridedMatrix {

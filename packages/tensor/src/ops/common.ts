@@ -2,7 +2,7 @@
 // and the dtype checks that make errors name the op.
 
 import { type DType, type Storage, allocStorage, isFloatDType } from '../dtype.js';
-import { contiguousStrides, numelOf } from '../shape.js';
+import { contiguousStrides } from '../shape.js';
 import { copyStrided } from '../kernels/elementwise.js';
 import { Tensor, type TensorLike } from '../tensor.js';
 
@@ -29,14 +29,6 @@ export function flatBuffer(t: Tensor): [Storage, number] {
   return [out, 0];
 }
 
-/** The elements of t as a standalone dense array in a given dtype (a copy unless already exact). */
-export function denseData(t: Tensor, dtype: DType = t.dtype): Storage {
-  if (t.isContiguous() && t.dtype === dtype && t.offset === 0 && t.storage.length === t.numel) return t.storage;
-  const out = allocStorage(dtype, t.numel);
-  copyStrided(out, 0, contiguousStrides(t.shape), t.storage, t.offset, t.strides, t.shape);
-  return out;
-}
-
 /** Throws unless t is a float tensor: for ops that have no meaning on integers. */
 export function requireFloat(op: string, t: Tensor): void {
   if (!isFloatDType(t.dtype)) {
@@ -47,9 +39,4 @@ export function requireFloat(op: string, t: Tensor): void {
 /** Throws unless t is int32: for index arguments. */
 export function requireInt(op: string, what: string, t: Tensor): void {
   if (t.dtype !== 'int32') throw new Error(`${op}: ${what} must be int32, got ${t.dtype}`);
-}
-
-/** A fresh tensor of zeros shaped like t. */
-export function zerosOf(shape: readonly number[], dtype: DType): Tensor {
-  return new Tensor(allocStorage(dtype, numelOf(shape)), shape);
 }

@@ -8,7 +8,7 @@ import {
   crossEntropyBackward, crossEntropyForward, logSoftmaxBackward, logSoftmaxForward, rmsNormBackward,
   rmsNormForward, rotaryBackward, rotaryForward, softmaxBackward, softmaxForward, swigluBackward, swigluForward,
 } from '../kernels/fused.js';
-import { contiguousStrides, fmt, normalizeDim, numelOf, sameShape } from '../shape.js';
+import { contiguousStrides, fmt, normalizeDim, sameShape, stridedOffsets } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { flatBuffer, requireFloat, requireInt } from './common.js';
 import { cat } from './movement.js';
@@ -218,20 +218,7 @@ function denseStridesLike(t: Tensor): number[] | null {
 
 // The storage offset of every row [.., T, D] of a tensor of shape [...lead, T, D].
 function rowOffsets(shape: readonly number[], strides: readonly number[], offset: number): Int32Array {
-  const lead = shape.slice(0, -2);
-  const out = new Int32Array(numelOf(lead));
-  const index = new Array<number>(lead.length).fill(0);
-  let at = offset;
-  for (let r = 0; r < out.length; r++) {
-    out[r] = at;
-    for (let d = lead.length - 1; d >= 0; d--) {
-      at += strides[d]!;
-      if (++index[d]! < lead[d]!) break;
-      at -= strides[d]! * lead[d]!;
-      index[d] = 0;
-    }
-  }
-  return out;
+  return stridedOffsets(shape.slice(0, -2), strides.slice(0, -2), offset);
 }
 
 // A tensor whose last dim has stride 1: t itself, or a contiguous copy (no autograd).

@@ -4,7 +4,7 @@
 import { allocStorage, promoteTypes } from '../dtype.js';
 import { recordOp } from '../autograd/graph.js';
 import { type FloatArray, matmulKernel } from '../kernels/matmul.js';
-import { broadcastShapes, broadcastStrides, fmt, numelOf } from '../shape.js';
+import { broadcastShapes, broadcastStrides, fmt, numelOf, stridedOffsets } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { sumToShape } from './binary.js';
 import { requireFloat } from './common.js';
@@ -50,19 +50,10 @@ function batchedMatmul(a: Tensor, b: Tensor): Tensor {
   const aCol = a.strides[a.ndim - 1]!;
   const bRow = b.strides[b.ndim - 2]!;
   const bCol = b.strides[b.ndim - 1]!;
-  const index = new Array<number>(batch.length).fill(0);
+  const aOffsets = stridedOffsets(batch, aStrides, a.offset);
+  const bOffsets = stridedOffsets(batch, bStrides, b.offset);
   for (let i = 0; i < count; i++) {
-    let aOff = a.offset;
-    let bOff = b.offset;
-    for (let k = 0; k < batch.length; k++) {
-      aOff += index[k]! * aStrides[k]!;
-      bOff += index[k]! * bStrides[k]!;
-    }
-    matmulKernel(out, i * M * N, a.storage as FloatArray, aOff, aRow, aCol, b.storage as FloatArray, bOff, bRow, bCol, M, N, K);
-    for (let k = batch.length - 1; k >= 0; k--) {
-      if (++index[k]! < batch[k]!) break;
-      index[k] = 0;
-    }
+    matmulKernel(out, i * M * N, a.storage as FloatArray, aOffsets[i]!, aRow, aCol, b.storage as FloatArray, bOffsets[i]!, bRow, bCol, M, N, K);
   }
   const result = new Tensor(out, [...batch, M, N]);
   return recordOp(result, 'matmul', [a, b], (grad) => [
