@@ -3,7 +3,7 @@
 // Shapes: B batch, T new tokens, P cached tokens, C hidden, H query heads, Hkv key/value heads,
 // G = H / Hkv query heads per key/value head, D head dim.
 
-import { type Tensor, cat } from '@tsgrad/tensor';
+import { Tensor, cat, isGradEnabled } from '@tsgrad/tensor';
 import { Module } from './module.js';
 import { Linear, checkSize } from './linear.js';
 import { RotaryEmbedding } from './rotary.js';
@@ -12,13 +12,53 @@ import type { ProjectionOptions } from './mlp.js';
 
 /**
  * The keys and values of the tokens seen so far, for generation: k and v are [B, Hkv, P, D] (after
- * rotary), null before the first forward. Attention.forward appends the new tokens' k and v.
+ * rotary), null before the first forward. Attention.forward appends the new tokens' k and v. Under
+ * noGrad they are views of a growing buffer that later appends write past the end of (copy them
+ * to keep them if you rewind the cache); while gradients are recorded they are joined by `cat`.
  */
 export interface KVCache {
   /** Cached keys [B, Hkv, P, D], or null when empty. */
   k: Tensor | null;
   /** Cached values [B, Hkv, P, D], or null when empty. */
   v: Tensor | null;
+}
+
+// Where a cache's keys and values really live: [B, Hkv, capacity, D] buffers whose first P rows
+// cache.k and cache.v view. Appending copies only the new rows; a cat would copy all P cached
+// rows again for every generated token. Capacity doubles when full, so growth costs O(1) per
+// token amortized. Kept beside the cache, not in it, so KVCache stays the plain { k, v } pair.
+const cacheBuffers = new WeakMap<KVCache, { k: Tensor; v: Tensor }>();
+
+// Appends k and v [B, Hkv, T, D] to the cache (whose k and v hold P tokens, or are null).
+function appendToCache(cache: KVCache, k: Tensor, v: Tensor): void {
+  const old = cache.k && cache.v ? { k: cache.k, v: cache.v } : null;
+  const recording = isGradEnabled() && [k, v, old?.k, old?.v].some((t) => t?.requiresGrad);
+  if (recording) {
+    // gradients must reach the earlier tokens' keys and values through the graph
+    cache.k = old ? cat([old.k, k], 2) : k;
+    cache.v = old ? cat([old.v, v], 2) : v;
+    return;
+  }
+  const [B, Hkv, T, D] = k.shape as [number, number, number, number];
+  const P = old ? old.k.shape[2]! : 0;
+  let buf = cacheBuffers.get(cache);
+  // the buffers are usable only if cache.k and cache.v are still the views appended last time
+  const viewsBuffers = buf && old && old.k.storage === buf.k.storage && old.v.storage === buf.v.storage &&
+    old.k.offset === buf.k.offset && old.v.offset === buf.v.offset && old.k.dtype === k.dtype && old.v.dtype === v.dtype;
+  if (!buf || !viewsBuffers || buf.k.shape[2]! < P + T) {
+    const capacity = Math.max(16, 2 * (P + T));
+    const grown = { k: Tensor.empty([B, Hkv, capacity, D], k.dtype), v: Tensor.empty([B, Hkv, capacity, D], v.dtype) };
+    if (old) {
+      grown.k.narrow(2, 0, P).copy_(old.k);
+      grown.v.narrow(2, 0, P).copy_(old.v);
+    }
+    buf = grown;
+    cacheBuffers.set(cache, buf);
+  }
+  buf.k.narrow(2, P, T).copy_(k);
+  buf.v.narrow(2, P, T).copy_(v);
+  cache.k = buf.k.narrow(2, 0, P + T);
+  cache.v = buf.v.narrow(2, 0, P + T);
 }
 
 /** An empty KV cache for one attention layer. */
@@ -113,11 +153,10 @@ export class Attention extends Module {
         if (cache.k.shape[0] !== B || cache.k.shape[1] !== Hkv || cache.k.shape[3] !== D) {
           throw new Error(`Attention: the KV cache holds [${cache.k.shape.join(', ')}], which does not fit [${B}, ${Hkv}, P, ${D}]`);
         }
-        k = cat([cache.k, k], 2); // [B, Hkv, P+T, D]
-        v = cat([cache.v, v], 2); // [B, Hkv, P+T, D]
       }
-      cache.k = k;
-      cache.v = v;
+      appendToCache(cache, k, v);
+      k = cache.k!; // [B, Hkv, P+T, D]
+      v = cache.v!; // [B, Hkv, P+T, D]
     }
 
     // grouped-query heads: query head h uses key/value head ⌊h / G⌋ (HF's repeat_kv). Splitting H

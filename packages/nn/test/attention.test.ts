@@ -160,6 +160,44 @@ describe('Attention', () => {
     expectClose(cat([first, second], 1), attn.forward(x), 1e-12);
   });
 
+  it('appends to the KV cache in place under noGrad: one buffer, earlier views unchanged, same keys as a full pass', () => {
+    const c = { hidden: 8, heads: 4, kvHeads: 2, headDim: 2, seed: 5 };
+    const attn = makeAttention(c);
+    const x = randomTensor([2, 20, 8], 6);
+    const cache = createKVCache();
+    const views = noGrad(() => Array.from({ length: 20 }, (_, t) => {
+      attn.forward(x.narrow(1, t, 1), { kvCache: cache });
+      return { k: cache.k!, copy: cache.k!.contiguous().toTypedArray().slice() };
+    }));
+    // capacity 16 first, then 2·17: the storage changes once, at the 17th token
+    const storages = new Set(views.map((s) => s.k.storage));
+    expect(storages.size).toBe(2);
+    expect(views[15]!.k.storage).toBe(views[0]!.k.storage);
+    expect(views[16]!.k.storage).toBe(views[19]!.k.storage);
+    for (const s of views) expect(s.k.contiguous().toTypedArray()).toEqual(s.copy);
+    const whole = createKVCache();
+    noGrad(() => attn.forward(x, { kvCache: whole }));
+    expect(maxAbsDiff(cache.k!, whole.k!)).toBeLessThan(1e-12);
+    expect(maxAbsDiff(cache.v!, whole.v!)).toBeLessThan(1e-12);
+  });
+
+  it('while gradients are recorded, a cached forward backpropagates into the earlier tokens as the full forward does', () => {
+    const attn = makeAttention({ hidden: 8, heads: 2, kvHeads: 1, headDim: 4, seed: 8 });
+    const x = randomTensor([1, 5, 8], 9);
+    const gradsOf = (run: () => Tensor): Float64Array[] => {
+      attn.zeroGrad();
+      run().square().sum().backward();
+      return attn.parameters().map((p) => Float64Array.from(p.grad!.toTypedArray()));
+    };
+    const full = gradsOf(() => attn.forward(x));
+    const cached = gradsOf(() => {
+      const cache = createKVCache();
+      const first = attn.forward(x.narrow(1, 0, 2), { kvCache: cache });
+      return cat([first, attn.forward(x.narrow(1, 2, 3), { kvCache: cache })], 1);
+    });
+    full.forEach((g, i) => g.forEach((value, j) => expect(cached[i]![j]).toBeCloseTo(value, 10)));
+  });
+
   it('shares one rotary embedding across layers and keeps it out of the parameters', () => {
     const rotary = new RotaryEmbedding(2, { theta: 500000 });
     const a = new Attention(4, 2, 1, { rotary });

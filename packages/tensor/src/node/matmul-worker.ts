@@ -11,10 +11,19 @@ if (!port) throw new Error('matmul-worker: must run in a worker thread');
 
 port.on('message', (job: MatmulJob) => runJob(job, matmulKernel));
 
-// Compile the kernel before the first real job: a cold first call would run interpreted
-// while the calling thread waits for it.
+// Compile the kernel before the first real job: a cold first call would run interpreted while
+// the calling thread waits for it, and V8 only reaches its fastest code for the packing and
+// micro-kernel loops after some hundreds of milliseconds of real-sized work in every layout.
+const WARM_UP_MS = 400;
+const started = performance.now();
 for (const Float of [Float32Array, Float64Array]) {
-  const x = new Float(96 * 96).fill(1), y = new Float(96 * 96);
-  for (let i = 0; i < 20; i++) matmulKernel(y, 0, x, 0, 96, 1, x, 0, 96, 1, 96, 96, 96);
+  const n = 192;
+  const x = new Float(n * n).fill(1), y = new Float(n * n);
+  const until = started + (Float === Float32Array ? 0.8 : 1) * WARM_UP_MS;
+  do {
+    matmulKernel(y, 0, x, 0, n, 1, x, 0, n, 1, n, n, n); // A·B
+    matmulKernel(y, 0, x, 0, n, 1, x, 0, 1, n, n, n, n); // A·Bᵀ
+    matmulKernel(y, 0, x, 0, 1, n, x, 0, n, 1, n, n, n); // Aᵀ·B
+  } while (performance.now() < until);
 }
 port.postMessage('ready');

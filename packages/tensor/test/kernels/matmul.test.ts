@@ -120,6 +120,11 @@ describe('matmulKernel', () => {
     fc.assert(fc.property(caseArb(70), (t) => expectClose(t)), { numRuns: 500 });
   });
 
+  it('matmulKernel equals the naive product for few-row products contiguous along K (x·Wᵀ in generation)', () => {
+    const arb = caseArb(70).map((t) => ({ ...t, M: 1 + (t.M % 4), aLayout: 'rowMajor' as const, bLayout: 'transposed' as const }));
+    fc.assert(fc.property(arb, (t) => expectClose(t)), { numRuns: 300 });
+  });
+
   it('matmulKernel equals the naive product for sizes spanning several blocks and edge tiles', () => {
     const big = fc.constantFrom(97, 130, 257, 1600);
     const arb = fc.tuple(caseArb(40), big, fc.integer({ min: 0, max: 2 })).map(([t, size, dim]) =>
