@@ -21,8 +21,10 @@ export interface GenerateBenchOptions {
   promptLength: number;
   /** Tokens to generate. */
   maxNewTokens: number;
-  /** Samples per contender (after one warm-up run). */
+  /** Samples per contender. */
   samples: number;
+  /** Untimed runs per contender before the samples (default 3). */
+  warmupRuns?: number;
   /** Which contenders to time (default all three). */
   contenders?: readonly ContenderName[];
 }
@@ -64,7 +66,8 @@ export async function benchGenerate(opts: GenerateBenchOptions): Promise<Generat
       run: () => { outputs.set(name, peer.generate(prompt, opts.maxNewTokens)); },
     });
   }
-  const times = await alternate(contenders, { samples: opts.samples });
+  // a few untimed runs each: generation's many small kernels take V8 several runs to optimize
+  const times = await alternate(contenders, { samples: opts.samples, warmupRuns: opts.warmupRuns ?? 3 });
   for (const p of peers) p.dispose();
 
   const tokensPerSecond: Partial<Record<ContenderName, number>> = {};

@@ -83,7 +83,7 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResult> {
   let sameTokens = '';
   if (wants('generate')) {
     log('generation …');
-    const genOpts: GenerateBenchOptions = { config, promptLength: q ? 4 : 16, maxNewTokens: q ? 8 : 64, samples: q ? 1 : 5 };
+    const genOpts: GenerateBenchOptions = { config, promptLength: q ? 4 : 16, maxNewTokens: q ? 8 : 64, samples: q ? 1 : 5, warmupRuns: q ? 1 : 3 };
     const r = await benchGenerate(genOpts);
     log(`generation: ${Object.entries(r.tokensPerSecond).map(([k, v]) => `${k} ${v.toFixed(1)} tokens/s`).join(', ')}`);
     rows.push(...generateRows(r, genOpts));
@@ -115,7 +115,7 @@ function buildNotes(quick: boolean, sameTokens: string): string[] {
       'then tsgrad and tfjs-wasm take one warm-up step, then the timed steps; tsgrad uses AdamW (lr 1e-3, weight decay 0.01), ' +
       'tfjs has no AdamW and uses tf.train.adam (lr 1e-3, no decay). Memory is the whole process\'s rss (tfjs\'s models and wasm heap included), ' +
       'sampled after tsgrad\'s forward, backward and optimizer phases.',
-    ...(sameTokens ? [`Generation includes the prompt's forward pass; greedy tokens identical to tsgrad's: ${sameTokens}.`] : []),
+    ...(sameTokens ? [`Generation includes the prompt's forward pass; three untimed runs each first; greedy tokens identical to tsgrad's: ${sameTokens}.`] : []),
   ];
   return notes;
 }

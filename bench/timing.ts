@@ -31,6 +31,8 @@ export interface AlternateOptions {
   minSampleMs?: number;
   /** Called after every contender's warm-up run and before any timed sample: the correctness check. */
   check?: () => void;
+  /** Untimed runs per contender before the first sample (default 1; the first sets the repeat count). */
+  warmupRuns?: number;
 }
 
 /** The median of a non-empty list. */
@@ -70,6 +72,7 @@ export async function alternate<N extends string>(contenders: readonly Contender
     await c.before?.();
     const once = timeOnce(c.run);
     if (minMs > 0) reps.set(c.name, Math.max(1, Math.ceil(minMs / Math.max(once, 1e-3))));
+    for (let w = 1; w < (opts.warmupRuns ?? 1); w++) c.run();
   }
   opts.check?.();
   const wanted = (c: Contender<N>): number => c.samples ?? opts.samples;

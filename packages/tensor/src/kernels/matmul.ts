@@ -38,14 +38,29 @@ const SMALL_M = 4;
 const SMALL_K = 8;
 
 // Scratch reused across calls, grown on demand (no allocation per call for typical sizes).
-// Packed A and packed B share one array (A first, then B): V8 re-reads a typed array's
-// length and data pointer on every loop iteration, so one array halves that overhead.
-let scratch32 = new Float32Array(0);
-let scratch64 = new Float64Array(0);
+// Packed A and packed B share one array (A first, then B): V8 re-reads an array's length and
+// data pointer on every loop iteration, so one array halves that overhead.
+// NOTE: the scratch is a plain JS array of doubles (V8's PACKED_DOUBLE_ELEMENTS), not a typed
+// array. Once any ArrayBuffer in the process has been detached (a transferred buffer, a grown
+// WebAssembly.Memory: tfjs-wasm, or TensorFlow.js's `long` dependency, does it at load time),
+// V8 checks every typed-array load in optimized code for detachment, which cost the
+// micro-kernel 13–15%; loads from a plain array need no such check. The values are the same
+// float32 or float64 values, so the products are bit-identical to packing into typed arrays.
+let scratch: number[] = [];
 // The micro-kernel's result. Its accumulators start from this Float64Array (never from the
 // literal 0, a small integer), so V8 keeps them unboxed doubles even when it compiles the
 // loop on-stack or inlines it.
 const tile = new Float64Array(MR * NR);
+
+// A scratch array of at least n doubles. Built by push from an empty array so V8 gives it
+// packed double elements (new Array(n) would be holey: a hole check on every load).
+function scratchOf(n: number): number[] {
+  if (scratch.length >= n) return scratch;
+  const grown: number[] = [];
+  for (let i = 0; i < n; i++) grown.push(0.5);
+  scratch = grown;
+  return grown;
+}
 
 /** C[M,N] = A[M,K] · B[K,N] (overwrites C, or accumulates into it when accumulate is true). Element A(i,k) is a[aOffset + i*aRowStride + k*aColStride]; likewise B; C is row-major contiguous with row stride N starting at cOffset. */
 export function matmulKernel(
@@ -103,17 +118,11 @@ function matmulPacked(
   b: FloatArray, bOffset: number, bRowStride: number, bColStride: number,
   M: number, N: number, K: number, accumulate: boolean,
 ): void {
-  // float32 inputs pack into float32 scratch (half the cache footprint; the multiply-adds
-  // still run in doubles); anything involving float64 packs into float64 to keep precision.
-  const f32 = a instanceof Float32Array && b instanceof Float32Array;
   const mcMax = Math.min(MC, roundUp(M, MR));
   const ncMax = Math.min(NC, roundUp(N, NR));
   const kcMax = Math.min(KC, K);
   const bStart = mcMax * kcMax;
-  const size = bStart + ncMax * kcMax;
-  if (f32 && scratch32.length < size) scratch32 = new Float32Array(size);
-  if (!f32 && scratch64.length < size) scratch64 = new Float64Array(size);
-  const packed = f32 ? scratch32 : scratch64;
+  const packed = scratchOf(bStart + ncMax * kcMax);
   for (let jc = 0; jc < N; jc += NC) {
     const nc = Math.min(NC, N - jc);
     for (let pc = 0; pc < K; pc += KC) {
@@ -135,7 +144,7 @@ function matmulPacked(
 // + k·kStride]. For A the lines are rows (panels of MR), for B columns (panels of NR).
 // Lines past the end are zero: the micro-kernel computes full tiles, edge tiles store only
 // their valid part, and zeros (unlike stale scratch) are never slow denormals.
-function packPanels(packed: FloatArray, start: number, src: FloatArray, offset: number, lineStride: number, kStride: number, lines: number, kc: number): void {
+function packPanels(packed: number[], start: number, src: FloatArray, offset: number, lineStride: number, kStride: number, lines: number, kc: number): void {
   let p = start;
   for (let l0 = 0; l0 < lines; l0 += 3, offset += 3 * lineStride) {
     const width = Math.min(3, lines - l0);
@@ -149,15 +158,14 @@ function packPanels(packed: FloatArray, start: number, src: FloatArray, offset: 
 
 // C block [mc, nc] (row stride ldc, from cStart) = or += packedA [mc, kc] · packedB [kc, nc],
 // packed A at packed[0..], packed B at packed[bStart..].
-function macroKernel(c: FloatArray, cStart: number, ldc: number, packed: FloatArray, bStart: number, mc: number, nc: number, kc: number, add: boolean): void {
+function macroKernel(c: FloatArray, cStart: number, ldc: number, packed: number[], bStart: number, mc: number, nc: number, kc: number, add: boolean): void {
   for (let jr = 0; jr < nc; jr += NR) {
     const cols = Math.min(NR, nc - jr);
     const bPanel = bStart + jr * kc;
     for (let ir = 0; ir < mc; ir += MR) {
       const rows = Math.min(MR, mc - ir);
       tile.fill(0);
-      if (packed instanceof Float32Array) microKernel32(packed, ir * kc, bPanel, kc, tile);
-      else microKernel64(packed, ir * kc, bPanel, kc, tile);
+      microKernel(packed, ir * kc, bPanel, kc, tile);
       let ci = cStart + ir * ldc + jr;
       for (let i = 0; i < rows; i++, ci += ldc) {
         for (let j = 0; j < cols; j++) c[ci + j] = add ? c[ci + j] + tile[i * NR + j] : tile[i * NR + j];
@@ -169,27 +177,7 @@ function macroKernel(c: FloatArray, cStart: number, ldc: number, packed: FloatAr
 // tile[3, 3] += Σ_k p[ia + 3k + i] · p[ib + 3k + j] for k < kc: a 3-row panel of packed A
 // times a 3-column panel of packed B, nine accumulators in registers.
 // NOTE: `| 0` on the indices tells V8 they are int32, removing an overflow check per load.
-// NOTE: microKernel32 and microKernel64 are the same code. V8 specializes a function on the
-// array types it has seen; one function fed both float32 and float64 runs ~30% slower.
-function microKernel32(p: Float32Array, ia: number, ib: number, kc: number, out: Float64Array): void {
-  let c00 = out[0], c01 = out[1], c02 = out[2];
-  let c10 = out[3], c11 = out[4], c12 = out[5];
-  let c20 = out[6], c21 = out[7], c22 = out[8];
-  for (const end = (ia + 3 * kc) | 0; ia < end; ia = (ia + 3) | 0, ib = (ib + 3) | 0) {
-    const a0 = p[ia], a1 = p[(ia + 1) | 0], a2 = p[(ia + 2) | 0];
-    let b = p[ib];
-    c00 += a0 * b; c10 += a1 * b; c20 += a2 * b;
-    b = p[(ib + 1) | 0];
-    c01 += a0 * b; c11 += a1 * b; c21 += a2 * b;
-    b = p[(ib + 2) | 0];
-    c02 += a0 * b; c12 += a1 * b; c22 += a2 * b;
-  }
-  out[0] = c00; out[1] = c01; out[2] = c02;
-  out[3] = c10; out[4] = c11; out[5] = c12;
-  out[6] = c20; out[7] = c21; out[8] = c22;
-}
-
-function microKernel64(p: Float64Array, ia: number, ib: number, kc: number, out: Float64Array): void {
+function microKernel(p: number[], ia: number, ib: number, kc: number, out: Float64Array): void {
   let c00 = out[0], c01 = out[1], c02 = out[2];
   let c10 = out[3], c11 = out[4], c12 = out[5];
   let c20 = out[6], c21 = out[7], c22 = out[8];
@@ -259,7 +247,10 @@ function matmulSmallAlongK(
 ): void {
   const K4 = K - (K % 4);
   for (let i = 0; i < M; i++) {
-    const x = aOffset + i * aRowStride;
+    // the row of A, read N times, is copied into the plain double scratch (see `scratch`: loads
+    // from it skip the detached-buffer check typed arrays may need)
+    const xs = scratchOf(K);
+    for (let k = 0, ai = aOffset + i * aRowStride; k < K; k++) xs[k] = a[ai + k];
     const cRow = cOffset + i * N;
     let j = 0;
     for (; j + 4 <= N; j += 4) {
@@ -267,14 +258,14 @@ function matmulSmallAlongK(
       let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
       let k = 0;
       for (; k < K4; k += 4) {
-        const x0 = a[x + k], x1 = a[x + k + 1], x2 = a[x + k + 2], x3 = a[x + k + 3];
+        const x0 = xs[k], x1 = xs[k + 1], x2 = xs[k + 2], x3 = xs[k + 3];
         s0 += x0 * b[r0 + k] + x1 * b[r0 + k + 1] + x2 * b[r0 + k + 2] + x3 * b[r0 + k + 3];
         s1 += x0 * b[r1 + k] + x1 * b[r1 + k + 1] + x2 * b[r1 + k + 2] + x3 * b[r1 + k + 3];
         s2 += x0 * b[r2 + k] + x1 * b[r2 + k + 1] + x2 * b[r2 + k + 2] + x3 * b[r2 + k + 3];
         s3 += x0 * b[r3 + k] + x1 * b[r3 + k + 1] + x2 * b[r3 + k + 2] + x3 * b[r3 + k + 3];
       }
       for (; k < K; k++) {
-        const xk = a[x + k];
+        const xk = xs[k];
         s0 += xk * b[r0 + k]; s1 += xk * b[r1 + k]; s2 += xk * b[r2 + k]; s3 += xk * b[r3 + k];
       }
       const o = cRow + j;
@@ -287,7 +278,7 @@ function matmulSmallAlongK(
     for (; j < N; j++) {
       const r = bOffset + j * bColStride;
       let s = 0;
-      for (let k = 0; k < K; k++) s += a[x + k] * b[r + k];
+      for (let k = 0; k < K; k++) s += xs[k] * b[r + k];
       c[cRow + j] = accumulate ? c[cRow + j] + s : s;
     }
   }
