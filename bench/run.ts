@@ -1,10 +1,10 @@
 // `pnpm bench`: tsgrad against TensorFlow.js ('cpu' and single-threaded 'wasm') in one process,
 // alternating runs and reporting medians: matmul, softmax/RMSNorm, a LLaMA training step,
-// generation, memory, and (when the tensor package has a worker pool) two threads.
+// generation and two threads; then training memory, measured in child processes of its own.
 //
-//   pnpm bench                  the full suite (~9 minutes on 2 shared cores); writes bench/results.md
+//   pnpm bench                  the full suite (~17 minutes on 2 cores); writes bench/results.md
 //   pnpm bench --quick          tiny sizes, one sample each (< 1 minute); writes bench/results-quick.md
-//   pnpm bench --only matmul    one family (matmul | norms | train | generate); combine with --quick
+//   pnpm bench --only matmul    one family (matmul | norms | train | generate | memory); combine with --quick
 //
 // Every benchmark first checks tsgrad's outputs against tfjs's on the same data and aborts loudly
 // (exit code 1) if they differ.
@@ -16,16 +16,17 @@ import { FULL_SHAPES, QUICK_SHAPES, benchMatmul } from './matmul.js';
 import { benchNorms } from './norms.js';
 import { type TrainBenchOptions, benchTrainStep, trainRows } from './train-step.js';
 import { type GenerateBenchOptions, benchGenerate, generateRows } from './generate.js';
-import { benchTwoThreads, findThreadSwitch } from './threads.js';
+import { benchTwoThreads } from './threads.js';
+import { type MemoryOptions, benchMemory, memoryRows } from './memory.js';
 import { type Row, renderMarkdown } from './table.js';
 import { initTfjs, tfjsVersion, wasmHasSimd } from './tfjs-env.js';
 import { largestErrors } from './timing.js';
 
 /** The benchmark families `--only` selects. */
-export type BenchName = 'matmul' | 'norms' | 'train' | 'generate';
+export type BenchName = 'matmul' | 'norms' | 'train' | 'generate' | 'memory';
 
 /** The families in run order. */
-export const BENCH_NAMES: readonly BenchName[] = ['matmul', 'norms', 'train', 'generate'];
+export const BENCH_NAMES: readonly BenchName[] = ['matmul', 'norms', 'train', 'generate', 'memory'];
 
 /** Options of runSuite. */
 export interface SuiteOptions {
@@ -90,9 +91,24 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResult> {
     sameTokens = Object.entries(r.sameTokens).map(([k, v]) => `${k} ${v ? 'yes' : 'no (a near-tie broke differently)'}`).join(', ');
   }
   if (wants('matmul') || wants('train')) {
-    const sw = await findThreadSwitch();
-    log(sw ? `two threads: using ${sw.source}` : 'two threads: not available');
-    rows.push(...(await benchTwoThreads(sw, { matmulSize: q ? 128 : 512, matmulSamples: q ? 1 : 5, config, batch, seqLen, trainSteps: q ? 1 : 2 }, log)));
+    log('two threads …');
+    rows.push(...(await benchTwoThreads({ matmulSize: q ? 128 : 512, matmulSamples: q ? 1 : 5, config, batch, seqLen, trainSteps: q ? 1 : 2 }, log)));
+  }
+  if (wants('memory')) {
+    // the peak at the benchmark's batch, and a 500-step soak at batch 2 (500 steps at batch 8
+    // would take half an hour); both with the worker pool, as the training command runs
+    const runs: MemoryOptions[] = q
+      ? [{ config, batch, seqLen, warmupSteps: 2, steps: 10, threads: 2 }]
+      : [
+        { config, batch, seqLen, warmupSteps: 3, steps: 20, threads: 2 },
+        { config, batch: 2, seqLen, warmupSteps: 20, steps: 500, threads: 2 },
+      ];
+    const results = [];
+    for (const run of runs) {
+      log(`memory: batch ${run.batch} × ${run.seqLen}, ${run.steps} steps, in a child process …`);
+      results.push(await benchMemory(run, log));
+    }
+    rows.push(...memoryRows(results));
   }
 
   const notes = buildNotes(q, sameTokens);
@@ -113,8 +129,11 @@ function buildNotes(quick: boolean, sameTokens: string): string[] {
     `Checked before timing, on the same data (normwise max relative error, limit 1e-4; 1e-3 for training gradients): ${errors || 'no check ran'}.`,
     'Training: first every model computes the loss and gradients of the batch\'s first sequence from the same weights (the check; also tfjs-cpu\'s warm-up), ' +
       'then tsgrad and tfjs-wasm take one warm-up step, then the timed steps; tsgrad uses AdamW (lr 1e-3, weight decay 0.01), ' +
-      'tfjs has no AdamW and uses tf.train.adam (lr 1e-3, no decay). Memory is the whole process\'s rss (tfjs\'s models and wasm heap included), ' +
-      'sampled after tsgrad\'s forward, backward and optimizer phases.',
+      'tfjs has no AdamW and uses tf.train.adam (lr 1e-3, no decay).',
+    'Memory: a child process that loads only tsgrad trains the same model with AdamW (worker pool on, as `pnpm train` runs) and samples ' +
+      'its rss after the forward, backward and optimizer phases of every step. The analytic figure is estimateTrainingMemory: float32 weights, ' +
+      'gradients and AdamW\'s two moments, plus the activations one step keeps for backward. The runtime\'s own rss (Node, the modules, ' +
+      'the worker) is measured before the model exists and shown apart.',
     ...(sameTokens ? [`Generation includes the prompt's forward pass; three untimed runs each first; greedy tokens identical to tsgrad's: ${sameTokens}.`] : []),
   ];
   return notes;

@@ -6,23 +6,9 @@ export type Storage = Float32Array | Float64Array | Int32Array;
 
 /** Allocates storage for `n` elements of a dtype, zero-filled. */
 export function allocStorage(dtype: DType, n: number): Storage {
-  if (dtype === 'float32') return allocFloat32(n);
+  if (dtype === 'float32') return new Float32Array(n);
   if (dtype === 'float64') return new Float64Array(n);
   return new Int32Array(n);
-}
-
-// NOTE: float32 storage may come from shared memory so worker threads can split big matmuls;
-// the allocator is swapped by setSharedStorage (kernels/storage.ts), never by user code.
-let float32Allocator: (n: number) => Float32Array = (n) => new Float32Array(n);
-
-/** Replaces how float32 storage is allocated (used to move storage into shared memory). */
-export function setFloat32Allocator(alloc: ((n: number) => Float32Array) | null): void {
-  float32Allocator = alloc ?? ((n) => new Float32Array(n));
-}
-
-/** Allocates a zero-filled float32 array through the current allocator. */
-export function allocFloat32(n: number): Float32Array {
-  return float32Allocator(n);
 }
 
 /** True for float32 and float64. */

@@ -10,7 +10,7 @@ export { tensor, zeros, ones, full, zerosLike, onesLike, arange, randn, rand } f
 export type { CreateOptions, RandomOptions, NestedArray } from './create.js';
 export { Generator, manualSeed, getDefaultGenerator } from './random.js';
 export type { DType, Storage } from './dtype.js';
-export { promoteTypes, setFloat32Allocator } from './dtype.js';
+export { promoteTypes } from './dtype.js';
 export { broadcastShapes } from './shape.js';
 
 // the tensor

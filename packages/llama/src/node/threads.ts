@@ -3,10 +3,7 @@
 import { availableParallelism } from 'node:os';
 import { enableWorkerThreads } from '@tsgrad/tensor/node';
 
-/**
- * Enables the matmul worker pool (--threads N; default: every core) before any tensor is made, so
- * the model's storage is shared with the workers; returns the number of threads in use.
- */
+/** Enables the matmul worker pool (--threads N; default: every core); returns the number of threads in use. */
 export async function setupThreads(flag: string | undefined): Promise<number> {
   const wanted = flag === undefined ? availableParallelism() : Number(flag);
   if (!Number.isInteger(wanted) || wanted < 1) throw new Error(`--threads must be a positive integer, got '${flag}'`);

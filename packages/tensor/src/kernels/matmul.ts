@@ -12,7 +12,7 @@
 // Packing copies every layout into the same contiguous order, so all strides cost the same,
 // and the micro-kernel reads two short sequential streams that stay in L1/L2.
 // Tiny and skinny products (a few rows, a short K) skip packing: matmulSmall. Large products
-// in shared memory are split by rows across worker threads when a pool is set (parallel.ts).
+// are split by rows across worker threads when a pool is set (parallel.ts).
 
 import { PARALLEL_MIN_WORK, nextChunk, startWorkers, waitForWorkers } from './parallel.js';
 
@@ -81,18 +81,19 @@ export function matmulKernel(
     matmulKernel(c, cOffset, b, bOffset, bColStride, bRowStride, a, aOffset, aColStride, aRowStride, 1, M, K, accumulate);
     return;
   }
-  // A large product in shared memory: worker threads (if any, see parallel.ts) and this one
-  // take chunks of rows until all are done.
-  const chunk = M * N * K >= PARALLEL_MIN_WORK
+  // A large product: worker threads (if any, see parallel.ts) and this one take chunks of rows
+  // until all are done, all working on the job's operands (copies in shared memory if need be).
+  const job = M * N * K >= PARALLEL_MIN_WORK
     ? startWorkers(c, cOffset, a, aOffset, aRowStride, aColStride, b, bOffset, bRowStride, bColStride, M, N, K, accumulate)
-    : 0;
-  if (chunk === 0) {
+    : null;
+  if (!job) {
     matmulRows(c, cOffset, a, aOffset, aRowStride, aColStride, b, bOffset, bRowStride, bColStride, M, N, K, accumulate);
     return;
   }
+  const t = job.task;
   for (let m0 = nextChunk(); m0 >= 0; m0 = nextChunk()) {
-    matmulRows(c, cOffset + m0 * N, a, aOffset + m0 * aRowStride, aRowStride, aColStride,
-      b, bOffset, bRowStride, bColStride, Math.min(chunk, M - m0), N, K, accumulate);
+    matmulRows(t.c, t.cOffset + m0 * N, t.a, t.aOffset + m0 * t.aRowStride, t.aRowStride, t.aColStride,
+      t.b, t.bOffset, t.bRowStride, t.bColStride, Math.min(job.chunk, M - m0), N, K, accumulate);
   }
   waitForWorkers();
 }

@@ -1,35 +1,36 @@
 // Node only: worker threads for large matmuls. The tensor kernels stay platform-free; this
-// module creates the workers (worker_threads) and injects them through setMatmulThreads, and
-// turns on shared float32 storage so new tensors can be split across them.
+// module creates the workers (worker_threads) and injects them through setMatmulThreads.
 
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { setMatmulThreads } from '../kernels/parallel.js';
-import { setSharedStorage } from '../kernels/storage.js';
 
 let workers: Worker[] = [];
 
-/** Starts n worker threads (default: one per core besides this one) that large matmuls on shared storage are split across, and makes new float32 storage shared. */
+/** Starts n worker threads (default: one per core besides this one) that large matmuls are split across; with n workers already running it keeps them. */
 export async function enableWorkerThreads(n = availableParallelism() - 1): Promise<void> {
+  if (n >= 1 && workers.length === n) {
+    installPool();
+    return;
+  }
   disableWorkerThreads();
   if (n < 1) return;
-  const started = await Promise.all(Array.from({ length: n }, startWorker));
-  workers = started;
-  setMatmulThreads({
-    size: started.length,
-    post: (index, job) => started[index].postMessage(job),
-  });
-  setSharedStorage(true);
+  workers = await Promise.all(Array.from({ length: n }, startWorker));
+  installPool();
 }
 
-/** Stops the worker threads: products run on the calling thread again and new storage is not shared. */
+/** Stops the worker threads: products run on the calling thread again. */
 export function disableWorkerThreads(): void {
   setMatmulThreads(null);
-  setSharedStorage(false);
   for (const worker of workers) void worker.terminate();
   workers = [];
+}
+
+function installPool(): void {
+  const running = workers;
+  setMatmulThreads({ size: running.length, post: (index, job) => running[index]!.postMessage(job) });
 }
 
 // Resolves once the worker has loaded and warmed up its kernel.

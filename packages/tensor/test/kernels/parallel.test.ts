@@ -4,9 +4,9 @@
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { type FloatArray, matmulKernel } from '../../src/kernels/matmul.js';
 import {
-  type MatmulFn, type MatmulPool, PARALLEL_MIN_WORK, matmulThreads, nextChunk, runJob, setMatmulThreads, startWorkers, waitForWorkers,
+  type MatmulFn, type MatmulPool, PARALLEL_MIN_WORK, isShared, matmulThreads, nextChunk, runJob, setMatmulThreads, startWorkers, waitForWorkers,
 } from '../../src/kernels/parallel.js';
-import { allocFloat32, isShared, setSharedStorage } from '../../src/kernels/storage.js';
+import { zeros } from '../../src/create.js';
 import { disableWorkerThreads, enableWorkerThreads } from '../../src/node/worker-pool.js';
 
 type Layout = 'A·B' | 'A·Bᵀ' | 'Aᵀ·B';
@@ -20,9 +20,9 @@ function random(x: Float32Array, seed: number): Float32Array {
   return x;
 }
 
-// One product C[M, N] = A·B in the given layout, with operands in shared memory.
+// One product C[M, N] = A·B in the given layout, operands in ordinary memory.
 function product(layout: Layout, M: number, N: number, K: number) {
-  const a = random(allocFloat32(M * K), 1), b = random(allocFloat32(K * N), 2);
+  const a = random(new Float32Array(M * K), 1), b = random(new Float32Array(K * N), 2);
   const [aRs, aCs] = layout === 'Aᵀ·B' ? [1, M] : [K, 1];
   const [bRs, bCs] = layout === 'A·Bᵀ' ? [1, K] : [N, 1];
   return { a, b, aRs, aCs, bRs, bCs };
@@ -59,17 +59,15 @@ describe('parallel matmul protocol', () => {
 
   afterAll(() => {
     setMatmulThreads(null);
-    setSharedStorage(false);
   });
 
   it('workers claim disjoint row chunks that together cover C', () => {
-    setSharedStorage(true);
     const { pool, chunks } = inlinePool();
     setMatmulThreads(pool);
     expect(matmulThreads()).toBe(2);
     const [M, N, K] = [200, 130, 100];
     const p = product('A·Bᵀ', M, N, K);
-    const c = allocFloat32(M * N);
+    const c = new Float32Array(M * N);
     matmulKernel(c, 0, p.a, 0, p.aRs, p.aCs, p.b, 0, p.bRs, p.bCs, M, N, K);
     // 200 rows in chunks of 36 (about three per thread, rounded to the 3-row tile)
     expect(chunks).toEqual([[0, 36], [36, 36], [72, 36], [108, 36], [144, 36], [180, 20]]);
@@ -77,32 +75,55 @@ describe('parallel matmul protocol', () => {
     expectClose(c, singleThread(new Float32Array(M * N), p, M, N, K, false));
   });
 
-  it('products that are small or not in shared memory stay on the calling thread', () => {
+  it('small products stay on the calling thread', () => {
     const { pool, chunks } = inlinePool();
     setMatmulThreads(pool);
-    setSharedStorage(true);
-    const shared = allocFloat32(400 * 100);
-    expect(startWorkers(shared, 0, shared, 0, 100, 1, new Float32Array(100 * 100), 0, 100, 1, 400, 100, 100, false)).toBe(0);
+    const x = new Float32Array(400 * 100);
     expect(20 * 100 * 100).toBeLessThan(PARALLEL_MIN_WORK);
-    expect(startWorkers(shared, 0, shared, 0, 100, 1, shared, 0, 100, 1, 20, 100, 100, false)).toBe(0);
+    expect(startWorkers(x, 0, x, 0, 100, 1, x, 0, 100, 1, 20, 100, 100, false)).toBeNull();
     expect(chunks).toEqual([]);
+  });
+
+  it('stages operands of any layout in shared memory, copies C back to its offset, and leaves the rest of C alone', () => {
+    const { pool, chunks } = inlinePool();
+    setMatmulThreads(pool);
+    const [M, N, K] = [150, 90, 160];
+    const aBig = random(new Float32Array(2 * (M + 3) * K + 8), 4); // A: every other row of a bigger matrix, from offset 5
+    const bRow = random(new Float32Array(N + 2), 5); // B: one row broadcast over K (row stride 0)
+    for (const accumulate of [false, true]) {
+      const c = random(new Float32Array(M * N + 10), 6);
+      const before = c.slice();
+      const expected = new Float32Array(c.subarray(7, 7 + M * N));
+      matmulKernel(expected, 0, aBig.slice(), 5, 2 * K, 1, bRow.slice(), 1, 0, 1, M, N, K, accumulate);
+      chunks.length = 0;
+      matmulKernel(c, 7, aBig, 5, 2 * K, 1, bRow, 1, 0, 1, M, N, K, accumulate);
+      expect(chunks.length).toBeGreaterThan(0);
+      expectClose(c.subarray(7, 7 + M * N), expected);
+      for (const i of [0, 6, 7 + M * N, c.length - 1]) expect(c[i]).toBe(before[i]);
+    }
+  });
+
+  it('operands already in shared memory are used in place', () => {
+    setMatmulThreads(inlinePool().pool);
+    const [M, N, K] = [200, 130, 100];
+    const a = random(new Float32Array(new SharedArrayBuffer(4 * M * K)), 1);
+    const b = random(new Float32Array(K * N), 2);
+    const c = new Float32Array(new SharedArrayBuffer(4 * M * N));
+    const job = startWorkers(c, 0, a, 0, K, 1, b, 0, N, 1, M, N, K, false)!;
+    expect(job.task.a).toBe(a);
+    expect(job.task.c).toBe(c);
+    expect(job.task.b).not.toBe(b);
+    expect(isShared(job.task.b)).toBe(true);
+    waitForWorkers();
   });
 
   it('a failed worker makes the waiting caller throw', () => {
     const quiet = vi.spyOn(console, 'error').mockImplementation(() => {});
-    setSharedStorage(true);
     setMatmulThreads(inlinePool(true).pool);
-    const x = allocFloat32(300 * 300);
+    const x = new Float32Array(300 * 300);
     expect(() => matmulKernel(x, 0, x, 0, 300, 1, x, 0, 300, 1, 300, 300, 300)).toThrow(/worker thread failed/);
     expect(quiet).toHaveBeenCalled();
     quiet.mockRestore();
-  });
-
-  it('shared storage hands out SharedArrayBuffer-backed arrays only while enabled', () => {
-    setSharedStorage(true);
-    expect(isShared(allocFloat32(4))).toBe(true);
-    setSharedStorage(false);
-    expect(isShared(allocFloat32(4))).toBe(false);
   });
 });
 
@@ -116,7 +137,7 @@ describe('matmul on worker threads', () => {
     for (const layout of ['A·B', 'A·Bᵀ', 'Aᵀ·B'] as const) {
       for (const accumulate of [false, true]) {
         const p = product(layout, M, N, K);
-        const c = random(allocFloat32(M * N), 3);
+        const c = random(new Float32Array(M * N), 3);
         const expected = singleThread(c, p, M, N, K, accumulate);
         matmulKernel(c, 0, p.a, 0, p.aRs, p.aCs, p.b, 0, p.bRs, p.bCs, M, N, K, accumulate);
         expectClose(c, expected);
@@ -128,17 +149,17 @@ describe('matmul on worker threads', () => {
     await enableWorkerThreads(1);
     const [M, N, K] = [301, 203, 97];
     const p = product('A·Bᵀ', M, N, K);
-    const c = allocFloat32(M * N);
-    expect(startWorkers(c, 0, p.a, 0, p.aRs, p.aCs, p.b, 0, p.bRs, p.bCs, M, N, K, false)).toBeGreaterThan(0);
+    const c = new Float32Array(M * N);
+    expect(startWorkers(c, 0, p.a, 0, p.aRs, p.aCs, p.b, 0, p.bRs, p.bCs, M, N, K, false)).not.toBeNull();
     waitForWorkers();
     expectClose(c, singleThread(new Float32Array(M * N), p, M, N, K, false));
   });
 
-  it('disableWorkerThreads returns to one thread and unshared storage', async () => {
+  it('tensors stay in ordinary memory with workers on, and disableWorkerThreads returns to one thread', async () => {
     await enableWorkerThreads(1);
+    expect(isShared(zeros([4]).storage)).toBe(false);
     disableWorkerThreads();
     expect(matmulThreads()).toBe(1);
-    expect(isShared(allocFloat32(4))).toBe(false);
     const c: FloatArray = new Float32Array(4);
     matmulKernel(c, 0, new Float32Array([1, 2, 3, 4]), 0, 2, 1, new Float32Array([1, 0, 0, 1]), 0, 2, 1, 2, 2, 2);
     expect(Array.from(c)).toEqual([1, 2, 3, 4]);

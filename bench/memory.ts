@@ -1,0 +1,161 @@
+// Memory of a long training run, measured in a process of its own: a child Node process that
+// loads tsgrad and nothing else (no TensorFlow.js, no other benchmark's leftovers), trains the
+// benchmark model with AdamW, and samples its resident set size (rss) after the forward,
+// backward and optimizer phases of every step. Reported: rss before the model exists (the
+// runtime's own share), after the warm-up steps, its range over the measured steps (flat means
+// within 10% of the post-warm-up figure), and the peak against the analytic training state
+// (weights + gradients + AdamW moments + one step's activations, estimateTrainingMemory).
+//
+// The child is this file run with --child '<options as JSON>'; it prints one JSON line, the result.
+
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { type LlamaConfig, LlamaForCausalLM, estimateTrainingMemory } from '@tsgrad/llama';
+import { Generator, Tensor } from '@tsgrad/tensor';
+import { type Row, formatNumber } from './table.js';
+import { enableWorkerThreads } from '@tsgrad/tensor/node';
+import { tsgradTrainer } from './tsgrad-train.js';
+import { seededInts } from './timing.js';
+
+/** Options of one memory run. */
+export interface MemoryOptions {
+  /** The model shape. */
+  config: LlamaConfig;
+  /** Sequences per step. */
+  batch: number;
+  /** Tokens per sequence. */
+  seqLen: number;
+  /** Untimed, unmeasured steps first (allocation pools and JIT settle). */
+  warmupSteps: number;
+  /** Measured steps. */
+  steps: number;
+  /** Threads for the big matmuls (the worker pool, as the training CLI uses by default); 1 = none. */
+  threads: number;
+}
+
+/** What one memory run measured (bytes). */
+export interface MemoryResult {
+  /** The options it ran with. */
+  options: MemoryOptions;
+  /** rss before the model was built: the runtime, the modules and the worker threads. */
+  baseline: number;
+  /** rss after the last warm-up step. */
+  afterWarmup: number;
+  /** rss after the last measured step. */
+  last: number;
+  /** The smallest and largest rss over all phases of the measured steps. */
+  min: number;
+  /** See min. */
+  max: number;
+  /** Weights, gradients, AdamW moments and one step's activations, as estimateTrainingMemory counts them. */
+  analytic: { state: number; activations: number; total: number };
+  /** Measured steps per second. */
+  stepsPerSecond: number;
+}
+
+const MB = 1024 * 1024;
+
+/** Runs the measurement in this process (the child's side). */
+export async function measureMemory(opts: MemoryOptions, log: (line: string) => void = () => {}): Promise<MemoryResult> {
+  const threads = Math.max(1, opts.threads);
+  if (threads > 1) await enableWorkerThreads(threads - 1);
+  const rss = (): number => process.memoryUsage.rss();
+  const baseline = rss();
+  const model = new LlamaForCausalLM(opts.config, { generator: new Generator(0) });
+  const ids = new Tensor(seededInts(opts.batch * opts.seqLen, opts.config.vocabSize, 21), [opts.batch, opts.seqLen]);
+  let measuring = false;
+  let min = Infinity;
+  let max = 0;
+  const probe = (): void => {
+    if (!measuring) return;
+    const r = rss();
+    min = Math.min(min, r);
+    max = Math.max(max, r);
+  };
+  const trainer = tsgradTrainer(model, ids, 1e-3, probe);
+  for (let s = 0; s < opts.warmupSteps; s++) trainer.step();
+  const afterWarmup = rss();
+  measuring = true;
+  const t0 = performance.now();
+  let loss = NaN;
+  for (let s = 1; s <= opts.steps; s++) {
+    loss = trainer.step();
+    if (s % 50 === 0 || s === opts.steps) log(`memory: step ${s}/${opts.steps}, rss ${(rss() / MB).toFixed(0)} MB, loss ${loss.toFixed(3)}`);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  if (!Number.isFinite(loss)) throw new Error(`memory: the training loss became ${loss}`);
+  const est = estimateTrainingMemory(opts.config, { batchSize: opts.batch, seqLen: opts.seqLen });
+  const state = est.weights + est.grads + est.adamMoments;
+  return {
+    options: opts, baseline, afterWarmup, last: rss(), min, max,
+    analytic: { state, activations: est.activations, total: est.total },
+    stepsPerSecond: opts.steps / seconds,
+  };
+}
+
+/** Runs the measurement in a fresh child process and returns its result; its progress lines go to `log`. */
+export function benchMemory(opts: MemoryOptions, log: (line: string) => void = () => {}): Promise<MemoryResult> {
+  const script = fileURLToPath(import.meta.url);
+  const child = spawn(process.execPath, ['--import', 'tsx', script, '--child', JSON.stringify(opts)], {
+    cwd: fileURLToPath(new URL('..', import.meta.url)),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+    for (const line of d.toString().split('\n')) if (line.startsWith('memory:')) log(line);
+  });
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code !== 0 || !last.startsWith('{')) {
+        reject(new Error(`memory: the child process failed (exit code ${code}):\n${err.slice(-2000)}`));
+        return;
+      }
+      resolve(JSON.parse(last) as MemoryResult);
+    });
+  });
+}
+
+const SECTION = 'training memory, in a child process of its own (MB of rss)';
+
+/** The memory rows: one group per run (a long soak, a short run at the benchmark batch). */
+export function memoryRows(runs: readonly MemoryResult[]): Row[] {
+  const rows: Row[] = [];
+  const mb = (x: number): string => formatNumber(x / MB);
+  for (const r of runs) {
+    const o = r.options;
+    const what = `batch ${o.batch} × ${o.seqLen}, ${o.threads} thread${o.threads > 1 ? 's' : ''}, ${o.steps} steps after ${o.warmupSteps} warm-up`;
+    const drift = (r.max - r.afterWarmup) / r.afterWarmup;
+    const added = r.max - r.baseline;
+    const row = (benchmark: string, value: number, text: string): Row => ({ section: SECTION, benchmark: `${what}: ${benchmark}`, values: { tsgrad: value / MB }, tsgradText: text, ratios: false });
+    rows.push(
+      row('rss before the model (runtime, modules, workers)', r.baseline, mb(r.baseline)),
+      row('rss after warm-up → after the last step', r.last, `${mb(r.afterWarmup)} → ${mb(r.last)}`),
+      row('rss range over the measured steps', r.max, `${mb(r.min)}–${mb(r.max)} (max ${drift >= 0 ? '+' : ''}${(100 * drift).toFixed(1)}% vs after warm-up)`),
+      row('analytic: weights + grads + AdamW moments + activations', r.analytic.total, `${mb(r.analytic.state)} + ${mb(r.analytic.activations)} = ${mb(r.analytic.total)}`),
+      row('peak rss ÷ analytic (above the runtime\'s own rss)', r.max, `${(r.max / r.analytic.total).toFixed(2)}× (${(added / r.analytic.total).toFixed(2)}×)`),
+    );
+  }
+  return rows;
+}
+
+async function childMain(): Promise<void> {
+  const i = process.argv.indexOf('--child');
+  const opts = JSON.parse(process.argv[i + 1]!) as MemoryOptions;
+  const result = await measureMemory(opts, (line) => console.error(line));
+  console.log(JSON.stringify(result));
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1] && process.argv.includes('--child')) {
+  childMain().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err instanceof Error ? err.stack ?? err.message : String(err));
+      process.exit(1);
+    },
+  );
+}
