@@ -1,15 +1,19 @@
-// Node only: the body of a matmul worker thread (started by worker-pool.ts). It runs each
-// posted MatmulJob with its own copy of the kernel module, writing rows of C in shared memory
-// (the protocol is in kernels/parallel.ts).
+// Node only: the body of a worker thread (started by worker-pool.ts). It runs each posted job
+// (a matmul's row chunks, an attention call's slices) with its own copy of the kernel modules,
+// writing results in shared memory (the protocol is in kernels/parallel.ts).
 
 import { parentPort } from 'node:worker_threads';
 import { matmulKernel } from '../kernels/matmul.js';
-import { type MatmulJob, runJob } from '../kernels/parallel.js';
+import { type AttentionJob, runAttentionJob } from '../kernels/attention.js';
+import { type MatmulJob, type SharedJob, runJob } from '../kernels/parallel.js';
 
 const port = parentPort;
 if (!port) throw new Error('matmul-worker: must run in a worker thread');
 
-port.on('message', (job: MatmulJob) => runJob(job, matmulKernel));
+port.on('message', (job: SharedJob) => {
+  if (job.kind === 'attention') runAttentionJob(job as AttentionJob);
+  else runJob(job as MatmulJob, matmulKernel);
+});
 
 // Compile the kernel before the first real job: a cold first call would run interpreted while
 // the calling thread waits for it, and V8 only reaches its fastest code for the packing and

@@ -7,7 +7,7 @@
 
 import { allocStorage, promoteTypes } from '../dtype.js';
 import { isGradEnabled, recordOp } from '../autograd/graph.js';
-import { type AttentionPlan, type StridedMatrix, attentionBackward, attentionForward, attentionPlan } from '../kernels/attention.js';
+import { type AttentionPlan, type StridedMatrix, attentionPlan, runAttention } from '../kernels/attention.js';
 import type { FloatArray } from '../kernels/matmul.js';
 import { broadcastShapes, broadcastStrides, contiguousStrides, fmt, numelOf, stridedOffsets } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -22,24 +22,20 @@ export interface AttentionOptions {
   scale?: number;
 }
 
-// Scratch reused across calls: the probabilities of one slice when no backward will need them,
-// and dS of one slice in the backward.
-let scratch32 = new Float32Array(0);
-let scratch64 = new Float64Array(0);
-
-function scratch(dtype: 'float32' | 'float64', n: number): FloatArray {
-  if (dtype === 'float32') {
-    if (scratch32.length < n) scratch32 = new Float32Array(n);
-    return scratch32;
-  }
-  if (scratch64.length < n) scratch64 = new Float64Array(n);
-  return scratch64;
-}
-
 // The storage offset of every slice [.., T, D] of t over a broadcast batch shape.
 function sliceOffsets(batch: readonly number[], shape: readonly number[], strides: readonly number[], offset: number): Int32Array {
   const lead = shape.length - 2;
   return stridedOffsets(batch, broadcastStrides('attention', shape.slice(0, lead), strides.slice(0, lead), batch), offset);
+}
+
+// q, k and v as strided matrices, with the storage offset of each of their slices.
+function operands(q: Tensor, k: Tensor, v: Tensor, batch: readonly number[]) {
+  return {
+    q: matrix(q), k: matrix(k), v: matrix(v),
+    qOffs: sliceOffsets(batch, q.shape, q.strides, q.offset),
+    kOffs: sliceOffsets(batch, k.shape, k.strides, k.offset),
+    vOffs: sliceOffsets(batch, v.shape, v.strides, v.offset),
+  };
 }
 
 function matrix(t: Tensor): StridedMatrix {
@@ -85,22 +81,14 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   const batch = broadcastShapes('attention', broadcastShapes('attention', q.shape.slice(0, -2), k.shape.slice(0, -2)), v.shape.slice(0, -2));
   const count = numelOf(batch);
   const plan = attentionPlan(Tq, Tk, D, Dv, causal, scale);
-  const qm = matrix(q);
-  const km = matrix(k);
-  const vm = matrix(v);
-  const qOffs = sliceOffsets(batch, q.shape, q.strides, q.offset);
-  const kOffs = sliceOffsets(batch, k.shape, k.strides, k.offset);
-  const vOffs = sliceOffsets(batch, v.shape, v.strides, v.offset);
   const out = allocStorage(dtype, count * Tq * Dv) as FloatArray;
   const keep = isGradEnabled() && (q.requiresGrad || k.requiresGrad || v.requiresGrad);
-  // the probabilities of every slice when the backward needs them, else one slice's worth of scratch
-  const probs = keep ? (allocStorage(dtype, count * plan.size) as FloatArray) : scratch(dtype as 'float32' | 'float64', plan.size);
-  for (let s = 0; s < count; s++) {
-    qm.offset = qOffs[s]!;
-    km.offset = kOffs[s]!;
-    vm.offset = vOffs[s]!;
-    attentionForward(out, s * Tq * Dv, probs, keep ? s * plan.size : 0, qm, km, vm, plan);
-  }
+  // the probabilities of every slice when the backward needs them (else each thread's scratch)
+  const probs = keep ? (allocStorage(dtype, count * plan.size) as FloatArray) : null;
+  runAttention({
+    plan, ...operands(q, k, v, batch),
+    probs, out, g: null, gOffs: null, dq: null, dqOffs: null, dk: null, dkOffs: null, dv: null, dvOffs: null,
+  }, count);
   const result = new Tensor(out, [...batch, Tq, Dv]);
   return recordOp(result, 'attention', [q, k, v], (grad) => {
     if (isGradEnabled()) {
@@ -113,7 +101,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
         v.requiresGrad ? sumToShape(P.transpose(-2, -1).matmul(grad), v.shape) : null,
       ];
     }
-    return attentionGrads(grad, q, k, v, batch, probs, plan);
+    return attentionGrads(grad, q, k, v, batch, probs!, plan);
   });
 }
 
@@ -125,22 +113,12 @@ function attentionGrads(grad: Tensor, q: Tensor, k: Tensor, v: Tensor, batch: nu
   const [dq, dk, dv] = [gradBuffer(q), gradBuffer(k), gradBuffer(v)];
   const offsets = (t: Tensor | null) => (t ? sliceOffsets(batch, t.shape, contiguousStrides(t.shape), 0) : null);
   const [dqOffs, dkOffs, dvOffs] = [offsets(dq), offsets(dk), offsets(dv)];
-  const gm = matrix(grad);
-  const gOffs = sliceOffsets(batch, grad.shape, grad.strides, grad.offset);
-  const [qm, km, vm] = [matrix(q), matrix(k), matrix(v)];
-  const [qOffs, kOffs, vOffs] = [q, k, v].map((t) => sliceOffsets(batch, t.shape, t.strides, t.offset)) as [Int32Array, Int32Array, Int32Array];
-  const dS = scratch(q.dtype as 'float32' | 'float64', plan.size);
-  for (let s = 0; s < count; s++) {
-    gm.offset = gOffs[s]!;
-    qm.offset = qOffs[s]!;
-    km.offset = kOffs[s]!;
-    vm.offset = vOffs[s]!;
-    attentionBackward(
-      (dq?.storage ?? null) as FloatArray | null, dqOffs?.[s] ?? 0,
-      (dk?.storage ?? null) as FloatArray | null, dkOffs?.[s] ?? 0,
-      (dv?.storage ?? null) as FloatArray | null, dvOffs?.[s] ?? 0,
-      gm, qm, km, vm, probs, s * plan.size, dS, plan,
-    );
-  }
+  runAttention({
+    plan, ...operands(q, k, v, batch),
+    probs, out: null, g: matrix(grad), gOffs: sliceOffsets(batch, grad.shape, grad.strides, grad.offset),
+    dq: (dq?.storage ?? null) as FloatArray | null, dqOffs,
+    dk: (dk?.storage ?? null) as FloatArray | null, dkOffs,
+    dv: (dv?.storage ?? null) as FloatArray | null, dvOffs,
+  }, count);
   return [dq, dk, dv];
 }

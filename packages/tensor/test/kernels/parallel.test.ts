@@ -1,12 +1,15 @@
-// Splitting matmuls across threads: the row partition and signalling protocol with a recording
-// in-thread pool, then real worker threads (src/node/worker-pool.ts) against one thread.
+// Splitting matmuls and attention across threads: the partition and signalling protocol with a
+// recording in-thread pool, then real worker threads (src/node/worker-pool.ts) against one thread.
 
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { type FloatArray, matmulKernel } from '../../src/kernels/matmul.js';
 import {
-  type MatmulFn, type MatmulPool, PARALLEL_MIN_WORK, isShared, matmulThreads, nextChunk, runJob, setMatmulThreads, startWorkers, waitForWorkers,
+  type MatmulFn, type MatmulJob, type MatmulPool, PARALLEL_MIN_WORK, isShared, matmulThreads, nextChunk, runJob, setMatmulThreads, startWorkers, waitForWorkers,
 } from '../../src/kernels/parallel.js';
 import { zeros } from '../../src/create.js';
+import { type AttentionJob, runAttentionJob } from '../../src/kernels/attention.js';
+import { attention } from '../../src/ops/attention.js';
+import { Tensor } from '../../src/tensor.js';
 import { disableWorkerThreads, enableWorkerThreads } from '../../src/node/worker-pool.js';
 
 type Layout = 'A·B' | 'A·Bᵀ' | 'Aᵀ·B';
@@ -53,7 +56,7 @@ describe('parallel matmul protocol', () => {
       matmulKernel(out, 0, new Float32Array(a), aOffset, aRs, aCs, new Float32Array(b), bOffset, bRs, bCs, M, N, K, accumulate);
       c.set(out, cOffset);
     };
-    const pool: MatmulPool = { size: 1, post: (_index, job) => runJob(job, kernel) };
+    const pool: MatmulPool = { size: 1, post: (_index, job) => runJob(job as MatmulJob, kernel) };
     return { pool, chunks };
   }
 
@@ -163,5 +166,66 @@ describe('matmul on worker threads', () => {
     const c: FloatArray = new Float32Array(4);
     matmulKernel(c, 0, new Float32Array([1, 2, 3, 4]), 0, 2, 1, new Float32Array([1, 0, 0, 1]), 0, 2, 1, 2, 2, 2);
     expect(Array.from(c)).toEqual([1, 2, 3, 4]);
+  });
+});
+
+describe('attention split across threads', () => {
+  // q [B, Hkv, G, T, D] against k and v [B, Hkv, 1, T, D] broadcast over the G query heads
+  // (grouped-query attention): 8 slices, large enough to be split.
+  function inputs(G: number) {
+    const [B, Hkv, T, D] = [2, 4 / G, 128, 32];
+    const make = (shape: number[], seed: number) => {
+      const t = new Tensor(random(new Float32Array(shape.reduce((a, b) => a * b, 1)), seed), shape);
+      t.requiresGrad = true;
+      return t;
+    };
+    return { q: make([B, Hkv, G, T, D], 1), k: make([B, Hkv, 1, T, D], 2), v: make([B, Hkv, 1, T, D], 3), weights: random(new Float32Array(B * Hkv * G * T * D), 4) };
+  }
+
+  // The output and the three gradients of Σ out ⊙ weights, as plain arrays.
+  function run(G: number, causal: boolean) {
+    const { q, k, v, weights } = inputs(G);
+    const out = attention(q, k, v, { causal });
+    out.mul(new Tensor(weights, out.shape)).sum().backward();
+    return [out, q.grad!, k.grad!, v.grad!].map((t) => Array.from(t.toTypedArray()));
+  }
+
+  afterAll(() => setMatmulThreads(null));
+
+  it('cuts slices into units that never separate the query heads of one key/value head, and matches one thread exactly', () => {
+    for (const G of [1, 2, 4]) {
+      for (const causal of [true, false]) {
+        setMatmulThreads(null);
+        const expected = run(G, causal);
+        const units: Array<[number, number]> = [];
+        setMatmulThreads({
+          size: 1,
+          post: (_index, job) => {
+            const j = job as AttentionJob;
+            for (let u = 0; u < j.units; u++) units.push([j.unitStart[u]!, j.unitStart[u + 1]!]);
+            runAttentionJob(j);
+          },
+        });
+        units.length = 0;
+        const actual = run(G, causal);
+        expect(actual).toEqual(expected);
+        // a forward and a backward job, each in several units; backward units hold whole groups of G
+        expect(units.length).toBeGreaterThan(4);
+        for (const [from, to] of units) expect(from < to).toBe(true);
+        const backward = units.slice(units.findIndex(([from], i) => i > 0 && from === 0));
+        for (const [from] of backward) expect(from % G).toBe(0);
+      }
+    }
+  });
+
+  it('on a real worker thread equals one thread exactly', async () => {
+    setMatmulThreads(null);
+    const expected = run(2, true);
+    await enableWorkerThreads(1);
+    try {
+      expect(run(2, true)).toEqual(expected);
+    } finally {
+      disableWorkerThreads();
+    }
   });
 });
