@@ -221,12 +221,7 @@ function matmulSmall(
         s2 += x * b[bi + 2 * bColStride];
         s3 += x * b[bi + 3 * bColStride];
       }
-      const o = cRow + j;
-      if (accumulate) {
-        c[o] += s0; c[o + 1] += s1; c[o + 2] += s2; c[o + 3] += s3;
-      } else {
-        c[o] = s0; c[o + 1] = s1; c[o + 2] = s2; c[o + 3] = s3;
-      }
+      store4(c, cRow + j, accumulate, s0, s1, s2, s3);
     }
     for (; j < N; j++) {
       let s = 0;
@@ -269,12 +264,7 @@ function matmulSmallAlongK(
         const xk = xs[k];
         s0 += xk * b[r0 + k]; s1 += xk * b[r1 + k]; s2 += xk * b[r2 + k]; s3 += xk * b[r3 + k];
       }
-      const o = cRow + j;
-      if (accumulate) {
-        c[o] += s0; c[o + 1] += s1; c[o + 2] += s2; c[o + 3] += s3;
-      } else {
-        c[o] = s0; c[o + 1] = s1; c[o + 2] = s2; c[o + 3] = s3;
-      }
+      store4(c, cRow + j, accumulate, s0, s1, s2, s3);
     }
     for (; j < N; j++) {
       const r = bOffset + j * bColStride;
@@ -282,6 +272,15 @@ function matmulSmallAlongK(
       for (let k = 0; k < K; k++) s += xs[k] * b[r + k];
       c[cRow + j] = accumulate ? c[cRow + j] + s : s;
     }
+  }
+}
+
+// Writes four sums to C[o], …, C[o + 3], or adds them to what is there.
+function store4(c: FloatArray, o: number, accumulate: boolean, s0: number, s1: number, s2: number, s3: number): void {
+  if (accumulate) {
+    c[o] += s0; c[o + 1] += s1; c[o + 2] += s2; c[o + 3] += s3;
+  } else {
+    c[o] = s0; c[o + 1] = s1; c[o + 2] = s2; c[o + 3] = s3;
   }
 }
 
