@@ -2,7 +2,7 @@
 // alternating runs and reporting medians: matmul, softmax/RMSNorm, a LLaMA training step,
 // generation and two threads; then training memory, measured in child processes of its own.
 //
-//   pnpm bench                  the full suite (~17 minutes on 2 cores); writes bench/results.md
+//   pnpm bench                  the full suite (~15 minutes on 2 cores); writes bench/results.md
 //   pnpm bench --quick          tiny sizes, one sample each (< 1 minute); writes bench/results-quick.md
 //   pnpm bench --only matmul    one family (matmul | norms | train | generate | memory); combine with --quick
 //

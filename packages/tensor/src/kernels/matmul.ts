@@ -47,6 +47,9 @@ const SMALL_K = 8;
 // micro-kernel 13–15%; loads from a plain array need no such check. The values are the same
 // float32 or float64 values, so the products are bit-identical to packing into typed arrays.
 let scratch: number[] = [];
+// The split job whose B the scratch holds packed (see matmulPacked), and in which array.
+let packedBFor: object | null = null;
+let packedBIn: number[] | null = null;
 // The micro-kernel's result. Its accumulators start from this Float64Array (never from the
 // literal 0, a small integer), so V8 keeps them unboxed doubles even when it compiles the
 // loop on-stack or inlines it.
@@ -62,12 +65,15 @@ function scratchOf(n: number): number[] {
   return grown;
 }
 
-/** C[M,N] = A[M,K] · B[K,N] (overwrites C, or accumulates into it when accumulate is true). Element A(i,k) is a[aOffset + i*aRowStride + k*aColStride]; likewise B; C is row-major contiguous with row stride N starting at cOffset. */
+/**
+ * C[M,N] = A[M,K] · B[K,N] (overwrites C, or accumulates into it when accumulate is true). Element A(i,k) is a[aOffset + i*aRowStride + k*aColStride]; likewise B; C is row-major contiguous with row stride N starting at cOffset.
+ * `job`: set by the threads splitting one product (the job object): calls with the same job share B, so a thread packs it once for all its row chunks.
+ */
 export function matmulKernel(
   c: FloatArray, cOffset: number,
   a: FloatArray, aOffset: number, aRowStride: number, aColStride: number,
   b: FloatArray, bOffset: number, bRowStride: number, bColStride: number,
-  M: number, N: number, K: number, accumulate = false,
+  M: number, N: number, K: number, accumulate = false, job: object | null = null,
 ): void {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
@@ -83,17 +89,17 @@ export function matmulKernel(
   }
   // A large product: worker threads (if any, see parallel.ts) and this one take chunks of rows
   // until all are done, all working on the job's operands (copies in shared memory if need be).
-  const job = M * N * K >= PARALLEL_MIN_WORK
+  const split = M * N * K >= PARALLEL_MIN_WORK
     ? startWorkers(c, cOffset, a, aOffset, aRowStride, aColStride, b, bOffset, bRowStride, bColStride, M, N, K, accumulate)
     : null;
-  if (!job) {
-    matmulRows(c, cOffset, a, aOffset, aRowStride, aColStride, b, bOffset, bRowStride, bColStride, M, N, K, accumulate);
+  if (!split) {
+    matmulRows(c, cOffset, a, aOffset, aRowStride, aColStride, b, bOffset, bRowStride, bColStride, M, N, K, accumulate, job);
     return;
   }
-  const t = job.task;
+  const t = split.task;
   for (let m0 = nextChunk(); m0 >= 0; m0 = nextChunk()) {
     matmulRows(t.c, t.cOffset + m0 * N, t.a, t.aOffset + m0 * t.aRowStride, t.aRowStride, t.aColStride,
-      t.b, t.bOffset, t.bRowStride, t.bColStride, Math.min(job.chunk, M - m0), N, K, accumulate);
+      t.b, t.bOffset, t.bRowStride, t.bColStride, Math.min(split.chunk, M - m0), N, K, accumulate, split);
   }
   waitForWorkers();
 }
@@ -103,12 +109,12 @@ function matmulRows(
   c: FloatArray, cOffset: number,
   a: FloatArray, aOffset: number, aRowStride: number, aColStride: number,
   b: FloatArray, bOffset: number, bRowStride: number, bColStride: number,
-  M: number, N: number, K: number, accumulate: boolean,
+  M: number, N: number, K: number, accumulate: boolean, job: object | null,
 ): void {
   if (M * N * K <= SMALL || M <= SMALL_M || K <= SMALL_K) {
     matmulSmall(c, cOffset, a, aOffset, aRowStride, aColStride, b, bOffset, bRowStride, bColStride, M, N, K, accumulate);
   } else {
-    matmulPacked(c, cOffset, a, aOffset, aRowStride, aColStride, b, bOffset, bRowStride, bColStride, M, N, K, accumulate);
+    matmulPacked(c, cOffset, a, aOffset, aRowStride, aColStride, b, bOffset, bRowStride, bColStride, M, N, K, accumulate, job);
   }
 }
 
@@ -117,20 +123,26 @@ function matmulPacked(
   c: FloatArray, cOffset: number,
   a: FloatArray, aOffset: number, aRowStride: number, aColStride: number,
   b: FloatArray, bOffset: number, bRowStride: number, bColStride: number,
-  M: number, N: number, K: number, accumulate: boolean,
+  M: number, N: number, K: number, accumulate: boolean, job: object | null,
 ): void {
-  const mcMax = Math.min(MC, roundUp(M, MR));
+  // Row chunks of one split product share B: when B is a single block, pack it for the job's
+  // first chunk on this thread and keep it (at a place that does not depend on the chunk's rows).
+  const keepB = job !== null && N <= NC && K <= KC;
+  const mcMax = keepB ? MC : Math.min(MC, roundUp(M, MR));
   const ncMax = Math.min(NC, roundUp(N, NR));
   const kcMax = Math.min(KC, K);
   const bStart = mcMax * kcMax;
   const packed = scratchOf(bStart + ncMax * kcMax);
+  const havePackedB = keepB && packedBFor === job && packedBIn === packed;
+  packedBFor = keepB ? job : null;
+  packedBIn = packed;
   for (let jc = 0; jc < N; jc += NC) {
     const nc = Math.min(NC, N - jc);
     for (let pc = 0; pc < K; pc += KC) {
       const kc = Math.min(KC, K - pc);
       // The first K block overwrites C unless the caller asked to accumulate.
       const add = accumulate || pc > 0;
-      packPanels(packed, bStart, b, bOffset + pc * bRowStride + jc * bColStride, bColStride, bRowStride, nc, kc);
+      if (!havePackedB) packPanels(packed, bStart, b, bOffset + pc * bRowStride + jc * bColStride, bColStride, bRowStride, nc, kc);
       for (let ic = 0; ic < M; ic += MC) {
         const mc = Math.min(MC, M - ic);
         packPanels(packed, 0, a, aOffset + ic * aRowStride + pc * aColStride, aRowStride, aColStride, mc, kc);
@@ -246,6 +258,7 @@ function matmulSmallAlongK(
     // the row of A, read N times, is copied into the plain double scratch (see `scratch`: loads
     // from it skip the detached-buffer check typed arrays may need)
     const xs = scratchOf(K);
+    packedBFor = null; // xs may overwrite a kept packed B
     for (let k = 0, ai = aOffset + i * aRowStride; k < K; k++) xs[k] = a[ai + k];
     const cRow = cOffset + i * N;
     let j = 0;

@@ -48,19 +48,22 @@ export interface MatmulPool {
   post(index: number, job: SharedJob): void;
 }
 
-/** The kernel a worker runs on each chunk (matmulKernel; passed in to keep this module free of it). */
+/** The kernel a worker runs on each chunk (matmulKernel; passed in to keep this module free of it); `job` lets it keep B packed across chunks. */
 export type MatmulFn = (
   c: FloatArray, cOffset: number,
   a: FloatArray, aOffset: number, aRowStride: number, aColStride: number,
   b: FloatArray, bOffset: number, bRowStride: number, bColStride: number,
-  M: number, N: number, K: number, accumulate: boolean,
+  M: number, N: number, K: number, accumulate: boolean, job: object | null,
 ) => void;
 
 /** Jobs with fewer multiply-adds than this stay on one thread (starting workers costs ~0.1 ms). */
 export const PARALLEL_MIN_WORK = 2 ** 21;
 /** Units of work per thread a job is cut into: enough to balance, few enough that each is big. */
 export const UNITS_PER_THREAD = 3;
-// Rows per matmul chunk: at least MIN_ROWS so packed tiles stay mostly full (each chunk repacks B).
+// Matmul chunks: finer than other jobs (a thread packs B once for all its chunks, so small
+// chunks cost little and balance the threads' finishing times), but at least MIN_ROWS rows so
+// packed tiles stay mostly full.
+const MATMUL_UNITS_PER_THREAD = 8;
 const MIN_ROWS = 24;
 
 let pool: MatmulPool | null = null;
@@ -188,7 +191,7 @@ export function startWorkers(
   M: number, N: number, K: number, accumulate: boolean,
 ): MatmulJob | null {
   if (!canSplit(M * N * K)) return null;
-  const chunk = Math.max(MIN_ROWS, Math.ceil(M / (matmulThreads() * UNITS_PER_THREAD) / 3) * 3);
+  const chunk = Math.max(MIN_ROWS, Math.ceil(M / (matmulThreads() * MATMUL_UNITS_PER_THREAD) / 3) * 3);
   if (chunk >= M) return null;
   const A = stageMatrix(0, a, aOffset, aRowStride, aColStride, M, K);
   const B = stageMatrix(1, b, bOffset, bRowStride, bColStride, K, N);
@@ -222,6 +225,6 @@ export function runJob(j: MatmulJob, kernel: MatmulFn): void {
   workOn(j, (u) => {
     const m0 = u * chunk;
     kernel(t.c, t.cOffset + m0 * t.N, t.a, t.aOffset + m0 * t.aRowStride, t.aRowStride, t.aColStride,
-      t.b, t.bOffset, t.bRowStride, t.bColStride, Math.min(chunk, t.M - m0), t.N, t.K, t.accumulate);
+      t.b, t.bOffset, t.bRowStride, t.bColStride, Math.min(chunk, t.M - m0), t.N, t.K, t.accumulate, j);
   });
 }

@@ -72,10 +72,25 @@ describe('parallel matmul protocol', () => {
     const p = product('A·Bᵀ', M, N, K);
     const c = new Float32Array(M * N);
     matmulKernel(c, 0, p.a, 0, p.aRs, p.aCs, p.b, 0, p.bRs, p.bCs, M, N, K);
-    // 200 rows in chunks of 36 (about three per thread, rounded to the 3-row tile)
-    expect(chunks).toEqual([[0, 36], [36, 36], [72, 36], [108, 36], [144, 36], [180, 20]]);
+    // 200 rows in chunks of at least 24 (eight per thread would be thinner)
+    expect(chunks).toEqual([[0, 24], [24, 24], [48, 24], [72, 24], [96, 24], [120, 24], [144, 24], [168, 24], [192, 8]]);
     expect(nextChunk()).toBe(-1);
     expectClose(c, singleThread(new Float32Array(M * N), p, M, N, K, false));
+  });
+
+  it('a thread keeps B packed across the row chunks of one product, and packs a new product\'s own B', () => {
+    // the in-thread "worker" runs every chunk with the real kernel, keyed by the job
+    const [M, N, K] = [301, 203, 97];
+    const products = [5, 6, 7].map((seed) => ({ a: random(new Float32Array(M * K), 1), b: random(new Float32Array(K * N), seed), aRs: K, aCs: 1, bRs: N, bCs: 1 }));
+    const expected = products.map((p) => singleThread(new Float32Array(M * N), p, M, N, K, false));
+    // the products back to back, nothing else multiplied in between
+    setMatmulThreads({ size: 1, post: (_index, job) => runJob(job as MatmulJob, matmulKernel) });
+    const results = products.map((p) => {
+      const c = new Float32Array(M * N);
+      matmulKernel(c, 0, p.a, 0, p.aRs, p.aCs, p.b, 0, p.bRs, p.bCs, M, N, K);
+      return c;
+    });
+    results.forEach((c, i) => expectClose(c, expected[i]!));
   });
 
   it('small products stay on the calling thread', () => {
@@ -146,6 +161,19 @@ describe('matmul on worker threads', () => {
         expectClose(c, expected);
       }
     }
+  });
+
+  it('consecutive split products of the same shape pack their own B (no stale B kept from the last one)', async () => {
+    const [M, N, K] = [301, 203, 97];
+    const products = [5, 6, 7].map((seed) => ({ a: random(new Float32Array(M * K), 1), b: random(new Float32Array(K * N), seed), aRs: K, aCs: 1, bRs: N, bCs: 1 }));
+    const expected = products.map((p) => singleThread(new Float32Array(M * N), p, M, N, K, false));
+    await enableWorkerThreads(1);
+    const results = products.map((p) => {
+      const c = new Float32Array(M * N);
+      matmulKernel(c, 0, p.a, 0, p.aRs, p.aCs, p.b, 0, p.bRs, p.bCs, M, N, K);
+      return c;
+    });
+    results.forEach((c, i) => expectClose(c, expected[i]!));
   });
 
   it('a worker thread computes every chunk the caller leaves to it', async () => {
