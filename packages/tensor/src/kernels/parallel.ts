@@ -118,12 +118,17 @@ export function stageWhole(slot: number, x: FloatArray): FloatArray {
 function stageMatrix(slot: number, x: FloatArray, offset: number, rowStride: number, colStride: number, rows: number, cols: number) {
   if (isShared(x)) return { data: x, offset, rowStride, colStride };
   const data = stagingArray(slot, x, rows * cols);
+  // whole rows (or columns) that lie contiguously are copied with set(), a memcpy
   if (rowStride === 1 && colStride !== 1) {
     // column-major source (a transposed view): copy column by column
-    for (let j = 0, d = 0; j < cols; j++) for (let i = 0, s = offset + j * colStride; i < rows; i++, s++) data[d++] = x[s]!;
+    for (let j = 0; j < cols; j++) data.set(x.subarray(offset + j * colStride, offset + j * colStride + rows), j * rows);
     return { data, offset: 0, rowStride: 1, colStride: rows };
   }
-  for (let i = 0, d = 0; i < rows; i++) for (let j = 0, s = offset + i * rowStride; j < cols; j++, s += colStride) data[d++] = x[s]!;
+  if (colStride === 1) {
+    for (let i = 0; i < rows; i++) data.set(x.subarray(offset + i * rowStride, offset + i * rowStride + cols), i * cols);
+  } else {
+    for (let i = 0, d = 0; i < rows; i++) for (let j = 0, s = offset + i * rowStride; j < cols; j++, s += colStride) data[d++] = x[s]!;
+  }
   return { data, offset: 0, rowStride: cols, colStride: 1 };
 }
 

@@ -7,6 +7,7 @@ import { type BinaryKernel, binaryForward, binaryScalarForward, binaryStridedFor
 import { broadcastShapes, broadcastStrides, numelOf, sameShape } from '../shape.js';
 import { Tensor, type TensorLike } from '../tensor.js';
 import { asTensor, fromStorage } from './common.js';
+import { where } from './indexing.js';
 
 /** Runs a binary kernel with broadcasting (no autograd); output dtype as given or promoted. */
 export function mapBinary(kind: BinaryKernel, a: Tensor, b: Tensor, outDType?: DType): Tensor {
@@ -95,13 +96,17 @@ export function div(a: Tensor, other: TensorLike): Tensor {
   ]);
 }
 
-/** a ** b. d/da = b·a^(b−1), d/db = a^b · ln a */
+/**
+ * a ** b. d/da = b·a^(b−1), d/db = a^b · ln a; at a zero base the formulas give 0·∞ = NaN
+ * where PyTorch gives 0: d/da where b = 0, d/db where b ≥ 0. (Masked only at a = 0, so second
+ * derivatives elsewhere stay exact.)
+ */
 export function pow(a: Tensor, exponent: TensorLike): Tensor {
   const [x, y] = operands(a, exponent);
   const out = mapBinary('pow', x, y);
   return recordOp(out, 'pow', [x, y], (grad) => [
-    x.requiresGrad ? sumToShape(grad.mul(y).mul(x.pow(y.sub(1))), x.shape) : null,
-    y.requiresGrad ? sumToShape(grad.mul(out).mul(x.log()), y.shape) : null,
+    x.requiresGrad ? sumToShape(where(x.eq(0).mul(y.eq(0)), 0, grad.mul(y).mul(x.pow(y.sub(1)))), x.shape) : null,
+    y.requiresGrad ? sumToShape(where(x.eq(0).mul(y.ge(0)), 0, grad.mul(out).mul(x.log())), y.shape) : null,
   ]);
 }
 

@@ -152,6 +152,15 @@ describe('binary ops: values and broadcasting', () => {
     expect(b.grad!.toArray()).toEqual([0.5, 1, 0]);
   });
 
+  it('pow at a zero base: gradients are 0 where PyTorch masks the 0·∞ of the formulas', () => {
+    // at a = 0: d/da = b·a^(b−1) is 0 where b = 0; d/db = a^b·ln a is 0 where b ≥ 0
+    const a = tensor([0, 0, 0, 2, 0], { dtype: 'float64', requiresGrad: true });
+    const b = tensor([0, 2, 0.5, 0, -1], { dtype: 'float64', requiresGrad: true });
+    a.pow(b).sum().backward();
+    expect(a.grad!.toArray()).toEqual([0, 0, Infinity, 0, -Infinity]);
+    expect(b.grad!.toArray()).toEqual([0, 0, 0, Math.log(2), -Infinity]);
+  });
+
   it('the gradient of a broadcast operand is summed back to its own shape', () => {
     const a = tensor([[1, 2, 3], [4, 5, 6]], { dtype: 'float64', requiresGrad: true });
     const b = tensor([[10], [20]], { dtype: 'float64', requiresGrad: true });
