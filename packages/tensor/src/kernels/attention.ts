@@ -193,8 +193,8 @@ function scratchLike(like: FloatArray, n: number): FloatArray {
   return scratch64;
 }
 
-// Runs slices [from, to) of a job on this thread.
-function runSlices(job: AttentionJob, from: number, to: number): void {
+// Runs slices [from, to) of a call on this thread.
+function runSlices(job: AttentionCall, from: number, to: number): void {
   const { plan } = job;
   const q = { ...job.q }, k = { ...job.k }, v = { ...job.v };
   if (!job.g) {
@@ -248,15 +248,11 @@ function cutUnits(count: number, target: number, shared: Array<Int32Array | null
 export function runAttention(call: AttentionCall, count: number): void {
   const { plan } = call;
   const work = count * plan.size * (plan.D + plan.Dv) * (call.g ? 2 : 1);
-  const whole = Int32Array.of(0, count);
-  const local: AttentionJob = { ...call, kind: 'attention', signal: newSignal(), units: 1, unitStart: whole };
-  if (!canSplit(work) || count < 2) {
-    runSlices(local, 0, count);
-    return;
-  }
-  const unitStart = cutUnits(count, matmulThreads() * UNITS_PER_THREAD, call.g ? [call.dqOffs, call.dkOffs, call.dvOffs] : []);
-  if (unitStart.length < 3) {
-    runSlices(local, 0, count);
+  const unitStart = canSplit(work) && count > 1
+    ? cutUnits(count, matmulThreads() * UNITS_PER_THREAD, call.g ? [call.dqOffs, call.dkOffs, call.dvOffs] : [])
+    : null;
+  if (!unitStart || unitStart.length < 3) {
+    runSlices(call, 0, count);
     return;
   }
   // stage every input array once (q, k, v and g may share storage), and the outputs

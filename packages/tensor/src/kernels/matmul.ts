@@ -254,11 +254,11 @@ function matmulSmallAlongK(
   M: number, N: number, K: number, accumulate: boolean,
 ): void {
   const K4 = K - (K % 4);
+  // each row of A, read N times, is copied into the plain double scratch (see `scratch`: loads
+  // from it skip the detached-buffer check typed arrays may need)
+  const xs = scratchOf(K);
+  packedBFor = null; // xs may overwrite a kept packed B
   for (let i = 0; i < M; i++) {
-    // the row of A, read N times, is copied into the plain double scratch (see `scratch`: loads
-    // from it skip the detached-buffer check typed arrays may need)
-    const xs = scratchOf(K);
-    packedBFor = null; // xs may overwrite a kept packed B
     for (let k = 0, ai = aOffset + i * aRowStride; k < K; k++) xs[k] = a[ai + k];
     const cRow = cOffset + i * N;
     let j = 0;

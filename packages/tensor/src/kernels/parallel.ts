@@ -6,7 +6,7 @@
 // implement the pool over Web Workers that run posted jobs (runJob, runAttentionJob), but must
 // then call the ops from a worker itself: browsers forbid Atomics.wait on the main thread.
 //
-// One job: operands not already in shared memory are copied into staging buffers that are, the
+// One job: operands not already in shared memory are copied into shared staging buffers, the
 // calling thread posts the whole job to every worker, and all threads claim units of work (row
 // chunks, slice groups) from a shared counter until none are left, so a thread slowed down by
 // other work on its core simply does fewer. The caller then sleeps in Atomics.wait until every
