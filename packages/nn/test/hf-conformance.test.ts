@@ -1,5 +1,7 @@
 // The layers assembled into Hugging Face's tiny LLaMA (the fixture made with transformers'
 // LlamaForCausalLM) reproduce its logits, loss and gradients. Field names are HF's checkpoint keys.
+// The fixture is llama-hf-tiny of ../shared/fixtures/README.md (the fixture README); a missing file
+// fails the test. Tolerances are at most 10× what is reached (measured values below).
 
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -8,7 +10,12 @@ import { type DType, type Tensor, loadSafetensors } from '@tsgrad/tensor';
 import { Attention, Embedding, Linear, MLP, Module, ModuleList, RMSNorm, RotaryEmbedding, crossEntropy } from '../src/index.js';
 
 const fixtures = fileURLToPath(new URL('../../tensor/test/fixtures/', import.meta.url));
-const haveFixtures = existsSync(`${fixtures}model.safetensors`) && existsSync(`${fixtures}reference.safetensors`);
+
+function readFixture(file: string): Map<string, Tensor> {
+  const path = `${fixtures}${file}`;
+  if (!existsSync(path)) throw new Error(`hf-conformance: fixture ${path} is missing (llama-hf-tiny in ../shared/fixtures)`);
+  return loadSafetensors(readFileSync(path));
+}
 
 class DecoderLayer extends Module {
   self_attn: Attention;
@@ -58,22 +65,28 @@ function relativeError(a: Tensor, b: Tensor): number {
   return diff / scale;
 }
 
-describe.skipIf(!haveFixtures)('the layers as Hugging Face LLaMA', () => {
-  const weights = haveFixtures ? loadSafetensors(readFileSync(`${fixtures}model.safetensors`)) : new Map<string, Tensor>();
-  const reference = haveFixtures ? loadSafetensors(readFileSync(`${fixtures}reference.safetensors`)) : new Map<string, Tensor>();
-
-  for (const [dtype, tol] of [['float32', 1e-4], ['float64', 1e-5]] as Array<[DType, number]>) {
-    it(`reproduce the logits, loss and gradients of transformers' LlamaForCausalLM (${dtype})`, () => {
+describe('the layers as Hugging Face LLaMA', () => {
+  // reached (float32 / float64): logits 5.7e-7 / 5.9e-7, loss 0 / 1.7e-8, gradients 9.0e-7 / 8.4e-7.
+  // float64 is no closer: the reference's rotary tables are float32 (transformers builds them so).
+  const cases: Array<[DType, { logits: number; loss: number; grad: number }]> = [
+    ['float32', { logits: 5e-6, loss: 1e-6, grad: 5e-6 }],
+    ['float64', { logits: 5e-6, loss: 1e-7, grad: 5e-6 }],
+  ];
+  for (const [dtype, tol] of cases) {
+    it(`reproduce the logits (within ${tol.logits}), loss (${tol.loss}) and gradients (${tol.grad}) of transformers' LlamaForCausalLM (${dtype})`, () => {
+      const weights = readFixture('model.safetensors');
+      const reference = readFixture('reference.safetensors');
       const m = new TinyLlama().to(dtype);
       expect(m.loadStateDict(weights)).toEqual({ missingKeys: [], unexpectedKeys: [], mismatched: [] });
       const ids = reference.get('input_ids')!.to('int32');
       const logits = m.forward(ids); // [2, 12, 64]
-      expect(relativeError(logits, reference.get('logits')!)).toBeLessThan(tol);
+      expect(relativeError(logits, reference.get('logits')!)).toBeLessThan(tol.logits);
       // labels shifted as in Hugging Face: the logits at t predict token t + 1
       const loss = crossEntropy(logits.narrow(1, 0, 11), ids.narrow(1, 1, 11));
-      expect(loss.item()).toBeCloseTo(4.790119647979736, 4);
+      // the loss of the fixture's reference.json
+      expect(Math.abs(loss.item() - 4.790119647979736) / 4.790119647979736).toBeLessThan(tol.loss);
       loss.backward();
-      for (const [name, p] of m.namedParameters()) expect(relativeError(p.grad!, reference.get(`grad.${name}`)!), name).toBeLessThan(1e-3);
+      for (const [name, p] of m.namedParameters()) expect(relativeError(p.grad!, reference.get(`grad.${name}`)!), name).toBeLessThan(tol.grad);
     });
   }
 });
