@@ -111,7 +111,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult
   if (mode !== 'eval' && mem.total > freemem()) {
     throw new Error(`train: this config needs about ${(mem.total / 2 ** 30).toFixed(1)} GiB for training in float32 (weights, grads, AdamW moments, activations), but only ${(freemem() / 2 ** 30).toFixed(1)} GiB is free; use a smaller model or micro-batch (try --dry_run)`);
   }
-  const corpus = opts.corpus ?? loadCorpus(config.train.dataDir);
+  const corpus = opts.corpus ?? loadCorpus(config.train.dataDir, config.eval?.dataDir);
   const evalCfg = config.eval ?? { batchSize: microBatchSize, seqLen };
   const evalBatches = validationBatches(corpus.validation, Math.min(evalCfg.batchSize, 64), evalCfg.seqLen, rc.evalSteps > 0 ? rc.evalSteps : 0);
   const tokenizer = new ByteTokenizer();
@@ -131,7 +131,9 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult
   } else {
     if (mode === 'eval') throw new Error(`train: --mode eval needs a checkpoint, but ${modelDir} has none (pass --checkpoint_path)`);
     model = new LlamaForCausalLM(config.model, { generator: new Generator(rc.seed) });
-    state = { step: 0, dataGenerator: new Generator(rc.seed + 1).getState(), tokensSeen: 0, configSource: config.source };
+    // the order of the training windows: train_input.shuffle_seed when given, else derived from the seed
+    const shuffleSeed = config.train.shuffleSeed ?? rc.seed + 1;
+    state = { step: 0, dataGenerator: new Generator(shuffleSeed).getState(), tokensSeen: 0, configSource: config.source };
   }
   const dataGenerator = new Generator(0).setState(state.dataGenerator);
   // weight decay on matrices only: norm weights are left out, as is usual for LLaMA training

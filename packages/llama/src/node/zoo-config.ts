@@ -29,9 +29,12 @@ export interface LrSchedule {
 export interface TrainConfig {
   /** The model to build. */
   model: LlamaConfig;
-  /** batchSize sequences per optimizer step, in micro-batches of microBatchSize (gradient accumulation). */
+  /**
+   * batchSize sequences per optimizer step, in micro-batches of microBatchSize (gradient accumulation);
+   * shuffleSeed seeds the order of the training windows (default: runconfig.seed + 1).
+   */
   train: { batchSize: number; microBatchSize: number; seqLen: number; dataDir?: string; shuffleSeed?: number };
-  /** Validation data, or null when the file has no eval_input. */
+  /** Validation data, or null when the file has no eval_input; without dataDir it is split off the training text. */
   eval: { batchSize: number; seqLen: number; dataDir?: string } | null;
   /** AdamW (PyTorch's, with bias correction); lr is the peak, schedule.maxLr. */
   optimizer: {
