@@ -156,3 +156,19 @@ describe('training and validation text', () => {
     expect(metrics).toContain(`"eval_loss":${result.evalLoss}`);
   });
 });
+
+describe('resuming', () => {
+  it('refuses a YAML whose model section differs from the checkpoint, listing each key with both values', async () => {
+    const dir = join(scratch, 'changed-model');
+    const config = loadZooConfig(join(CONFIGS, 'params_llama_micro.yaml'));
+    await runTraining({ config, modelDir: dir, mode: 'train', corpus, log: quiet, progressBar: false, maxSteps: 2 });
+    const wider = loadZooConfig(join(CONFIGS, 'params_llama_micro.yaml'));
+    wider.model = { ...wider.model, hiddenSize: 64, ropeTheta: 5e5 };
+    const refusal = runTraining({ config: wider, modelDir: dir, mode: 'train', corpus, log: quiet, progressBar: false, maxSteps: 4 });
+    await expect(refusal).rejects.toThrow(/different model[\s\S]*model\.hidden_size: 64 in the YAML, 32 in the checkpoint[\s\S]*model\.rope_theta: 500000 in the YAML, 10000 in the checkpoint/);
+    await expect(runTraining({ config: wider, modelDir: dir, mode: 'eval', corpus, log: quiet })).rejects.toThrow(/model\.hidden_size: 64 in the YAML/);
+    // the unchanged YAML still resumes
+    const resumed = await runTraining({ config, modelDir: dir, mode: 'train', corpus, log: quiet, progressBar: false, maxSteps: 3 });
+    expect(resumed.losses.map((l) => l.step)).toEqual([3]);
+  });
+});

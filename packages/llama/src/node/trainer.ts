@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Generator, type Tensor, noGrad } from '@tsgrad/tensor';
 import { AdamW, clipGradNorm } from '@tsgrad/optim';
 import { LlamaForCausalLM } from '../index.js';
-import { countParameters, estimateTrainingMemory, trainingFlopsPerStep } from '../config.js';
+import { type LlamaConfig, countParameters, estimateTrainingMemory, trainingFlopsPerStep } from '../config.js';
 import { ByteTokenizer } from '../tokenizer.js';
 import type { LrSchedule, TrainConfig } from './zoo-config.js';
 import { type Corpus, loadCorpus, randomBatch, validationBatches } from './corpus.js';
@@ -97,6 +97,25 @@ function progressLine(step: number, maxSteps: number, loss: number, lr: number, 
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] step ${step}/${maxSteps} loss ${loss.toFixed(4)} lr ${lr.toExponential(2)} ${Math.round(tokensPerSec)} tok/s ETA ${eta}`;
 }
 
+// The YAML's name for each LlamaConfig field that shapes the model (initializerRange only matters
+// before the first step; token ids are not in the YAML).
+const MODEL_KEYS: Array<[keyof LlamaConfig, string]> = [
+  ['vocabSize', 'vocab_size'], ['hiddenSize', 'hidden_size'], ['intermediateSize', 'filter_size'],
+  ['numHiddenLayers', 'num_hidden_layers'], ['numAttentionHeads', 'num_heads'],
+  ['numKeyValueHeads', 'extra_attention_params.num_kv_groups (kv heads)'],
+  ['maxPositionEmbeddings', 'max_position_embeddings'], ['rmsNormEps', 'layer_norm_epsilon'],
+  ['ropeTheta', 'rope_theta'], ['tieWordEmbeddings', 'share_embedding_weights'],
+];
+
+/** Throws, listing every differing key, when the YAML's model section is not the checkpoint's model. */
+export function checkSameModel(config: TrainConfig, checkpointModel: LlamaConfig, checkpointDir: string): void {
+  const differ = MODEL_KEYS.filter(([k]) => config.model[k] !== checkpointModel[k])
+    .map(([k, yamlKey]) => `model.${yamlKey}: ${String(config.model[k])} in the YAML, ${String(checkpointModel[k])} in the checkpoint`);
+  if (differ.length === 0) return;
+  throw new Error(`train: ${config.source} describes a different model than the checkpoint ${join(checkpointDir, 'config.json')} it would resume:\n  - ${differ.join('\n  - ')}\n`
+    + 'Restore the model section, or train the new model into another --model_dir.');
+}
+
 /** Runs training and/or validation as configured; see TrainRunOptions. */
 export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult> {
   const { config, modelDir, mode } = opts;
@@ -126,6 +145,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult
   let optimizerState: unknown = null;
   if (resumeDir) {
     model = await LlamaForCausalLM.fromPretrained(resumeDir);
+    checkSameModel(config, model.config, resumeDir);
     ({ state, optimizerState } = readTrainingState(resumeDir));
     log(`resuming from ${resumeDir} at step ${state.step}`);
   } else {
