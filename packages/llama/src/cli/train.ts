@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { loadZooConfig } from '../node/zoo-config.js';
 import { describeConfig, runTraining } from '../node/trainer.js';
 import { setupThreads } from '../node/threads.js';
+import { integerFlag, joinNegativeValues } from '../node/flags.js';
 
 const USAGE = `usage: pnpm train [--params <config.yaml>] [--mode train|eval|train_and_eval] [--model_dir <dir>]
                   [--checkpoint_path <checkpoint dir>] [--max_steps N] [--dry_run] [--threads N]
@@ -21,7 +22,7 @@ export async function main(argv: string[]): Promise<number> {
   let args;
   try {
     args = parseArgs({
-      args: argv,
+      args: joinNegativeValues(argv, ['max_steps', 'threads']),
       options: {
         params: { type: 'string' },
         mode: { type: 'string' },
@@ -48,12 +49,11 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   let maxSteps: number | undefined;
-  if (args.max_steps !== undefined) {
-    maxSteps = Number(args.max_steps);
-    if (!Number.isInteger(maxSteps) || maxSteps <= 0) {
-      console.error(`train: --max_steps must be a positive integer, got '${args.max_steps}'`);
-      return 2;
-    }
+  try {
+    if (args.max_steps !== undefined) maxSteps = integerFlag('train', 'max_steps', args.max_steps, 1, Number.MAX_SAFE_INTEGER, 0);
+  } catch (err) {
+    console.error(`${(err as Error).message}\n${USAGE}`);
+    return 2;
   }
   const paramsPath = resolve(args.params ?? DEFAULT_PARAMS);
   const config = loadZooConfig(paramsPath);
@@ -62,7 +62,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const modelDir = resolve(args.model_dir ?? (args.params ? 'model_dir' : join('runs', 'tiny')));
-  const threads = await setupThreads(args.threads);
+  const threads = await setupThreads('train', args.threads);
   for (const line of describeConfig(config)) console.log(line);
   console.log(`model_dir:         ${modelDir}\nthreads:           ${threads}`);
   let interrupted = false;

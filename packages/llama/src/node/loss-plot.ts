@@ -18,12 +18,15 @@ export function writeLossSvg(path: string, metrics: readonly MetricEntry[]): voi
   const y = (v: number) => T + ((H - T - B) * (yMax - v)) / span;
   const line = (pts: ReadonlyArray<readonly [number, number]>) => pts.map(([s, v], i) => `${i ? 'L' : 'M'}${x(s).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
   const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => yMin + f * span);
+  // step ticks at whole steps, deduplicated for runs of fewer than 4 steps
+  const stepTicks = [...new Set([0, 0.25, 0.5, 0.75, 1].map((f) => Math.round(f * maxStep)))];
   const svg = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
     ...ticks.map((v) => `<line x1="${L}" x2="${W - R}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#eee"/><text x="${L - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${v.toFixed(2)}</text>`),
     `<line x1="${L}" x2="${L}" y1="${T}" y2="${H - B}" stroke="#333"/><line x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}" stroke="#333"/>`,
-    `<text x="${(L + W - R) / 2}" y="${H - 8}" text-anchor="middle">step (of ${maxStep})</text>`,
+    ...stepTicks.map((st) => `<line x1="${x(st).toFixed(1)}" x2="${x(st).toFixed(1)}" y1="${H - B}" y2="${H - B + 4}" stroke="#333"/><text x="${x(st).toFixed(1)}" y="${H - B + 15}" text-anchor="middle">${st}</text>`),
+    `<text x="${(L + W - R) / 2}" y="${H - 6}" text-anchor="middle">step</text>`,
     `<text x="14" y="${(T + H - B) / 2}" transform="rotate(-90 14 ${(T + H - B) / 2})" text-anchor="middle">loss (nats per token)</text>`,
     train.length ? `<path d="${line(train)}" fill="none" stroke="#1f77b4" stroke-width="1.5"/>` : '',
     evals.length ? `<path d="${line(evals)}" fill="none" stroke="#d62728" stroke-width="2"/>` + evals.map(([s, v]) => `<circle cx="${x(s).toFixed(1)}" cy="${y(v).toFixed(1)}" r="3" fill="#d62728"/>`).join('') : '',

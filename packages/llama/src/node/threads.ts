@@ -2,11 +2,20 @@
 
 import { availableParallelism } from 'node:os';
 import { enableWorkerThreads } from '@tsgrad/tensor/node';
+import { integerFlag } from './flags.js';
 
-/** Enables the matmul worker pool (--threads N; default: every core); returns the number of threads in use. */
-export async function setupThreads(flag: string | undefined): Promise<number> {
-  const wanted = flag === undefined ? availableParallelism() : Number(flag);
-  if (!Number.isInteger(wanted) || wanted < 1) throw new Error(`--threads must be a positive integer, got '${flag}'`);
+/**
+ * Enables the matmul worker pool (--threads N; default: every core) and returns the number of
+ * threads in use. More threads than cores only slow a run down: the count is capped at the cores,
+ * with a warning.
+ */
+export async function setupThreads(command: string, flag: string | undefined, warn: (line: string) => void = (line) => console.error(line)): Promise<number> {
+  const cores = availableParallelism();
+  let wanted = integerFlag(command, 'threads', flag, 1, Number.MAX_SAFE_INTEGER, cores);
+  if (wanted > cores) {
+    warn(`${command}: --threads ${wanted} is more than the ${cores} cores here; using ${cores}`);
+    wanted = cores;
+  }
   if (wanted > 1) await enableWorkerThreads(wanted - 1);
   return wanted;
 }

@@ -90,11 +90,19 @@ export function describeConfig(config: TrainConfig): string[] {
   ];
 }
 
-function progressLine(step: number, maxSteps: number, loss: number, lr: number, tokensPerSec: number, etaSec: number): string {
+/** A duration for progress lines: 42s, 3m07s, 2h05m. */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+function progressLine(step: number, maxSteps: number, loss: number, lr: number, tokensPerSec: number, elapsedSec: number, etaSec: number): string {
   const width = 24;
   const filled = Math.round((width * step) / maxSteps);
-  const eta = etaSec > 3600 ? `${(etaSec / 3600).toFixed(1)}h` : etaSec > 60 ? `${Math.floor(etaSec / 60)}m${Math.round(etaSec % 60)}s` : `${Math.round(etaSec)}s`;
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] step ${step}/${maxSteps} loss ${loss.toFixed(4)} lr ${lr.toExponential(2)} ${Math.round(tokensPerSec)} tok/s ETA ${eta}`;
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] step ${step}/${maxSteps} loss ${loss.toFixed(4)} lr ${lr.toExponential(2)} ${Math.round(tokensPerSec)} tok/s elapsed ${formatDuration(elapsedSec)} ETA ${formatDuration(etaSec)}`;
 }
 
 // The YAML's name for each LlamaConfig field that shapes the model (initializerRange only matters
@@ -220,10 +228,11 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult
     result.losses.push({ step: state.step, loss });
     const elapsed = (performance.now() - started) / 1000;
     const tps = tokensThisRun / elapsed;
-    if (bar) process.stdout.write(`\r${progressLine(state.step, maxSteps, loss, lr, tps, ((maxSteps - state.step) * batchSize * seqLen) / tps)}`);
+    const eta = ((maxSteps - state.step) * batchSize * seqLen) / tps;
+    if (bar) process.stdout.write(`\r${progressLine(state.step, maxSteps, loss, lr, tps, elapsed, eta)}`);
     if (state.step % rc.logSteps === 0 || state.step === maxSteps) {
       record({ step: state.step, loss, lr, tokens_per_sec: tps });
-      if (!bar) log(`step ${state.step}/${maxSteps} loss ${loss.toFixed(4)} lr ${lr.toExponential(3)} ${Math.round(tps)} tok/s`);
+      if (!bar) log(`step ${state.step}/${maxSteps} loss ${loss.toFixed(4)} lr ${lr.toExponential(3)} ${Math.round(tps)} tok/s elapsed ${formatDuration(elapsed)} ETA ${formatDuration(eta)}`);
     }
     // let pending signals (Ctrl-C) be delivered: the step itself never yields to the event loop
     await new Promise((resolve) => setImmediate(resolve));
