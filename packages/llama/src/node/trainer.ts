@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Generator, type Tensor, noGrad } from '@tsgrad/tensor';
 import { AdamW, clipGradNorm } from '@tsgrad/optim';
 import { LlamaForCausalLM } from '../index.js';
-import { type LlamaConfig, countParameters, estimateTrainingMemory, trainingFlopsPerStep } from '../config.js';
+import { type LlamaConfig, countParameters, estimateTrainingMemory, resolvedHeadDim, trainingFlopsPerStep } from '../config.js';
 import { ByteTokenizer } from '../tokenizer.js';
 import type { LrSchedule, TrainConfig } from './zoo-config.js';
 import { type Corpus, loadCorpus, randomBatch, validationBatches } from './corpus.js';
@@ -119,6 +119,10 @@ const MODEL_KEYS: Array<[keyof LlamaConfig, string]> = [
 export function checkSameModel(config: TrainConfig, checkpointModel: LlamaConfig, checkpointDir: string): void {
   const differ = MODEL_KEYS.filter(([k]) => config.model[k] !== checkpointModel[k])
     .map(([k, yamlKey]) => `model.${yamlKey}: ${String(config.model[k])} in the YAML, ${String(checkpointModel[k])} in the checkpoint`);
+  const [yamlHead, ckptHead] = [resolvedHeadDim(config.model), resolvedHeadDim(checkpointModel)];
+  // a head size of its own only in a Hugging Face config.json (head_dim); the YAML's is hidden_size / num_heads
+  const sameShape = config.model.hiddenSize === checkpointModel.hiddenSize && config.model.numAttentionHeads === checkpointModel.numAttentionHeads;
+  if (sameShape && yamlHead !== ckptHead) differ.push(`head size (model.rotary_dim): ${yamlHead} in the YAML, ${ckptHead} in the checkpoint`);
   if (differ.length === 0) return;
   throw new Error(`train: ${config.source} describes a different model than the checkpoint ${join(checkpointDir, 'config.json')} it would resume:\n  - ${differ.join('\n  - ')}\n`
     + 'Restore the model section, or train the new model into another --model_dir.');
