@@ -11,7 +11,7 @@ import { Generator, type Tensor, noGrad } from '@tsgrad/tensor';
 import { AdamW, clipGradNorm } from '@tsgrad/optim';
 import { LlamaForCausalLM } from '../src/index.js';
 import { type TrainConfig, loadZooConfig } from '../src/node/zoo-config.js';
-import { evaluate, runTraining } from '../src/node/trainer.js';
+import { checkSameModel, evaluate, runTraining } from '../src/node/trainer.js';
 import { latestCheckpoint } from '../src/node/checkpoints.js';
 import { type Corpus, loadCorpus, mobyDickCorpus, randomBatch, textCorpus, validationBatches } from '../src/node/corpus.js';
 
@@ -170,5 +170,12 @@ describe('resuming', () => {
     // the unchanged YAML still resumes
     const resumed = await runTraining({ config, modelDir: dir, mode: 'train', corpus, log: quiet, progressBar: false, maxSteps: 3 });
     expect(resumed.losses.map((l) => l.step)).toEqual([3]);
+  });
+
+  it('compares the shape-giving keys only: a head size of the checkpoint\'s own differs, init range and token ids do not', () => {
+    const config = loadZooConfig(join(CONFIGS, 'params_llama_micro.yaml'));
+    expect(() => checkSameModel(config, { ...config.model, headDim: 16 }, '/runs/x/checkpoint_2')).toThrow(/head size \(model\.rotary_dim\): 8 in the YAML, 16 in the checkpoint/);
+    expect(() => checkSameModel(config, { ...config.model, numKeyValueHeads: 2 }, '/runs/x/checkpoint_2')).toThrow(/num_kv_groups \(kv heads\): 4 in the YAML, 2 in the checkpoint/);
+    expect(() => checkSameModel(config, { ...config.model, initializerRange: 0.5, bosTokenId: 7, eosTokenId: 8 }, '/runs/x/checkpoint_2')).not.toThrow();
   });
 });
