@@ -1,7 +1,7 @@
 // Training text: the bundled Moby Dick corpus (chapters split into train and validation, no
-// chapter in both), or a plain text file or folder of them; validation from a data_dir of its own
-// when eval_input names one. Text becomes bytes (the byte-level
-// tokenizer), and batches are random windows drawn from a seeded generator.
+// chapter in both), or a plain text file or folder of them; validation comes from a data_dir of its
+// own when eval_input names one. Text becomes bytes (the byte-level tokenizer), and batches are
+// random windows drawn from a seeded generator.
 
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
