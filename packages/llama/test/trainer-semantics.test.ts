@@ -110,14 +110,14 @@ describe('training and validation text', () => {
     return leaked;
   }
 
-  it('are disjoint for the bundled Moby Dick: no validation window occurs in the training text', () => {
+  it('are disjoint for the bundled Moby Dick: no 200-byte validation window (one every 500 bytes) occurs in the training text', () => {
     const c = mobyDickCorpus();
     expect(c.validation.length).toBeGreaterThan(50_000);
     expect(c.train.length).toBeGreaterThan(9 * c.validation.length * 0.5);
     expect(leakedWindows(c)).toBe(0);
   });
 
-  it('are disjoint for a data_dir folder of files and for a single file split into blocks', () => {
+  it('are disjoint (same windows) for a data_dir folder of files and for a single file split into blocks', () => {
     const folder = join(scratch, 'docs');
     mkdirSync(folder, { recursive: true });
     const doc = (i: number) => Array.from({ length: 60 }, (_, j) => `document ${i} line ${j} ${words[(i * 7 + j) % words.length]}`).join('\n');

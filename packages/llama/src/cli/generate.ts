@@ -25,7 +25,7 @@ export async function main(
   let args;
   try {
     args = parseArgs({
-      args: joinNegativeValues(argv, ['max_new_tokens', 'temperature', 'top_k', 'top_p', 'seed', 'threads']),
+      args: joinNegativeValues(argv, ['prompt', 'max_new_tokens', 'temperature', 'top_k', 'top_p', 'seed', 'threads']),
       options: {
         model_dir: { type: 'string' }, prompt: { type: 'string' }, max_new_tokens: { type: 'string' },
         temperature: { type: 'string' }, top_k: { type: 'string' }, top_p: { type: 'string' }, seed: { type: 'string' },
