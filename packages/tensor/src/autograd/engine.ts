@@ -5,6 +5,7 @@
 import { Tensor } from '../tensor.js';
 import { fmt, sameShape } from '../shape.js';
 import { withGradMode } from './graph.js';
+import { checkSavedVersions } from './version.js';
 
 /** Options of `grad` and `backward`. */
 export interface GradOptions {
@@ -87,6 +88,7 @@ function run(
       }
       pending.delete(node);
       if (!g) continue;
+      if (fn.saved) checkSavedVersions(op, fn.name, fn.saved);
       const grads = fn.backward(g);
       fn.inputs.forEach((input, k) => {
         const gi = grads[k];
