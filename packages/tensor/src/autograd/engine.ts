@@ -101,7 +101,12 @@ function run(
       });
     }
   });
-  if (!retainGraph) for (const node of order) node.gradFn!.backward = null;
+  if (!retainGraph) {
+    for (const node of order) {
+      node.gradFn!.backward = null;
+      node.gradFn!.saved = null;
+    }
+  }
   for (const [t, g] of pending) if (!t.gradFn || wanted?.has(t)) capture(t, g);
 }
 

@@ -14,8 +14,8 @@ export interface GradFn {
   readonly inputs: readonly Tensor[];
   /** The backward closure; null once the graph was freed by a backward without retainGraph. */
   backward: BackwardFn | null;
-  /** The versions of the tensors the backward reads, checked before it runs (see `incrementVersion`). */
-  readonly saved?: readonly SavedVersion[];
+  /** The versions of the tensors the backward reads, checked before it runs (see `incrementVersion`); null once freed. */
+  saved?: readonly SavedVersion[] | null;
 }
 
 let gradEnabled = true;
