@@ -4,8 +4,8 @@
 // backward whose saved tensors were written since. Without this, `y = w.mul(x); x.mul_(10)` would
 // give w a gradient 10× too large, silently.
 //
-// Cost: counters exist only for storages that were ever written in place (parameters, optimizer
-// state), so saving a tensor is one WeakMap lookup and never an insertion; no per-element work.
+// Cost: counters exist only for storages that were ever written in place (parameters, gradients,
+// caches), so saving a tensor is one WeakMap lookup and never an insertion; no per-element work.
 
 import type { Storage } from '../dtype.js';
 import { fmt } from '../shape.js';
@@ -21,7 +21,7 @@ export interface VersionCounter {
 export interface SavedVersion {
   /** The saved tensor's storage (the backward closure holds it anyway; freed with the graph). */
   readonly storage: Storage;
-  /** The counter's value when the op recorded the tensor. */
+  /** The storage's version when the op recorded the tensor. */
   readonly version: number;
   /** The saved tensor's shape, for the error message. */
   readonly shape: readonly number[];
