@@ -53,7 +53,8 @@ describe('presets and sizes', () => {
 
   it('returns valid fresh copies of every preset', () => {
     for (const name of ['7b', '13b', '33b', '65b', 'tiny', 'small', 'bench'] as const) {
-      expect(validateLlamaConfig(llamaPreset(name))).toBeTruthy();
+      const preset = llamaPreset(name);
+      expect(validateLlamaConfig(preset), name).toBe(preset); // valid: returned as is, nothing thrown
     }
     const a = llamaPreset('tiny');
     a.hiddenSize = 1;
@@ -108,7 +109,7 @@ describe('validateLlamaConfig', () => {
     expect(() => validateLlamaConfig({ ...tiny, numAttentionHeads: 3, numKeyValueHeads: 3 })).toThrow(/must divide hiddenSize/);
     expect(() => validateLlamaConfig({ ...tiny, headDim: 7 })).toThrow(/must be even for rotary/);
     expect(() => validateLlamaConfig({ ...tiny, vocabSize: 2.5 })).toThrow(/vocabSize must be a positive integer/);
-    expect(validateLlamaConfig({ ...tiny, headDim: 32 })).toBeTruthy();
+    expect(() => validateLlamaConfig({ ...tiny, headDim: 32 })).not.toThrow();
     expect(resolvedHeadDim({ ...tiny, headDim: 32 })).toBe(32);
     expect(resolvedHeadDim(tiny)).toBe(16);
   });

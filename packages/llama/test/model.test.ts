@@ -94,7 +94,18 @@ describe('LlamaForCausalLM properties', () => {
     expect(model.parameters().reduce((n, p) => n + p.numel, 0)).toBe(countParameters(model.config));
     const ids = randomIds(new Generator(2), 1, 5, 16);
     model.forward(ids, { labels: ids }).loss!.backward();
-    expect(model.model.embed_tokens.weight.grad).not.toBeNull();
+    // the tied gradient is the sum of what an untied copy gives its embedding and its lm_head
+    const untied = new LlamaForCausalLM(tinyConfig(), { generator: new Generator(3) });
+    const weights = model.stateDict();
+    weights.set('lm_head.weight', model.model.embed_tokens.weight);
+    untied.loadStateDict(weights);
+    untied.forward(ids, { labels: ids }).loss!.backward();
+    const [asEmbedding, asHead] = [untied.model.embed_tokens.weight.grad!, untied.lm_head.weight.grad!].map((g) => Array.from(g.toTypedArray()));
+    const tied = Array.from(model.model.embed_tokens.weight.grad!.toTypedArray());
+    const scale = Math.max(...tied.map(Math.abs));
+    tied.forEach((g, i) => expect(Math.abs(g - (asEmbedding[i]! + asHead[i]!)), `element ${i}`).toBeLessThan(1e-7 * scale)); // reached: 1.1e-8
+    // both parts count: neither alone is the tied gradient
+    for (const part of [asEmbedding, asHead]) expect(Math.max(...tied.map((g, i) => Math.abs(g - part[i]!)))).toBeGreaterThan(0.01 * scale);
   });
 
   it('counts its parameters as countParameters says, untied and with GQA', () => {

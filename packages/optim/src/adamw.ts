@@ -14,7 +14,7 @@
 // float64. Moments live in float32 for float32 parameters and float64 for float64 ones, as PyTorch.
 // llm.c folds the decay into the update instead: equal in exact arithmetic, not in float32.
 
-import type { Storage, Tensor } from '@tsgrad/tensor';
+import { type Storage, type Tensor, incrementVersion } from '@tsgrad/tensor';
 import {
   type NonFinitePolicy, type ParamGroup, type ParamStateDict, type ParamsOrGroups,
   Optimizer, checkNonNegative, loadArray, stateArray,
@@ -91,6 +91,7 @@ export class AdamW extends Optimizer<AdamWHyper, AdamWState> {
       }
       s.step += 1;
       adamwUpdate(p.storage, p.offset, grad[0], grad[1], s.expAvg, s.expAvgSq, p.numel, lr, beta1, beta2, eps, weightDecay, s.step);
+      incrementVersion(p); // a write in place, as PyTorch's param.addcdiv_: a graph that saved p must not use it
     }
   }
 

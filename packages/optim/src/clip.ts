@@ -7,7 +7,7 @@
 // PyTorch multiplies by the clamped coefficient always; multiplying by exactly 1 changes nothing,
 // so we touch the gradients only when coef < 1.
 
-import { Tensor, noGrad } from '@tsgrad/tensor';
+import { Tensor, incrementVersion, noGrad } from '@tsgrad/tensor';
 
 /** Options of `clipGradNorm`. */
 export interface ClipGradNormOptions {
@@ -82,6 +82,7 @@ function scale(g: Tensor, coef: number): void {
   if (g.isContiguous()) {
     const d = g.storage;
     for (let i = g.offset, end = g.offset + g.numel; i < end; i++) d[i] *= coef;
+    incrementVersion(g);
     return;
   }
   const dense = g.toTypedArray();

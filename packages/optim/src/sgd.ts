@@ -10,7 +10,7 @@
 // NOTE: as in adamw.ts, PyTorch's in-place ops are writes to our storage (p and buf are rounded
 // to the parameter's dtype); the temporary d stays in float64.
 
-import type { Storage, Tensor } from '@tsgrad/tensor';
+import { type Storage, type Tensor, incrementVersion } from '@tsgrad/tensor';
 import {
   type NonFinitePolicy, type ParamGroup, type ParamStateDict, type ParamsOrGroups,
   Optimizer, checkNonNegative, loadArray, stateArray,
@@ -83,6 +83,7 @@ export class SGD extends Optimizer<SGDHyper, SGDState> {
         buf = s.momentumBuffer;
       }
       sgdUpdate(p.storage, p.offset, grad[0], grad[1], buf, first, p.numel, group);
+      incrementVersion(p); // a write in place, as PyTorch's param.add_: a graph that saved p must not use it
     }
   }
 

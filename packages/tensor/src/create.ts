@@ -52,6 +52,8 @@ function flattenNested(data: NestedArray, shape: number[], out: number[], depth:
 /**
  * A tensor from nested arrays, a flat array with `shape`, or a typed array (copied).
  * `tensor([[1, 2], [3, 4]])`, `tensor(new Float32Array(6), { shape: [2, 3] })`.
+ * With dtype int32, fractions truncate toward zero (as PyTorch); NaN, ±Infinity and values outside
+ * int32's range throw, naming the value and its index.
  */
 export function tensor(data: NestedArray | Storage, opts: CreateOptions & { shape?: readonly number[] } = {}): Tensor {
   let flat: ArrayLike<number>;
@@ -83,9 +85,35 @@ export function tensor(data: NestedArray | Storage, opts: CreateOptions & { shap
   for (let i = 0; i < flat.length; i++) {
     const v = flat[i]!;
     if (typeof v !== 'number') throw new Error(`tensor: element ${i} is ${typeof v}, expected a number`);
-    storage[i] = dtype === 'int32' ? Math.trunc(v) : v;
+    if (dtype === 'int32') {
+      const t = Math.trunc(v);
+      if (!(t >= INT32_MIN && t <= INT32_MAX)) throw int32Error('tensor', v, `${v} at index ${indexOf(shape, i)}`);
+      storage[i] = t;
+    } else {
+      storage[i] = v;
+    }
   }
   return finish(new Tensor(storage, shape, undefined, 0, dtype), opts);
+}
+
+// As PyTorch: a float truncates toward zero into int32, but NaN, ±Infinity and values outside
+// [−2³¹, 2³¹ − 1] are errors (a typed array would store them as 0 or wrap them silently).
+const INT32_MIN = -(2 ** 31);
+const INT32_MAX = 2 ** 31 - 1;
+
+// `what` names the value: "NaN at index [1, 0]", "the fill value NaN".
+function int32Error(op: string, v: number, what: string): Error {
+  return new Error(`${op}: ${what} cannot be converted to int32 (${Number.isNaN(v) ? 'NaN has no integer value' : 'int32 holds −2147483648 to 2147483647'})`);
+}
+
+// The index [i, j, …] of the flat position `flat` in a row-major tensor of `shape`.
+function indexOf(shape: readonly number[], flat: number): string {
+  const idx: number[] = [];
+  for (let d = shape.length - 1; d >= 0; d--) {
+    idx.unshift(flat % shape[d]!);
+    flat = Math.floor(flat / shape[d]!);
+  }
+  return fmt(idx);
 }
 
 /** A tensor filled with value. */
@@ -93,6 +121,10 @@ export function full(shape: readonly number[], value: number, opts: CreateOption
   const s = checkShape('full', shape);
   const dtype = opts.dtype !== undefined ? checkDType('full', opts.dtype) : 'float32';
   const t = new Tensor(allocStorage(dtype, numelOf(s)), s);
+  if (dtype === 'int32') {
+    value = Math.trunc(value);
+    if (!(value >= INT32_MIN && value <= INT32_MAX)) throw int32Error('full', value, `the fill value ${value}`);
+  }
   if (value !== 0) t.storage.fill(value);
   return finish(t, opts);
 }

@@ -29,6 +29,8 @@ export { sumToShape } from './ops/binary.js';
 
 // autograd
 export { noGrad, isGradEnabled, recordOp } from './autograd/graph.js';
+export { incrementVersion } from './autograd/version.js';
+export type { SavedVersion, VersionCounter } from './autograd/version.js';
 export type { GradFn, BackwardFn } from './autograd/graph.js';
 export { grad } from './autograd/engine.js';
 export type { GradOptions } from './autograd/engine.js';

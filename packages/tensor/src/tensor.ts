@@ -14,12 +14,21 @@ import * as fused from './ops/fused.js';
 import * as inplace from './ops/inplace.js';
 import { matmul } from './ops/matmul.js';
 import { backward } from './autograd/engine.js';
+import { versionOf } from './autograd/version.js';
 import { formatTensor } from './format.js';
 
 /** A number or a tensor: the right operand of the binary ops. */
 export type TensorLike = Tensor | number;
 
-/** An n-dimensional array of float32, float64 or int32 values with reverse-mode autograd. */
+/**
+ * An n-dimensional array of float32, float64 or int32 values with reverse-mode autograd.
+ *
+ * In-place writes to a tensor saved for backward make backward throw: every in-place method
+ * (`copy_`, `add_`, `mul_`, `fill_`, `zero_`, and optimizer steps) bumps the `version` of the
+ * storage it writes, shared by all views and `detach()`ed copies of it, under `noGrad` too; each op
+ * records the versions of the tensors its backward reads, and backward refuses (naming the op, the
+ * tensor's shape and both versions) when one has changed, as PyTorch does.
+ */
 export class Tensor {
   /** The typed array this tensor views (shared with other views of it). */
   readonly storage: Storage;
@@ -57,7 +66,8 @@ export class Tensor {
 
   /** Number of dimensions. */
   get ndim(): number { return this.shape.length; }
-  /** Number of elements. */
+  /** In-place writes to this tensor's storage so far (PyTorch's `_version`), shared by its views. */
+  get version(): number { return versionOf(this); }
   /** True for a tensor no op produced (a parameter or an input). */
   get isLeaf(): boolean { return this.gradFn === null; }
 
@@ -232,7 +242,7 @@ export class Tensor {
   /** Slices of this tensor picked by int32 indices along dim (along dim 0 of [V, C]: an embedding lookup). Backward: add each gradient slice into the slice it was picked from */
   indexSelect(dim: number, index: Tensor): Tensor { return indexing.indexSelect(this, dim, index); }
 
-  // ************* in place (for optimizers, under noGrad) *************
+  // ************* in place (for optimizers, under noGrad); each bumps `version` *************
   /** Copies src (broadcast) into this tensor's elements. */
   copy_(src: TensorLike): this { inplace.copy_(this, src); return this; }
   /** this += alpha · other. */

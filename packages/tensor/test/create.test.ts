@@ -52,6 +52,16 @@ describe('tensor()', () => {
     expect(tensor([0.1]).item()).toBe(Math.fround(0.1));
   });
 
+  it('dtype int32 refuses NaN, ±Infinity and values outside int32, naming the value and its index (as PyTorch)', () => {
+    expect(() => tensor([[1, 2], [NaN, 4]], { dtype: 'int32' })).toThrow('tensor: NaN at index [1, 0] cannot be converted to int32 (NaN has no integer value)');
+    expect(() => tensor([1, 2 ** 31], { dtype: 'int32' })).toThrow('tensor: 2147483648 at index [1] cannot be converted to int32 (int32 holds −2147483648 to 2147483647)');
+    expect(() => tensor([-Infinity], { dtype: 'int32' })).toThrow(/^tensor: -Infinity at index \[0\] cannot be converted to int32/);
+    expect(() => tensor(new Float64Array([0, -(2 ** 31) - 1]), { dtype: 'int32' })).toThrow(/^tensor: -2147483649 at index \[1\]/);
+    expect(() => full([2], NaN, { dtype: 'int32' })).toThrow('full: the fill value NaN cannot be converted to int32 (NaN has no integer value)');
+    // the extremes themselves, and fractions just inside them, are kept (truncated)
+    expect(tensor([2 ** 31 - 1, -(2 ** 31), 2 ** 31 - 0.5, -(2 ** 31) - 0.5], { dtype: 'int32' }).toArray()).toEqual([2 ** 31 - 1, -(2 ** 31), 2 ** 31 - 1, -(2 ** 31)]);
+  });
+
   it('ragged nested arrays are rejected', () => {
     expect(() => tensor([[1, 2], [3]])).toThrow('tensor: ragged nested array: expected 2 elements at depth 1 (shape [2, 2])');
     expect(() => tensor([[1, 2], 3] as unknown as number[][])).toThrow(/^tensor: ragged nested array/);

@@ -5,6 +5,7 @@
 import { Tensor } from '../tensor.js';
 import { fmt, sameShape } from '../shape.js';
 import { withGradMode } from './graph.js';
+import { checkSavedVersions } from './version.js';
 
 /** Options of `grad` and `backward`. */
 export interface GradOptions {
@@ -87,6 +88,7 @@ function run(
       }
       pending.delete(node);
       if (!g) continue;
+      if (fn.saved) checkSavedVersions(op, fn.name, fn.saved);
       const grads = fn.backward(g);
       fn.inputs.forEach((input, k) => {
         const gi = grads[k];
@@ -99,7 +101,12 @@ function run(
       });
     }
   });
-  if (!retainGraph) for (const node of order) node.gradFn!.backward = null;
+  if (!retainGraph) {
+    for (const node of order) {
+      node.gradFn!.backward = null;
+      node.gradFn!.saved = null;
+    }
+  }
   for (const [t, g] of pending) if (!t.gradFn || wanted?.has(t)) capture(t, g);
 }
 

@@ -14,6 +14,11 @@ export interface OpResult {
    * Written with tensor ops, it is itself differentiable, so `grad(..., { createGraph })` works.
    */
   backward: BackwardFn;
+  /**
+   * The tensors the backward reads (default: the inputs and the output). Writing one of them in
+   * place between this forward and the backward makes the backward throw (see `incrementVersion`).
+   */
+  saved?: Tensor[];
 }
 
 /**
@@ -27,9 +32,9 @@ export interface OpResult {
  */
 export function defineOp<Args extends Tensor[]>(name: string, forward: (...inputs: Args) => OpResult): (...inputs: Args) => Tensor {
   return (...inputs: Args): Tensor => {
-    const { output, backward } = noGrad(() => forward(...inputs));
+    const { output, backward, saved } = noGrad(() => forward(...inputs));
     // a fresh view, so the op's gradFn never lands on a tensor the forward merely passed through
     const out = output.detach();
-    return recordOp(out, name, inputs, backward);
+    return recordOp(out, name, inputs, backward, saved ?? [...inputs, output]);
   };
 }

@@ -1,6 +1,7 @@
 // The record an op leaves on its output so the engine can walk back through it.
 
 import type { Tensor } from '../tensor.js';
+import { type SavedVersion, saveVersions } from './version.js';
 
 /** Maps the gradient of an op's output to the gradients of its inputs (null where none flows). */
 export type BackwardFn = (grad: Tensor) => ReadonlyArray<Tensor | null | undefined>;
@@ -13,9 +14,12 @@ export interface GradFn {
   readonly inputs: readonly Tensor[];
   /** The backward closure; null once the graph was freed by a backward without retainGraph. */
   backward: BackwardFn | null;
+  /** The versions of the tensors the backward reads, checked before it runs (see `incrementVersion`); null once freed. */
+  saved?: readonly SavedVersion[] | null;
 }
 
 let gradEnabled = true;
+const NO_SAVED: readonly SavedVersion[] = Object.freeze([]);
 
 /** True while operations are being recorded for autograd. */
 export function isGradEnabled(): boolean {
@@ -40,14 +44,18 @@ export function noGrad<T>(fn: () => T): T {
 
 /**
  * Attaches a backward to an op's freshly made output when recording is on and some input requires
- * grad. Every differentiable op, built-in or user-defined, ends with this call.
+ * grad. Every differentiable op, built-in or user-defined, ends with this call. `saved` lists the
+ * tensors the backward reads (inputs or the output; null entries are skipped): their versions are
+ * recorded now, and backward throws if any of them was written in place since.
  */
-export function recordOp(out: Tensor, name: string, inputs: readonly Tensor[], backward: BackwardFn): Tensor {
+export function recordOp(
+  out: Tensor, name: string, inputs: readonly Tensor[], backward: BackwardFn, saved: ReadonlyArray<Tensor | null | undefined> = [],
+): Tensor {
   if (!gradEnabled) return out;
   let needed = false;
   for (const t of inputs) if (t.requiresGrad) needed = true;
   if (!needed) return out;
   out.requiresGrad = true;
-  out.gradFn = { name, inputs, backward };
+  out.gradFn = { name, inputs, backward, saved: saved.length > 0 ? saveVersions(saved) : NO_SAVED };
   return out;
 }

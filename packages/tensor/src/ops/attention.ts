@@ -102,7 +102,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
       ];
     }
     return attentionGrads(grad, q, k, v, batch, probs!, plan);
-  });
+  }, [q, k, v]);
 }
 
 // The fused backward: one gradient buffer per input, in the input's own (contiguous) shape; a

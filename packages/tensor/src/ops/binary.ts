@@ -82,7 +82,7 @@ export function mul(a: Tensor, other: TensorLike): Tensor {
   return recordOp(out, 'mul', [x, y], (grad) => [
     x.requiresGrad ? sumToShape(grad.mul(y), x.shape) : null,
     y.requiresGrad ? sumToShape(grad.mul(x), y.shape) : null,
-  ]);
+  ], [x.requiresGrad ? y : null, y.requiresGrad ? x : null]);
 }
 
 /** a / b (true division: int32 operands give float32). d/da = 1/b, d/db = −a/b² */
@@ -93,7 +93,7 @@ export function div(a: Tensor, other: TensorLike): Tensor {
   return recordOp(out, 'div', [x, y], (grad) => [
     x.requiresGrad ? sumToShape(grad.div(y), x.shape) : null,
     y.requiresGrad ? sumToShape(grad.mul(x).div(y.square()).neg(), y.shape) : null,
-  ]);
+  ], [y, y.requiresGrad ? x : null]);
 }
 
 /**
@@ -107,7 +107,7 @@ export function pow(a: Tensor, exponent: TensorLike): Tensor {
   return recordOp(out, 'pow', [x, y], (grad) => [
     x.requiresGrad ? sumToShape(where(x.eq(0).mul(y.eq(0)), 0, grad.mul(y).mul(x.pow(y.sub(1)))), x.shape) : null,
     y.requiresGrad ? sumToShape(where(x.eq(0).mul(y.ge(0)), 0, grad.mul(out).mul(x.log())), y.shape) : null,
-  ]);
+  ], [x, y, y.requiresGrad ? out : null]);
 }
 
 /** max(a, b) elementwise. d/da = 1 where a > b, ½ where equal (as PyTorch), else 0 */
@@ -133,7 +133,7 @@ function extremum(kind: 'maximum' | 'minimum', a: Tensor, other: TensorLike): Te
       x.requiresGrad ? sumToShape(grad.mul(xShare), x.shape) : null,
       y.requiresGrad ? sumToShape(grad.mul(xShare.neg().add(1)), y.shape) : null,
     ];
-  });
+  }, [x, y]);
 }
 
 // ************* comparisons (not differentiable) *************

@@ -33,7 +33,7 @@ export function softmax(x: Tensor, dim: number): Tensor {
     const dx = allocStorage(x.dtype, x.numel);
     softmaxBackward(dx, g, gOff, y.storage, rows, cols);
     return [new Tensor(dx, x.shape)];
-  });
+  }, [y]);
 }
 
 /** log softmax(x) = x − logsumexp(x) along dim. d: dx = g − softmax(x) · Σ g */
@@ -51,7 +51,7 @@ export function logSoftmax(x: Tensor, dim: number): Tensor {
     const dx = allocStorage(x.dtype, x.numel);
     logSoftmaxBackward(dx, g, gOff, y.storage, rows, cols);
     return [new Tensor(dx, x.shape)];
-  });
+  }, [y]);
 }
 
 /**
@@ -87,7 +87,7 @@ export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-6): Tensor {
     const dw = allocStorage(weight.dtype, cols);
     dw.set(dw64);
     return [new Tensor(dx, x.shape), new Tensor(dw, weight.shape)];
-  });
+  }, [x, weight]);
 }
 
 /** Options of crossEntropy. */
@@ -154,7 +154,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
     const dx = allocStorage(logits.dtype, logits.numel);
     crossEntropyBackward(dx, scale, xd, xOff, td, tOff, lse, rows, cols, ignoreIndex);
     return [new Tensor(dx, logits.shape)];
-  });
+  }, [logits, targets]);
 }
 
 // ************* SwiGLU *************
@@ -180,7 +180,7 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
     const dUp = allocStorage(up.dtype, n);
     swigluBackward(dGate, dUp, g, gradOff, gd, gOff, ud, uOff, n);
     return [new Tensor(dGate, gate.shape), new Tensor(dUp, up.shape)];
-  });
+  }, [gate, up]);
 }
 
 // ************* rotary embedding *************
@@ -265,5 +265,5 @@ export function rotary(x: Tensor, cos: Tensor, sin: Tensor, offset = 0): Tensor 
     const dx = new Tensor(allocStorage(x.dtype, x.numel), x.shape, strides, 0, x.dtype);
     rotaryBackward(dx.storage, outRows, strides[x.ndim - 2]!, g.storage, rowOffsets(g.shape, g.strides, g.offset), g.strides[g.ndim - 2]!, cd, cOff + offset * D, sd, sOff + offset * D, N, T, D);
     return [dx];
-  });
+  }, [cos, sin]);
 }

@@ -46,7 +46,7 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
     out[flat] = x.storage[at]!;
   });
   const result = new Tensor(out, index.shape);
-  return recordOp(result, 'gather', [x], (grad) => [scatterAdd(x.shape, d, index, grad)]);
+  return recordOp(result, 'gather', [x], (grad) => [scatterAdd(x.shape, d, index, grad)], [index]);
 }
 
 /** A zero tensor of `shape` with src added at out[…index[…i…]…] along dim. d/dsrc: gather */
@@ -66,7 +66,7 @@ export function scatterAdd(shape: readonly number[], dim: number, index: Tensor,
     for (let k = 0; k < pos.length; k++) at += (k === d ? j : pos[k]!) * strides[k]!;
     result.storage[at]! += values[valOff + flat]!;
   });
-  return recordOp(result, 'scatterAdd', [src], (grad) => [gather(grad, d, index)]);
+  return recordOp(result, 'scatterAdd', [src], (grad) => [gather(grad, d, index)], [index]);
 }
 
 /**
@@ -90,7 +90,7 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   const out = allocStorage(x.dtype, numelOf(outShape));
   indexSelectForward(out, data, off, idx, idxOff, index.numel, outer, size, inner);
   const result = new Tensor(out, outShape);
-  return recordOp(result, 'indexSelect', [x], (grad) => [indexAdd(x.shape, d, index, grad)]);
+  return recordOp(result, 'indexSelect', [x], (grad) => [indexAdd(x.shape, d, index, grad)], [index]);
 }
 
 /** A zero tensor of `shape` with the slices of src added at the indexed positions of dim. d/dsrc: indexSelect */
@@ -99,7 +99,7 @@ function indexAdd(shape: readonly number[], d: number, index: Tensor, src: Tenso
   const [values, valOff] = flatBuffer(src);
   const out = allocStorage(src.dtype, numelOf(shape));
   indexSelectBackward(out, values, valOff, idx, idxOff, index.numel, numelOf(shape.slice(0, d)), shape[d]!, numelOf(shape.slice(d + 1)));
-  return recordOp(new Tensor(out, shape), 'indexAdd', [src], (grad) => [indexSelect(grad, d, index)]);
+  return recordOp(new Tensor(out, shape), 'indexAdd', [src], (grad) => [indexSelect(grad, d, index)], [index]);
 }
 
 /** a where cond is nonzero, else b (all three broadcast). d/da = cond, d/db = 1 − cond */
@@ -117,7 +117,7 @@ export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Ten
   return recordOp(result, 'where', [x, y], (grad) => [
     x.requiresGrad ? sumToShape(where(cond, grad, 0), x.shape) : null,
     y.requiresGrad ? sumToShape(where(cond, 0, grad), y.shape) : null,
-  ]);
+  ], [cond]);
 }
 
 /** x with value wherever mask (broadcast to x's shape) is nonzero. d/dx = 1 where the mask is 0 */

@@ -1,7 +1,9 @@
 // In-place ops for optimizers and initializers. They write through views into shared storage,
-// so they are refused where autograd would need the old values.
+// so they are refused on a tensor that requires grad while recording, and each one bumps the
+// storage's version once (autograd/version.ts), so a backward that saved the old values throws.
 
 import { isGradEnabled } from '../autograd/graph.js';
+import { incrementVersion } from '../autograd/version.js';
 import { copyStrided } from '../kernels/elementwise.js';
 import { broadcastStrides, fmt } from '../shape.js';
 import { Tensor, type TensorLike } from '../tensor.js';
@@ -23,11 +25,17 @@ function source(op: string, target: Tensor, value: TensorLike): Tensor {
   }
 }
 
+// The copy behind every op here; the exported ops bump the version once, after writing.
+function copyInto(op: string, t: Tensor, value: TensorLike): void {
+  const src = source(op, t, value);
+  copyStrided(t.storage, t.offset, t.strides, src.storage, src.offset, src.strides, t.shape);
+}
+
 /** Copies value (broadcast) into t's elements. */
 export function copy_(t: Tensor, value: TensorLike): void {
   checkWritable('copy_', t);
-  const src = source('copy_', t, value);
-  copyStrided(t.storage, t.offset, t.strides, src.storage, src.offset, src.strides, t.shape);
+  copyInto('copy_', t, value);
+  incrementVersion(t);
 }
 
 /** t += alpha · other (other broadcast). */
@@ -38,6 +46,7 @@ export function add_(t: Tensor, other: TensorLike, alpha = 1): void {
       const d = t.storage;
       const v = other * alpha;
       for (let i = t.offset, end = t.offset + t.numel; i < end; i++) d[i]! += v;
+      incrementVersion(t);
       return;
     }
     other = asTensor(other * alpha, t);
@@ -48,10 +57,12 @@ export function add_(t: Tensor, other: TensorLike, alpha = 1): void {
     const s = other.storage;
     const delta = other.offset - t.offset;
     for (let i = t.offset, end = t.offset + t.numel; i < end; i++) d[i]! += alpha * s[i + delta]!;
+    incrementVersion(t);
     return;
   }
   // broadcast other to t's shape first, so a mismatch is reported by add_, not by add or copy_
-  copy_(t, t.detach().add(source('add_', t, other).mul(alpha)));
+  copyInto('add_', t, t.detach().add(source('add_', t, other).mul(alpha)));
+  incrementVersion(t);
 }
 
 /** t *= other (other broadcast). */
@@ -60,9 +71,11 @@ export function mul_(t: Tensor, other: TensorLike): void {
   if (typeof other === 'number' && t.isContiguous()) {
     const d = t.storage;
     for (let i = t.offset, end = t.offset + t.numel; i < end; i++) d[i]! *= other;
+    incrementVersion(t);
     return;
   }
-  copy_(t, t.detach().mul(source('mul_', t, other)));
+  copyInto('mul_', t, t.detach().mul(source('mul_', t, other)));
+  incrementVersion(t);
 }
 
 /** Sets every element of t to value. */
@@ -70,7 +83,8 @@ export function fill_(t: Tensor, value: number): void {
   checkWritable('fill_', t);
   if (t.isContiguous()) {
     t.storage.fill(value, t.offset, t.offset + t.numel);
-    return;
+  } else {
+    copyInto('fill_', t, value);
   }
-  copy_(t, value);
+  incrementVersion(t);
 }

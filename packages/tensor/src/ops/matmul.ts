@@ -59,5 +59,5 @@ function batchedMatmul(a: Tensor, b: Tensor): Tensor {
   return recordOp(result, 'matmul', [a, b], (grad) => [
     a.requiresGrad ? sumToShape(grad.matmul(b.transpose(-1, -2)), a.shape) : null,
     b.requiresGrad ? sumToShape(a.transpose(-1, -2).matmul(grad), b.shape) : null,
-  ]);
+  ], [b.requiresGrad ? a : null, a.requiresGrad ? b : null]);
 }

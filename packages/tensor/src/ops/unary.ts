@@ -31,13 +31,13 @@ export function neg(x: Tensor): Tensor {
 /** |x|. d/dx |x| = sign(x) (0 at 0, as PyTorch). */
 export function abs(x: Tensor): Tensor {
   const out = mapUnary('abs', x);
-  return recordOp(out, 'abs', [x], (grad) => [grad.mul(mapUnary('sign', x))]);
+  return recordOp(out, 'abs', [x], (grad) => [grad.mul(mapUnary('sign', x))], [x]);
 }
 
 /** x². d/dx x² = 2x */
 export function square(x: Tensor): Tensor {
   const out = mapUnary('square', x);
-  return recordOp(out, 'square', [x], (grad) => [grad.mul(x).mul(2)]);
+  return recordOp(out, 'square', [x], (grad) => [grad.mul(x).mul(2)], [x]);
 }
 
 /** Clamps into [min, max]. d/dx clamp(x) = 1 inside the bounds (bounds included, as PyTorch), 0 outside */
@@ -52,7 +52,7 @@ export function clamp(x: Tensor, min?: number | null, max?: number | null): Tens
     if (min != null) inside = inside.mul(x.detach().ge(min));
     if (max != null) inside = inside.mul(x.detach().le(max));
     return [inside];
-  });
+  }, [x]);
 }
 
 // ************* exponentials and powers *************
@@ -60,25 +60,25 @@ export function clamp(x: Tensor, min?: number | null, max?: number | null): Tens
 /** e^x. d/dx exp(x) = exp(x): reuse out */
 export function exp(x: Tensor): Tensor {
   const out = floatUnary('exp', x);
-  return recordOp(out, 'exp', [x], (grad) => [grad.mul(out)]);
+  return recordOp(out, 'exp', [x], (grad) => [grad.mul(out)], [out]);
 }
 
 /** ln x. d/dx log(x) = 1/x */
 export function log(x: Tensor): Tensor {
   const out = floatUnary('log', x);
-  return recordOp(out, 'log', [x], (grad) => [grad.div(x)]);
+  return recordOp(out, 'log', [x], (grad) => [grad.div(x)], [x]);
 }
 
 /** √x. d/dx √x = 1 / (2√x): reuse out */
 export function sqrt(x: Tensor): Tensor {
   const out = floatUnary('sqrt', x);
-  return recordOp(out, 'sqrt', [x], (grad) => [grad.div(out.mul(2))]);
+  return recordOp(out, 'sqrt', [x], (grad) => [grad.div(out.mul(2))], [out]);
 }
 
 /** 1/√x. d/dx x^(−1/2) = −½ x^(−3/2) = −½ out³ */
 export function rsqrt(x: Tensor): Tensor {
   const out = floatUnary('rsqrt', x);
-  return recordOp(out, 'rsqrt', [x], (grad) => [grad.mul(out.pow(3)).mul(-0.5)]);
+  return recordOp(out, 'rsqrt', [x], (grad) => [grad.mul(out.pow(3)).mul(-0.5)], [out]);
 }
 
 // ************* trigonometric and activations *************
@@ -86,32 +86,32 @@ export function rsqrt(x: Tensor): Tensor {
 /** sin x. d/dx sin(x) = cos(x) */
 export function sin(x: Tensor): Tensor {
   const out = floatUnary('sin', x);
-  return recordOp(out, 'sin', [x], (grad) => [grad.mul(cos(x))]);
+  return recordOp(out, 'sin', [x], (grad) => [grad.mul(cos(x))], [x]);
 }
 
 /** cos x. d/dx cos(x) = −sin(x) */
 export function cos(x: Tensor): Tensor {
   const out = floatUnary('cos', x);
-  return recordOp(out, 'cos', [x], (grad) => [grad.mul(sin(x)).neg()]);
+  return recordOp(out, 'cos', [x], (grad) => [grad.mul(sin(x)).neg()], [x]);
 }
 
 /** tanh x. d/dx tanh(x) = 1 − tanh²(x): reuse out */
 export function tanh(x: Tensor): Tensor {
   const out = floatUnary('tanh', x);
-  return recordOp(out, 'tanh', [x], (grad) => [grad.mul(out.square().neg().add(1))]);
+  return recordOp(out, 'tanh', [x], (grad) => [grad.mul(out.square().neg().add(1))], [out]);
 }
 
 /** σ(x) = 1/(1+e^−x). d/dx σ(x) = σ(x)(1 − σ(x)): reuse out */
 export function sigmoid(x: Tensor): Tensor {
   const out = floatUnary('sigmoid', x);
-  return recordOp(out, 'sigmoid', [x], (grad) => [grad.mul(out.mul(out.neg().add(1)))]);
+  return recordOp(out, 'sigmoid', [x], (grad) => [grad.mul(out.mul(out.neg().add(1)))], [out]);
 }
 
 /** max(x, 0). d/dx relu(x) = 1 where x > 0, else 0 */
 export function relu(x: Tensor): Tensor {
   const out = mapUnary('relu', x);
   // NOTE: the mask is taken from x, not out, so the gradient at exactly 0 is 0 (as PyTorch)
-  return recordOp(out, 'relu', [x], (grad) => [grad.mul(x.detach().gt(0))]);
+  return recordOp(out, 'relu', [x], (grad) => [grad.mul(x.detach().gt(0))], [x]);
 }
 
 /** x·σ(x). d/dx silu(x) = σ(x)(1 + x(1 − σ(x))) */
@@ -120,7 +120,7 @@ export function silu(x: Tensor): Tensor {
   return recordOp(out, 'silu', [x], (grad) => {
     const s = sigmoid(x);
     return [grad.mul(s.mul(x.mul(s.neg().add(1)).add(1)))];
-  });
+  }, [x]);
 }
 
 // ************* dtype conversion *************

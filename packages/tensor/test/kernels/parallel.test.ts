@@ -1,5 +1,7 @@
 // Splitting matmuls and attention across threads: the partition and signalling protocol with a
 // recording in-thread pool, then real worker threads (src/node/worker-pool.ts) against one thread.
+// Every reference is computed with no pool installed, so it never splits: a split that loses rows
+// cannot agree with itself (issue 16, item 12: a mutant dropping the last row of every chunk).
 
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { type FloatArray, matmulKernel } from '../../src/kernels/matmul.js';
@@ -31,8 +33,11 @@ function product(layout: Layout, M: number, N: number, K: number) {
   return { a, b, aRs, aCs, bRs, bCs };
 }
 
-// The same product on ordinary (unshared) copies, which never leave this thread.
+// The same product on this thread alone: the pool is uninstalled first (each test installs its
+// own again afterwards), so the reference is never split, whatever the size.
 function singleThread(c0: Float32Array, p: ReturnType<typeof product>, M: number, N: number, K: number, accumulate: boolean) {
+  setMatmulThreads(null);
+  expect(matmulThreads()).toBe(1);
   const c = new Float32Array(c0);
   matmulKernel(c, 0, new Float32Array(p.a), 0, p.aRs, p.aCs, new Float32Array(p.b), 0, p.bRs, p.bCs, M, N, K, accumulate);
   return c;
@@ -52,7 +57,7 @@ describe('parallel matmul protocol', () => {
     const kernel: MatmulFn = (c, cOffset, a, aOffset, aRs, aCs, b, bOffset, bRs, bCs, M, N, K, accumulate) => {
       if (fail) throw new Error('injected failure');
       chunks.push([cOffset / N, M]);
-      const out = new Float32Array(M * N);
+      const out = (c as Float32Array).slice(cOffset, cOffset + M * N); // the chunk's rows of C, to accumulate into
       matmulKernel(out, 0, new Float32Array(a), aOffset, aRs, aCs, new Float32Array(b), bOffset, bRs, bCs, M, N, K, accumulate);
       c.set(out, cOffset);
     };
@@ -65,17 +70,18 @@ describe('parallel matmul protocol', () => {
   });
 
   it('workers claim disjoint row chunks that together cover C', () => {
+    const [M, N, K] = [200, 130, 100];
+    const p = product('A·Bᵀ', M, N, K);
+    const expected = singleThread(new Float32Array(M * N), p, M, N, K, false);
     const { pool, chunks } = inlinePool();
     setMatmulThreads(pool);
     expect(matmulThreads()).toBe(2);
-    const [M, N, K] = [200, 130, 100];
-    const p = product('A·Bᵀ', M, N, K);
     const c = new Float32Array(M * N);
     matmulKernel(c, 0, p.a, 0, p.aRs, p.aCs, p.b, 0, p.bRs, p.bCs, M, N, K);
     // 200 rows in chunks of at least 24 (eight per thread would be thinner)
     expect(chunks).toEqual([[0, 24], [24, 24], [48, 24], [72, 24], [96, 24], [120, 24], [144, 24], [168, 24], [192, 8]]);
     expect(nextChunk()).toBe(-1);
-    expectClose(c, singleThread(new Float32Array(M * N), p, M, N, K, false));
+    expectClose(c, expected);
   });
 
   it('a thread keeps B packed across the row chunks of one product, and packs a new product\'s own B', () => {
@@ -112,7 +118,9 @@ describe('parallel matmul protocol', () => {
       const c = random(new Float32Array(M * N + 10), 6);
       const before = c.slice();
       const expected = new Float32Array(c.subarray(7, 7 + M * N));
+      setMatmulThreads(null); // the reference on this thread alone
       matmulKernel(expected, 0, aBig.slice(), 5, 2 * K, 1, bRow.slice(), 1, 0, 1, M, N, K, accumulate);
+      setMatmulThreads(pool);
       chunks.length = 0;
       matmulKernel(c, 7, aBig, 5, 2 * K, 1, bRow, 1, 0, 1, M, N, K, accumulate);
       expect(chunks.length).toBeGreaterThan(0);
@@ -149,14 +157,14 @@ describe('matmul on worker threads', () => {
   afterAll(() => disableWorkerThreads());
 
   it('matmulKernel split across a worker thread equals the single-thread result', async () => {
-    await enableWorkerThreads(1);
-    expect(matmulThreads()).toBe(2);
     const [M, N, K] = [301, 203, 97];
     for (const layout of ['A·B', 'A·Bᵀ', 'Aᵀ·B'] as const) {
       for (const accumulate of [false, true]) {
         const p = product(layout, M, N, K);
         const c = random(new Float32Array(M * N), 3);
         const expected = singleThread(c, p, M, N, K, accumulate);
+        await enableWorkerThreads(1); // installs the running worker again (started once)
+        expect(matmulThreads()).toBe(2);
         matmulKernel(c, 0, p.a, 0, p.aRs, p.aCs, p.b, 0, p.bRs, p.bCs, M, N, K, accumulate);
         expectClose(c, expected);
       }
@@ -177,13 +185,14 @@ describe('matmul on worker threads', () => {
   });
 
   it('a worker thread computes every chunk the caller leaves to it', async () => {
-    await enableWorkerThreads(1);
     const [M, N, K] = [301, 203, 97];
     const p = product('A·Bᵀ', M, N, K);
+    const expected = singleThread(new Float32Array(M * N), p, M, N, K, false);
+    await enableWorkerThreads(1);
     const c = new Float32Array(M * N);
     expect(startWorkers(c, 0, p.a, 0, p.aRs, p.aCs, p.b, 0, p.bRs, p.bCs, M, N, K, false)).not.toBeNull();
     waitForWorkers();
-    expectClose(c, singleThread(new Float32Array(M * N), p, M, N, K, false));
+    expectClose(c, expected);
   });
 
   it('tensors stay in ordinary memory with workers on, and disableWorkerThreads returns to one thread', async () => {
