@@ -25,9 +25,9 @@ afterEach(() => {
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 // The micro config with its own step counts (checkpoint_steps 1000: only a signal makes a checkpoint mid-run).
-function microConfig(name: string, maxSteps: number, checkpointSteps: number): string {
+function microConfig(name: string, maxSteps: number, checkpointSteps: number, batchSize = 4): string {
   const path = join(scratch, name);
-  writeFileSync(path, readFileSync(MICRO, 'utf8').replace('max_steps: 20', `max_steps: ${maxSteps}`)
+  writeFileSync(path, readFileSync(MICRO, 'utf8').replace('batch_size: 4\n    micro_batch_size: 2', `batch_size: ${batchSize}\n    micro_batch_size: ${batchSize / 2}`).replace('max_steps: 20', `max_steps: ${maxSteps}`)
     .replace('checkpoint_steps: 10', `checkpoint_steps: ${checkpointSteps}`).replace('eval_frequency: 10', 'eval_frequency: 1000')
     .replace('total_iters: 15   # max_steps - warmup', `total_iters: ${maxSteps - 5}`));
   return path;
@@ -69,9 +69,11 @@ describe('pnpm train, as a user runs it', () => {
   for (const [signal, status] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
     it(`${signal} to its process group saves after the current step, exits ${status}, and the next run continues`, async () => {
       const dir = join(scratch, `signal-${signal}`);
-      const config = microConfig(`signal-${signal}.yaml`, 400, 1000);
+      // batches of 16 (micro-batches of 8) make a step long enough that the signal lands inside one
+      const config = microConfig(`signal-${signal}.yaml`, 400, 1000, 16);
       const run = pnpmTrain(['--params', config, '--model_dir', dir, '--mode', 'train']);
       await run.waitFor(/step 2\/400/);
+      await new Promise((resolve) => setTimeout(resolve, 100)); // into step 3's computation
       process.kill(-run.child.pid!, signal);
       const { status: got, out } = await run.done;
       expect(got).toBe(status);

@@ -18,6 +18,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, rea
 import { basename, join } from 'node:path';
 import { Tensor, loadSafetensors, saveSafetensors } from '@tsgrad/tensor';
 import type { LlamaForCausalLM } from '../model.js';
+import { readCheckpointTensors } from '../checkpoint.js';
 import { ByteTokenizer } from '../tokenizer.js';
 import { writeFileAtomic } from './fs-source.js';
 
@@ -284,7 +285,7 @@ export function recoverInterruptedSaves(modelDir: string): string[] {
  * when model_dir has no checkpoint folder; throws when it has some but none is intact.
  */
 export async function openNewestIntact<T>(
-  modelDir: string, open: (dir: string) => Promise<T>, warn: (line: string) => void,
+  modelDir: string, open: (dir: string) => Promise<T>, warn: (line: string) => void, whatNow = 'move them away to use this folder afresh',
 ): Promise<{ dir: string; value: T } | null> {
   const all = listCheckpoints(modelDir).reverse();
   const refused: string[] = [];
@@ -302,7 +303,7 @@ export async function openNewestIntact<T>(
     }
   }
   if (all.length === 0) return null;
-  throw new Error(`${modelDir} has checkpoints, but none is intact:\n  ${refused.join('\n  ')}\nRefusing to start over from step 0 on top of them: move them away to start afresh, or pass --checkpoint_path`);
+  throw new Error(`${modelDir} has checkpoints, but none is intact:\n  ${refused.join('\n  ')}\n${whatNow}`);
 }
 
 /** The newest checkpoint whose manifest verifies, by name, or null; for messages ("the newest intact checkpoint is ..."). */
@@ -316,6 +317,34 @@ export function newestVerifiedCheckpoint(modelDir: string): string | null {
     }
   }
   return null;
+}
+
+/**
+ * The model folder `generate` should load from what --model_dir names: the folder itself when it
+ * holds config.json (its manifest.json, if any, must verify), else the newest checkpoint in it whose
+ * manifest verifies and whose weights are finite (older ones tried in turn; `warn` says which were
+ * refused). Null when there is no checkpoint folder at all.
+ */
+export async function pickModelFolder(given: string, warn: (line: string) => void): Promise<string | null> {
+  if (existsSync(join(given, 'config.json'))) {
+    if (existsSync(join(given, MANIFEST))) {
+      try {
+        verifyManifest(given);
+      } catch (err) {
+        throw new Error(`generate: ${given} is damaged: ${(err as Error).message}`);
+      }
+    }
+    return given;
+  }
+  const found = await openNewestIntact(given, async (dir) => {
+    for (const [name, t] of await readCheckpointTensors(dir)) {
+      const data = t.toTypedArray();
+      for (let i = 0; i < data.length; i++) {
+        if (!Number.isFinite(data[i]!)) throw new Error(`${join(dir, 'model.safetensors')} holds a non-finite weight: ${name} has ${data[i]} at flat index ${i}`);
+      }
+    }
+  }, warn);
+  return found ? found.dir : null;
 }
 
 /** Checks that --checkpoint_path names a checkpoint_<step> folder written by pnpm train. */

@@ -158,7 +158,8 @@ async function trainUnderLock(opts: TrainRunOptions): Promise<TrainRunResult> {
       throw new Error(`train: cannot resume from --checkpoint_path ${opts.checkpointPath}: ${(err as Error).message}`);
     }
   } else {
-    resumed = await openNewestIntact(modelDir, openCheckpoint, log);
+    resumed = await openNewestIntact(modelDir, openCheckpoint, log,
+      'Refusing to start over from step 0 on top of them: move them away to start afresh, or pass --checkpoint_path');
   }
   let model: LlamaForCausalLM;
   let state: TrainerState;
