@@ -306,17 +306,23 @@ export async function openNewestIntact<T>(
   throw new Error(`${modelDir} has checkpoints, but none is intact:\n  ${refused.join('\n  ')}\n${whatNow}`);
 }
 
-/** The newest checkpoint whose manifest verifies, by name, or null; for messages ("the newest intact checkpoint is ..."). */
-export function newestVerifiedCheckpoint(modelDir: string): string | null {
-  for (const { dir } of listCheckpoints(modelDir).reverse()) {
-    try {
-      verifyManifest(dir);
-      return dir;
-    } catch {
-      // damaged: look further back
+/** The newest checkpoint whose manifest verifies and whose weights are finite, or null; for messages. */
+export async function newestIntactCheckpoint(modelDir: string): Promise<string | null> {
+  try {
+    return (await openNewestIntact(modelDir, checkWeightsFinite, () => undefined))?.dir ?? null;
+  } catch {
+    return null; // none intact
+  }
+}
+
+// Reads a checkpoint's weights and throws at the first non-finite value, naming it.
+async function checkWeightsFinite(dir: string): Promise<void> {
+  for (const [name, t] of await readCheckpointTensors(dir)) {
+    const data = t.toTypedArray();
+    for (let i = 0; i < data.length; i++) {
+      if (!Number.isFinite(data[i]!)) throw new Error(`${join(dir, 'model.safetensors')} holds a non-finite weight: ${name} has ${data[i]} at flat index ${i}`);
     }
   }
-  return null;
 }
 
 /**
@@ -336,14 +342,7 @@ export async function pickModelFolder(given: string, warn: (line: string) => voi
     }
     return given;
   }
-  const found = await openNewestIntact(given, async (dir) => {
-    for (const [name, t] of await readCheckpointTensors(dir)) {
-      const data = t.toTypedArray();
-      for (let i = 0; i < data.length; i++) {
-        if (!Number.isFinite(data[i]!)) throw new Error(`${join(dir, 'model.safetensors')} holds a non-finite weight: ${name} has ${data[i]} at flat index ${i}`);
-      }
-    }
-  }, warn);
+  const found = await openNewestIntact(given, checkWeightsFinite, warn);
   return found ? found.dir : null;
 }
 

@@ -13,7 +13,7 @@ import { ByteTokenizer } from '../tokenizer.js';
 import type { LrSchedule, TrainConfig } from './zoo-config.js';
 import { type Corpus, loadCorpus, randomBatch, validationBatches } from './corpus.js';
 import {
-  NonFiniteStateError, type TrainerState, checkCheckpointPath, newestVerifiedCheckpoint, openNewestIntact, readTrainingState,
+  NonFiniteStateError, type TrainerState, checkCheckpointPath, newestIntactCheckpoint, openNewestIntact, readTrainingState,
   recoverInterruptedSaves, saveTrainingCheckpoint, verifyManifest,
 } from './checkpoints.js';
 import { acquireRunLock } from './run-lock.js';
@@ -118,8 +118,8 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult
 }
 
 // The newest checkpoint that verifies, named for an error message.
-function newestIntactNote(modelDir: string): string {
-  const dir = newestVerifiedCheckpoint(modelDir);
+async function newestIntactNote(modelDir: string): Promise<string> {
+  const dir = await newestIntactCheckpoint(modelDir);
   return dir ? `the newest intact checkpoint is ${dir}` : `${modelDir} holds no intact checkpoint`;
 }
 
@@ -197,7 +197,7 @@ async function trainUnderLock(opts: TrainRunOptions): Promise<TrainRunResult> {
     try {
       dir = await saveTrainingCheckpoint(modelDir, model, optimizer.stateDict(), state, tokenizer);
     } catch (err) {
-      if (err instanceof NonFiniteStateError) throw new Error(`${err.message}; stopping; ${newestIntactNote(modelDir)}`);
+      if (err instanceof NonFiniteStateError) throw new Error(`${err.message}; stopping; ${await newestIntactNote(modelDir)}`);
       throw err;
     }
     writeLossSvg(join(modelDir, 'loss.svg'), metrics);
@@ -229,7 +229,7 @@ async function trainUnderLock(opts: TrainRunOptions): Promise<TrainRunResult> {
       const out = model.forward(ids, { labels: ids }).loss!;
       const value = out.item();
       if (!Number.isFinite(value)) {
-        throw new Error(`train: the loss is ${value} at step ${state.step + 1}; stopping without saving; ${newestIntactNote(modelDir)}`);
+        throw new Error(`train: the loss is ${value} at step ${state.step + 1}; stopping without saving; ${await newestIntactNote(modelDir)}`);
       }
       loss += value / accumulation;
       (accumulation > 1 ? out.div(accumulation) : out).backward();
