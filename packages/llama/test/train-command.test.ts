@@ -33,9 +33,13 @@ function microConfig(name: string, maxSteps: number, checkpointSteps: number, ba
   return path;
 }
 
+// pnpm itself: the one running this suite when `pnpm test` started it (CI may run pnpm through npx,
+// leaving none on PATH), else the one on PATH
+const PNPM = /pnpm/.test(process.env.npm_execpath ?? '') ? [process.execPath, process.env.npm_execpath!] : ['pnpm'];
+
 /** Runs `pnpm train ...` in its own process group; `done` resolves once every process holding its output has exited. */
 function pnpmTrain(args: string[], env: Record<string, string> = {}) {
-  const child = spawn('pnpm', ['train', ...args], { cwd: ROOT, detached: true, env: { ...process.env, ...env } });
+  const child = spawn(PNPM[0]!, [...PNPM.slice(1), 'train', ...args], { cwd: ROOT, detached: true, env: { ...process.env, ...env } });
   running.add(child);
   let out = '';
   child.stdout!.on('data', (d) => (out += d));

@@ -204,16 +204,21 @@ export async function saveTrainingCheckpoint(
   const tmp = `${final}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
-  await model.savePretrained(tmp);
-  writeFileAtomic(join(tmp, 'tokenizer.json'), JSON.stringify(tokenizer.toJSON(), null, 2) + '\n');
-  const tensors = new Map<string, Tensor>();
-  const json = splitState(optimizerState, 'optimizer', tensors);
-  writeFileAtomic(join(tmp, 'optimizer.safetensors'), saveSafetensors(tensors));
-  writeFileAtomic(join(tmp, 'optimizer.json'), JSON.stringify(json));
-  writeFileAtomic(join(tmp, 'trainer_state.json'), JSON.stringify(state, null, 2) + '\n');
-  crashPoint('files-written');
-  writeManifest(tmp);
-  fsyncPath(tmp);
+  try {
+    await model.savePretrained(tmp);
+    writeFileAtomic(join(tmp, 'tokenizer.json'), JSON.stringify(tokenizer.toJSON(), null, 2) + '\n');
+    const tensors = new Map<string, Tensor>();
+    const json = splitState(optimizerState, 'optimizer', tensors);
+    writeFileAtomic(join(tmp, 'optimizer.safetensors'), saveSafetensors(tensors));
+    writeFileAtomic(join(tmp, 'optimizer.json'), JSON.stringify(json));
+    writeFileAtomic(join(tmp, 'trainer_state.json'), JSON.stringify(state, null, 2) + '\n');
+    crashPoint('files-written');
+    writeManifest(tmp);
+    fsyncPath(tmp);
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true }); // a full disk: give the space back
+    throw err;
+  }
   crashPoint('manifest-written');
   if (existsSync(final)) {
     // a directory cannot be renamed over a non-empty one: move the old aside, never delete it first
