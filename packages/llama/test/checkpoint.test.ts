@@ -5,8 +5,9 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Generator, loadSafetensors, saveSafetensors } from '@tsgrad/tensor';
+import { Generator, Tensor, loadSafetensors, saveSafetensors } from '@tsgrad/tensor';
 import { LlamaForCausalLM, llamaConfigFromHF } from '../src/index.js';
+import { expectedParameterShapes } from '../src/checkpoint.js';
 
 const FIXTURE = new URL('./fixtures/llama-hf-tiny/', import.meta.url).pathname;
 const scratch = mkdtempSync(join(tmpdir(), 'tsgrad-ckpt-'));
@@ -144,5 +145,54 @@ describe('fromPretrained / savePretrained', () => {
     expect(llamaConfigFromHF(written)).toEqual(model.config);
     const { readdirSync } = await import('node:fs');
     expect(readdirSync(dir).sort()).toEqual(['config.json', 'model.safetensors']);
+  });
+
+  it('rejects a NaN or infinite weight, naming the file and the tensor', async () => {
+    for (const [bad, shown] of [[NaN, 'NaN'], [Infinity, 'Infinity'], [-Infinity, '-Infinity']] as const) {
+      const broken = new Map(weights);
+      const t = weights.get('model.layers.1.mlp.up_proj.weight')!;
+      const data = Float32Array.from(t.toTypedArray() as Float32Array);
+      data[7] = bad;
+      broken.set('model.layers.1.mlp.up_proj.weight', new Tensor(data, t.shape));
+      const dir = folder({ 'config.json': config, 'model.safetensors': saveSafetensors(broken) });
+      await expect(LlamaForCausalLM.fromPretrained(dir)).rejects.toThrow(
+        new RegExp(`model\\.safetensors holds a non-finite weight: model\\.layers\\.1\\.mlp\\.up_proj\\.weight \\[${t.shape.join(', ')}\\] has ${shown.replace('-', '\\-')} at flat index 7`));
+    }
+  });
+
+  it('knows the shape of every parameter from the config alone (untied, tied, grouped-query, explicit head_dim)', () => {
+    const base = llamaConfigFromHF(JSON.parse(config));
+    const variants = [
+      base,
+      { ...base, tieWordEmbeddings: true },
+      { ...base, numKeyValueHeads: 2 },
+      { ...base, headDim: 16 },
+    ];
+    for (const c of variants) {
+      const model = new LlamaForCausalLM(c, { generator: new Generator(1) });
+      const actual = new Map(model.namedParameters().map(([n, p]) => [n, [...p.shape]]));
+      expect(expectedParameterShapes(c), JSON.stringify(c)).toEqual(actual);
+    }
+  });
+
+  it('checks a config.json that lies about sizes against the safetensors headers before allocating the model', async () => {
+    // 2^28 × 64 embedding rows: a model of this config cannot even be allocated (it would throw a
+    // RangeError or take minutes), so only a check of the headers first can give this message
+    const lying = JSON.parse(config);
+    lying.vocab_size = 2 ** 28;
+    const dir = folder({ 'config.json': JSON.stringify(lying), 'model.safetensors': readFileSync(join(FIXTURE, 'model.safetensors')) });
+    const vocab = JSON.parse(config).vocab_size;
+    const hidden = JSON.parse(config).hidden_size;
+    const err = await LlamaForCausalLM.fromPretrained(dir).then(() => null, (e: Error) => e);
+    expect(err?.message).toMatch(/the weights in .* do not fit its config\.json/);
+    expect(err?.message).toContain(`${join(dir, 'model.safetensors')}: model.embed_tokens.weight has shape [${vocab}, ${hidden}], but config.json implies [268435456, ${hidden}]`);
+    expect(err?.message).toContain(`lm_head.weight has shape [${vocab}, ${hidden}], but config.json implies [268435456, ${hidden}]`);
+  });
+
+  it('names a tensor the config does not have, from the headers', async () => {
+    const extra = new Map(weights);
+    extra.set('model.layers.9.mlp.up_proj.weight', weights.get('model.layers.1.mlp.up_proj.weight')!);
+    const dir = folder({ 'config.json': config, 'model.safetensors': saveSafetensors(extra) });
+    await expect(LlamaForCausalLM.fromPretrained(dir)).rejects.toThrow(/model\.safetensors: model\.layers\.9\.mlp\.up_proj\.weight is not a parameter of the model config\.json describes/);
   });
 });

@@ -1,7 +1,9 @@
-// The CLIs as a user runs them: flags and their errors, Ctrl-C, a kill at any moment, generate.
+// The CLIs as a user runs them: flags and their errors, Ctrl-C and SIGTERM, a kill at any moment,
+// generate (and its refusal of damaged checkpoints).
 
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Tensor, loadSafetensors, saveSafetensors } from '@tsgrad/tensor';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -72,16 +74,18 @@ describe('the train and generate commands', () => {
     expect(r.out).toMatch(/tokens per step:\s+4,194,304/);
   });
 
-  it('saves a checkpoint and exits cleanly on Ctrl-C', async () => {
-    const dir = join(scratch, 'sigint');
-    const run1 = startTraining(longMicroConfig(), dir);
-    await run1.waitFor(/step 3\//);
-    run1.child.kill('SIGINT');
-    expect(await run1.exited).toBe(0);
-    expect(run1.output()).toMatch(/interrupted: saved .*checkpoint_\d+/);
-    const step = readTrainingState(latestCheckpoint(dir)!).state.step;
-    expect(step).toBeGreaterThanOrEqual(3);
-  });
+  for (const [signal, status] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    it(`saves a checkpoint on ${signal} and exits with ${status}, as a signalled program does`, async () => {
+      const dir = join(scratch, `signal-${signal}`);
+      const run1 = startTraining(longMicroConfig(), dir);
+      await run1.waitFor(/step 3\//);
+      run1.child.kill(signal);
+      expect(await run1.exited).toBe(status);
+      expect(run1.output()).toMatch(/interrupted: saved .*checkpoint_\d+/);
+      const step = readTrainingState(latestCheckpoint(dir)!).state.step;
+      expect(step).toBeGreaterThanOrEqual(3);
+    });
+  }
 
   it('leaves the last checkpoint whole when killed at any moment', async () => {
     const dir = join(scratch, 'killed');
@@ -114,5 +118,44 @@ describe('the train and generate commands', () => {
     writeFileSync(join(hf, 'tokenizer.json'), JSON.stringify({ version: '1.0', model: { type: 'BPE' } }));
     expect(run(GENERATE, ['--model_dir', hf]).err).toMatch(/not supported/);
     expect(run(GENERATE, ['--model_dir', dir, '--temperature', '-1']).err).toMatch(/--temperature/);
+  });
+
+  it('generate refuses a damaged checkpoint by name and falls back to the previous one; a folder with an infinite weight is an error', () => {
+    const dir = join(scratch, 'gen-damaged');
+    expect(run(TRAIN, ['--params', MICRO, '--model_dir', dir, '--mode', 'train', '--max_steps', '12']).code).toBe(0);
+    expect(readdirSync(dir).filter((n) => n.startsWith('checkpoint_')).sort()).toEqual(['checkpoint_10', 'checkpoint_12']);
+    const weights = join(dir, 'checkpoint_12', 'model.safetensors');
+    const bytes = readFileSync(weights);
+    bytes[bytes.length - 10] ^= 0x40;
+    writeFileSync(weights, bytes);
+    const r = run(GENERATE, ['--model_dir', dir, '--prompt', 'Call me', '--max_new_tokens', '8']);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/refusing \S*checkpoint_12: \S*model\.safetensors does not match its SHA-256 in manifest\.json/);
+    expect(r.err).toMatch(/using checkpoint_10, the newest intact checkpoint/);
+    expect(r.out.startsWith('Call me')).toBe(true);
+    // the damaged folder named directly: no fallback
+    const direct = run(GENERATE, ['--model_dir', join(dir, 'checkpoint_12')]);
+    expect(direct.code).toBe(1);
+    expect(direct.err).toMatch(/checkpoint_12 is damaged: .*model\.safetensors does not match its SHA-256/);
+    // a model folder without a manifest whose weights hold an infinity: an error naming the tensor, no text
+    const inf = join(scratch, 'gen-inf');
+    mkdirSync(inf);
+    for (const f of ['config.json', 'tokenizer.json']) writeFileSync(join(inf, f), readFileSync(join(dir, 'checkpoint_10', f)));
+    const tensors = loadSafetensors(new Uint8Array(readFileSync(join(dir, 'checkpoint_10', 'model.safetensors'))));
+    const t = tensors.get('model.layers.0.self_attn.v_proj.weight')!;
+    tensors.set('model.layers.0.self_attn.v_proj.weight', new Tensor(Float32Array.from(t.toTypedArray(), (v, i) => (i === 2 ? Infinity : v)), t.shape));
+    writeFileSync(join(inf, 'model.safetensors'), saveSafetensors(tensors));
+    const bad = run(GENERATE, ['--model_dir', inf]);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/non-finite weight: model\.layers\.0\.self_attn\.v_proj\.weight \[32, 32\] has Infinity at flat index 2/);
+    expect(bad.out).toBe('');
+  });
+
+  it('a model_dir that is a file gets a sentence naming it, not a raw EEXIST', () => {
+    const file = join(scratch, 'not-a-dir');
+    writeFileSync(file, 'x');
+    const r = run(TRAIN, ['--params', MICRO, '--model_dir', file, '--max_steps', '1']);
+    expect(r.code).toBe(1);
+    expect(r.err.trim()).toBe(`error: ${file} already exists and is in the way (for a folder tsgrad must create, a file of that name blocks it); move it away or choose another location`);
   });
 });

@@ -64,7 +64,7 @@ describe('pnpm train', () => {
     expect(metrics.filter((m) => m.eval_loss !== undefined).length).toBeGreaterThanOrEqual(2);
     expect(readFileSync(join(dir, 'loss.svg'), 'utf8')).toMatch(/^<svg[\s\S]*<path/);
     const ckpt = latestCheckpoint(dir)!;
-    expect(readdirSync(ckpt).sort()).toEqual(['config.json', 'model.safetensors', 'optimizer.json', 'optimizer.safetensors', 'tokenizer.json', 'trainer_state.json']);
+    expect(readdirSync(ckpt).sort()).toEqual(['config.json', 'manifest.json', 'model.safetensors', 'optimizer.json', 'optimizer.safetensors', 'tokenizer.json', 'trainer_state.json']);
     const model = await LlamaForCausalLM.fromPretrained(ckpt);
     expect(model.config.hiddenSize).toBe(32);
   });
@@ -104,17 +104,24 @@ describe('pnpm train', () => {
     expect(rest.step).toBe(20);
   });
 
-  it('ignores a half-written checkpoint folder and keeps only the newest checkpoints', async () => {
+  it('removes a leftover temp folder and resumes past a damaged checkpoint folder, naming it', async () => {
     const dir = join(scratch, 'partial');
     const config = micro();
     config.runconfig.checkpointSteps = 5;
     await runTraining({ config, modelDir: dir, mode: 'train', corpus, log: quiet, progressBar: false });
-    // what a kill in the middle of writing leaves: a temp folder, and a folder without trainer_state.json
+    expect(listCheckpoints(dir).map((c) => c.step)).toEqual([15, 20]);
+    // a temp folder left by a killed save, and a folder damaged after the fact (no manifest, garbage weights)
     mkdirSync(join(dir, 'checkpoint_25.tmp-999'));
     mkdirSync(join(dir, 'checkpoint_30'));
     writeFileSync(join(dir, 'checkpoint_30', 'model.safetensors'), 'garbage');
-    expect(listCheckpoints(dir).map((c) => c.step)).toEqual([15, 20]);
-    expect(latestCheckpoint(dir)).toBe(join(dir, 'checkpoint_20'));
+    const lines: string[] = [];
+    const result = await runTraining({ config, modelDir: dir, mode: 'train', corpus, log: (l) => lines.push(l), progressBar: false, maxSteps: 21 });
+    const text = lines.join('\n');
+    expect(text).toContain('removed checkpoint_25.tmp-999');
+    expect(text).toMatch(/refusing \S*checkpoint_30: \S*checkpoint_30 is incomplete/);
+    expect(text).toMatch(/resuming from \S*checkpoint_20 at step 20/);
+    expect(result.losses[0]!.step).toBe(21);
+    expect(existsSync(join(dir, 'checkpoint_25.tmp-999'))).toBe(false);
   });
 
   it('refuses --mode eval without a checkpoint and evaluates one that exists', async () => {

@@ -1,13 +1,12 @@
 // `pnpm generate`: streams text from a trained model folder (ours, or a Hugging Face LLaMA folder
 // whose tokenizer we support).
 
-import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runIfMain } from './run-main.js';
 import { LlamaForCausalLM } from '../index.js';
 import { createStreamingDecoder } from '../tokenizer.js';
-import { latestCheckpoint, readTokenizer } from '../node/checkpoints.js';
+import { pickModelFolder, readTokenizer } from '../node/checkpoints.js';
 import { setupThreads } from '../node/threads.js';
 import { integerFlag, joinNegativeValues, numberFlag } from '../node/flags.js';
 
@@ -54,7 +53,7 @@ export async function main(
     return 2;
   }
   const given = resolve(args.model_dir ?? join('runs', 'tiny'));
-  const dir = existsSync(join(given, 'config.json')) ? given : latestCheckpoint(given);
+  const dir = await pickModelFolder(given, (line) => console.error(line));
   if (!dir) throw new Error(`generate: ${given} holds no model (no config.json and no checkpoint_<step> folder); train one with pnpm train`);
   const tokenizer = readTokenizer(dir);
   await setupThreads('generate', args.threads, warn);

@@ -1,6 +1,7 @@
 // `pnpm train`: training and validation driven by a Cerebras Model-Zoo-style YAML config, with the
 // flags of the zoo's run.py. With no arguments it trains a tiny LLaMA on Moby Dick.
 
+import { constants as osConstants } from 'node:os';
 import { parseArgs } from 'node:util';
 import { runIfMain } from './run-main.js';
 import { fileURLToPath } from 'node:url';
@@ -65,25 +66,29 @@ export async function main(argv: string[]): Promise<number> {
   const threads = await setupThreads('train', args.threads);
   for (const line of describeConfig(config)) console.log(line);
   console.log(`model_dir:         ${modelDir}\nthreads:           ${threads}`);
-  let interrupted = false;
-  const onSigint = () => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    console.log('\nCtrl-C: saving a checkpoint after this step (press again to quit at once)');
+  // Ctrl-C (SIGINT) or SIGTERM: finish the current step, save, exit 130 / 143 as a shell expects of
+  // a signalled program. A second signal quits at once (the last saved checkpoint stays whole).
+  let stopSignal: NodeJS.Signals | null = null;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopSignal) process.exit(128 + osConstants.signals[signal]);
+    stopSignal = signal;
+    console.log(`\n${signal === 'SIGINT' ? 'Ctrl-C' : signal}: saving a checkpoint after this step (send it again to quit at once)`);
   };
-  process.on('SIGINT', onSigint);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     const result = await runTraining({
       config, modelDir, mode, maxSteps,
       checkpointPath: args.checkpoint_path ? resolve(args.checkpoint_path) : undefined,
-      shouldStop: () => interrupted,
+      shouldStop: () => stopSignal !== null,
     });
     if (result.evalLoss !== null) {
       console.log(`final validation loss ${result.evalLoss.toFixed(4)} nats/token (perplexity ${Math.exp(result.evalLoss).toFixed(2)})`);
     }
-    return 0;
+    return result.interrupted && stopSignal ? 128 + osConstants.signals[stopSignal] : 0;
   } finally {
-    process.off('SIGINT', onSigint);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
 

@@ -12,7 +12,11 @@ import { type LlamaConfig, countParameters, estimateTrainingMemory, resolvedHead
 import { ByteTokenizer } from '../tokenizer.js';
 import type { LrSchedule, TrainConfig } from './zoo-config.js';
 import { type Corpus, loadCorpus, randomBatch, validationBatches } from './corpus.js';
-import { type TrainerState, latestCheckpoint, readTrainingState, saveTrainingCheckpoint } from './checkpoints.js';
+import {
+  NonFiniteStateError, type TrainerState, checkCheckpointPath, newestIntactCheckpoint, openNewestIntact, readTrainingState,
+  recoverInterruptedSaves, saveTrainingCheckpoint, verifyManifest,
+} from './checkpoints.js';
+import { acquireRunLock } from './run-lock.js';
 import { writeLossSvg } from './loss-plot.js';
 import { writeFileAtomic } from './fs-source.js';
 
@@ -128,8 +132,29 @@ export function checkSameModel(config: TrainConfig, checkpointModel: LlamaConfig
     + 'Restore the model section, or train the new model into another --model_dir.');
 }
 
-/** Runs training and/or validation as configured; see TrainRunOptions. */
+/**
+ * Runs training and/or validation as configured; see TrainRunOptions. Holds model_dir's run lock
+ * throughout, and first repairs what an interrupted save left there.
+ */
 export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult> {
+  const log = opts.log ?? ((line: string) => console.log(line));
+  mkdirSync(opts.modelDir, { recursive: true });
+  const lock = acquireRunLock(opts.modelDir, log);
+  try {
+    for (const note of recoverInterruptedSaves(opts.modelDir)) log(note);
+    return await trainUnderLock(opts);
+  } finally {
+    lock.release();
+  }
+}
+
+// The newest checkpoint that verifies, named for an error message.
+async function newestIntactNote(modelDir: string): Promise<string> {
+  const dir = await newestIntactCheckpoint(modelDir);
+  return dir ? `the newest intact checkpoint is ${dir}` : `${modelDir} holds no intact checkpoint`;
+}
+
+async function trainUnderLock(opts: TrainRunOptions): Promise<TrainRunResult> {
   const { config, modelDir, mode } = opts;
   const log = opts.log ?? ((line: string) => console.log(line));
   const bar = opts.progressBar ?? Boolean(process.stdout.isTTY);
@@ -151,14 +176,29 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult
   }
 
   // start fresh, or resume from a checkpoint
-  const resumeDir = opts.checkpointPath ?? latestCheckpoint(modelDir);
+  // a damaged checkpoint is refused by name and the one before it used; an explicit one must be intact
+  const openCheckpoint = async (dir: string) => ({ model: await LlamaForCausalLM.fromPretrained(dir), ...readTrainingState(dir) });
+  let resumed: { dir: string; value: Awaited<ReturnType<typeof openCheckpoint>> } | null;
+  if (opts.checkpointPath) {
+    checkCheckpointPath(opts.checkpointPath);
+    try {
+      const note = verifyManifest(opts.checkpointPath);
+      if (note) log(`warning: ${note}`);
+      resumed = { dir: opts.checkpointPath, value: await openCheckpoint(opts.checkpointPath) };
+    } catch (err) {
+      throw new Error(`train: cannot resume from --checkpoint_path ${opts.checkpointPath}: ${(err as Error).message}`);
+    }
+  } else {
+    resumed = await openNewestIntact(modelDir, openCheckpoint, log,
+      'Refusing to start over from step 0 on top of them: move them away to start afresh, or pass --checkpoint_path');
+  }
   let model: LlamaForCausalLM;
   let state: TrainerState;
   let optimizerState: unknown = null;
-  if (resumeDir) {
-    model = await LlamaForCausalLM.fromPretrained(resumeDir);
+  if (resumed) {
+    const resumeDir = resumed.dir;
+    ({ model, state, optimizerState } = resumed.value);
     checkSameModel(config, model.config, resumeDir);
-    ({ state, optimizerState } = readTrainingState(resumeDir));
     log(`resuming from ${resumeDir} at step ${state.step}`);
   } else {
     if (mode === 'eval') throw new Error(`train: --mode eval needs a checkpoint, but ${modelDir} has none (pass --checkpoint_path)`);
@@ -179,7 +219,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult
   if (optimizerState) optimizer.loadStateDict(optimizerState as Parameters<typeof optimizer.loadStateDict>[0]);
 
   const metricsPath = join(modelDir, 'metrics.jsonl');
-  const metrics = readMetrics(metricsPath).filter((m) => m.step <= state.step);
+  const metrics = readMetrics(metricsPath, log).filter((m) => m.step <= state.step);
   writeFileAtomic(metricsPath, metrics.map((m) => JSON.stringify(m) + '\n').join(''));
   const record = (entry: MetricEntry) => {
     metrics.push(entry);
@@ -187,7 +227,13 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult
   };
   const checkpoint = async () => {
     state.dataGenerator = dataGenerator.getState();
-    const dir = await saveTrainingCheckpoint(modelDir, model, optimizer.stateDict(), state, tokenizer);
+    let dir: string;
+    try {
+      dir = await saveTrainingCheckpoint(modelDir, model, optimizer.stateDict(), state, tokenizer);
+    } catch (err) {
+      if (err instanceof NonFiniteStateError) throw new Error(`${err.message}; stopping; ${await newestIntactNote(modelDir)}`);
+      throw err;
+    }
     writeLossSvg(join(modelDir, 'loss.svg'), metrics);
     return dir;
   };
@@ -217,8 +263,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult
       const out = model.forward(ids, { labels: ids }).loss!;
       const value = out.item();
       if (!Number.isFinite(value)) {
-        const last = latestCheckpoint(modelDir);
-        throw new Error(`train: the loss is ${value} at step ${state.step + 1}; stopping${last ? ` (the last good checkpoint, ${last}, is intact)` : ''}`);
+        throw new Error(`train: the loss is ${value} at step ${state.step + 1}; stopping without saving; ${await newestIntactNote(modelDir)}`);
       }
       loss += value / accumulation;
       (accumulation > 1 ? out.div(accumulation) : out).backward();
@@ -271,9 +316,25 @@ export interface MetricEntry {
   [key: string]: number | undefined;
 }
 
-function readMetrics(path: string): MetricEntry[] {
+// A kill while appending can tear the last line: drop it with a warning. A bad line before it is
+// damage we cannot explain, so it is an error naming the file and line.
+function readMetrics(path: string, log: (line: string) => void): MetricEntry[] {
   if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as MetricEntry);
+  const lines = readFileSync(path, 'utf8').split('\n');
+  const entries: MetricEntry[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i]!.trim() === '') continue;
+    try {
+      entries.push(JSON.parse(lines[i]!) as MetricEntry);
+    } catch (err) {
+      if (lines.slice(i + 1).every((l) => l.trim() === '')) {
+        log(`warning: dropping the torn last line ${i + 1} of ${path} (a run was killed while writing it)`);
+        break;
+      }
+      throw new Error(`train: ${path} line ${i + 1} is not valid JSON (${(err as Error).message}); fix or remove that line`);
+    }
+  }
+  return entries;
 }
 
 
