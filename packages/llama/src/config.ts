@@ -34,6 +34,8 @@ export interface LlamaConfig {
   bosTokenId?: number;
   /** End-of-sequence token id, if the tokenizer has one. */
   eosTokenId?: number;
+  /** Padding token id (HF's pad_token_id): the embedding row that gets no gradient, and generate's default pad. */
+  padTokenId?: number;
 }
 
 /** D: the per-head width, `headDim` or else hiddenSize / numAttentionHeads. */
@@ -63,7 +65,7 @@ export function validateLlamaConfig(config: LlamaConfig): LlamaConfig {
   if (c.initializerRange !== undefined && !isPosFinite(c.initializerRange)) {
     problems.push(`initializerRange must be a positive finite number when set, got ${String(c.initializerRange)}`);
   }
-  for (const k of ['bosTokenId', 'eosTokenId']) {
+  for (const k of ['bosTokenId', 'eosTokenId', 'padTokenId']) {
     const v = c[k];
     if (v === undefined) continue;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || (isPosInt(c.vocabSize) && v >= config.vocabSize)) {
@@ -156,6 +158,8 @@ export function llamaConfigFromHF(json: unknown): LlamaConfig {
     if (typeof eos !== 'number') problems.push(`eos_token_id must be a number, got ${JSON.stringify(eos)}`);
     config.eosTokenId = eos as number;
   }
+  const pad = num('pad_token_id');
+  if (pad !== undefined) config.padTokenId = pad;
   if (problems.length > 0) throw new Error(`llamaConfigFromHF: unsupported config.json:\n  - ${problems.join('\n  - ')}`);
   try {
     return validateLlamaConfig(config);
@@ -197,6 +201,7 @@ export function llamaConfigToHF(config: LlamaConfig): Record<string, unknown> {
   };
   if (config.bosTokenId !== undefined) out.bos_token_id = config.bosTokenId;
   if (config.eosTokenId !== undefined) out.eos_token_id = config.eosTokenId;
+  if (config.padTokenId !== undefined) out.pad_token_id = config.padTokenId;
   return out;
 }
 
