@@ -137,7 +137,13 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   const keys = keyMask ? keyMaskValues(keyMask, Tk) : null;
   const maskLead = keyMask ? keyMask.shape.slice(0, -1) : [];
   let batch = broadcastShapes('attention', broadcastShapes('attention', q.shape.slice(0, -2), k.shape.slice(0, -2)), v.shape.slice(0, -2));
-  batch = broadcastShapes('attention', batch, maskLead);
+  if (keyMask) {
+    try {
+      batch = broadcastShapes('attention', batch, maskLead);
+    } catch {
+      throw new Error(`attention: keyMask ${fmt(keyMask.shape)}: its leading dims ${fmt(maskLead)} do not broadcast against the batch dims ${fmt(batch)} of q, k and v`);
+    }
+  }
   const count = numelOf(batch);
   const plan = attentionPlan(Tq, Tk, D, Dv, causal, scale);
   const out = allocStorage(dtype, count * Tq * Dv) as FloatArray;
