@@ -173,11 +173,7 @@ export function attentionBackward(
     for (let r = 0; r < rows; r++) {
       const limit = causal ? Tk - Tq + i0 + r + 1 : n;
       const row = P + r * n;
-      const L = lse[lseOff + i0 + r]!;
-      if (L === -Infinity) {
-        for (let j = 0; j < n; j++) scratch[row + j] = 0; // a row that saw no key
-        continue;
-      }
+      const L = lse[lseOff + i0 + r]!; // −∞ only for a row whose keys are all masked: all set to 0 here
       for (let j = 0; j < limit; j++) scratch[row + j] = m && m[mOff + j] === 0 ? 0 : Math.exp(scratch[row + j]! * scale - L);
       for (let j = limit; j < n; j++) scratch[row + j] = 0;
     }
