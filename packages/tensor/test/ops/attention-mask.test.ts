@@ -95,9 +95,11 @@ describe('attention with a key mask: the fused kernel equals the definition', ()
       const recorded = attention(c.q, c.k, c.v, { causal: c.causal, keyMask: c.mask });
       const plain = noGrad(() => attention(c.q, c.k, c.v, { causal: c.causal, keyMask: c.mask }));
       if (maxAbsDiff(recorded, plain) !== 0) return false;
-      // first derivatives from the fused and from the composite backward agree, rows without keys included
-      const fused = grad(recorded.square().sum(), [c.q, c.k, c.v], { retainGraph: true });
-      const composite = grad(recorded.square().sum(), [c.q, c.k, c.v], { createGraph: true });
+      // first derivatives from the fused and from the composite backward agree, rows without keys
+      // included (a weighted sum, so that those rows receive a nonzero output gradient)
+      const w = buildTensor(recorded.shape, 'contiguous', Array.from({ length: recorded.numel }, (_, i) => Math.cos(1 + i)), false);
+      const fused = grad(recorded.mul(w).sum(), [c.q, c.k, c.v], { retainGraph: true });
+      const composite = grad(recorded.mul(w).sum(), [c.q, c.k, c.v], { createGraph: true });
       return fused.every((t, i) => maxAbsDiff(t, composite[i]!) < 1e-12 && t.toTypedArray().every(Number.isFinite));
     }), { numRuns: 40 });
   });
