@@ -203,6 +203,7 @@ describe('Hugging Face config.json', () => {
         eps: fc.double({ min: 1e-12, max: 1e-2, noNaN: true }), theta: fc.double({ min: 1, max: 1e7, noNaN: true }),
         tie: fc.boolean(), init: fc.option(fc.double({ min: 1e-4, max: 1, noNaN: true }), { nil: undefined }),
         bos: fc.option(fc.nat(), { nil: undefined }), eos: fc.option(fc.nat(), { nil: undefined }),
+        pad: fc.option(fc.nat(), { nil: undefined }),
       })
       .map((r) => {
         const heads = r.kv * r.groups;
@@ -216,6 +217,7 @@ describe('Hugging Face config.json', () => {
         if (r.init !== undefined) c.initializerRange = r.init;
         if (r.bos !== undefined) c.bosTokenId = r.bos % r.vocab;
         if (r.eos !== undefined) c.eosTokenId = r.eos % r.vocab;
+        if (r.pad !== undefined) c.padTokenId = r.pad % r.vocab;
         return c;
       });
     fc.assert(fc.property(arbConfig, (c) => {
