@@ -75,7 +75,7 @@ describe('Attention with a key padding mask and per-row positions', () => {
   });
 
   it('with a KV cache, a left-padded batch fed one token at a time equals the full masked forward', () => {
-    const c = { lengths: [4, 2], heads: 4, kvHeads: 2, headDim: 4, hidden: 5, seed: 3, kvPick: 0, T: 4 };
+    const c: Batch = { lengths: [4, 2], heads: 4, kvHeads: 2, headDim: 4, hidden: 5, seed: 3, kvPick: 0, T: 4 };
     const attn = makeAttention(c);
     const { x, mask, positions } = leftPadded(c);
     const full = attn.forward(x, { keyMask: mask, positionIds: positions });
