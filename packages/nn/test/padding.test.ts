@@ -74,16 +74,17 @@ describe('Attention with a key padding mask and per-row positions', () => {
     }), { numRuns: 20 });
   });
 
-  it('with a KV cache, a left-padded batch fed one token at a time equals the full masked forward', () => {
+  it('with a KV cache, a left-padded batch fed one token at a time equals the full masked forward and each sequence alone', () => {
     const c: Batch = { lengths: [4, 2], heads: 4, kvHeads: 2, headDim: 4, hidden: 5, seed: 3, kvPick: 0, T: 4 };
     const attn = makeAttention(c);
-    const { x, mask, positions } = leftPadded(c);
+    const { alone, x, mask, positions } = leftPadded(c);
     const full = attn.forward(x, { keyMask: mask, positionIds: positions });
     const cache = { k: null, v: null };
     const steps = noGrad(() => Array.from({ length: c.T }, (_, t) => attn.forward(x.narrow(1, t, 1), {
       kvCache: cache, keyMask: mask.narrow(1, 0, t + 1), positionIds: positions.narrow(1, t, 1),
     })));
     expect(maxAbsDiff(cat(steps, 1), full)).toBeLessThan(1e-12);
+    expect(maxAbsDiff(cat(steps, 1).narrow(0, 1, 1).narrow(1, 2, 2), attn.forward(alone[1]!))).toBeLessThan(1e-12);
   });
 
   it('rejects a key mask that does not cover the cached and new tokens of every row', () => {
