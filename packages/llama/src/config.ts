@@ -291,9 +291,10 @@ export interface TrainingMemory {
 /**
  * Estimates float32 training memory for one micro-batch of B sequences of T tokens.
  * Activations count what a tape that saves each op's inputs keeps, per token and per layer:
- *   attention: block input C, normed C, q H·D, k and v 2·Hkv·D, softmax probabilities H·T, output H·D;
+ *   attention: block input C, normed C, q H·D, k and v 2·Hkv·D, the fused attention's log-sum-exp
+ *   per head (float64: 2·H floats; it keeps no T×T probabilities), output H·D;
  *   MLP: block input C, normed C, gate F, up F, silu(gate)·up F;
- * i.e. 4·C + 2·H·D + 2·Hkv·D + 3·F + H·T floats (8·C + 3·F + H·T for plain multi-head attention),
+ * i.e. 4·C + 2·H·D + 2·Hkv·D + 3·F + 2·H floats (8·C + 3·F + 2·H for plain multi-head attention),
  * plus, once per token, the final norm's input and output (2·C) and the logits and their softmax (2·V).
  * Fused kernels save less and composite ones (which also keep raw scores) more: it is an estimate.
  */
@@ -305,7 +306,7 @@ export function estimateTrainingMemory(
   const Hkv = config.numKeyValueHeads;
   const D = resolvedHeadDim(config);
   const P = countParameters(config);
-  const perLayer = 4 * C + 2 * H * D + 2 * Hkv * D + 3 * F + H * seqLen;
+  const perLayer = 4 * C + 2 * H * D + 2 * Hkv * D + 3 * F + 2 * H;
   const perToken = L * perLayer + 2 * C + 2 * V;
   const weights = 4 * P;
   const grads = 4 * P;

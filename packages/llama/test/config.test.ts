@@ -77,8 +77,8 @@ describe('presets and sizes', () => {
     const P = countParameters(c);
     const m = estimateTrainingMemory(c, { batchSize: 2, seqLen: 16 });
     expect([m.weights, m.grads, m.adamMoments]).toEqual([4 * P, 4 * P, 8 * P]);
-    // per layer: 8·C + 3·F + H·T floats per token; per token once: 2·C + 2·V.
-    const perToken = 2 * (8 * 64 + 3 * 192 + 4 * 16) + 2 * 64 + 2 * 256;
+    // per layer: 8·C + 3·F + 2·H floats per token (no T×T probabilities); per token once: 2·C + 2·V.
+    const perToken = 2 * (8 * 64 + 3 * 192 + 2 * 4) + 2 * 64 + 2 * 256;
     expect(m.activations).toBe(4 * 2 * 16 * perToken);
     expect(m.total).toBe(16 * P + m.activations);
   });
