@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Generator, type Tensor, cat, gradcheck, noGrad, tensor } from '@tsgrad/tensor';
-import { Attention, Embedding, RotaryEmbedding } from '../src/index.js';
+import { Attention, Embedding, RotaryEmbedding, scaledDotProductAttention } from '../src/index.js';
 import { maxAbsDiff, randomTensor } from './helpers.js';
 
 // 2–3 sequences of lengths 1–5 padded on the left to the longest; heads, kv heads and sizes vary
@@ -87,10 +87,13 @@ describe('Attention with a key padding mask and per-row positions', () => {
     expect(maxAbsDiff(cat(steps, 1).narrow(0, 1, 1).narrow(1, 2, 2), attn.forward(alone[1]!))).toBeLessThan(1e-12);
   });
 
-  it('rejects a key mask that does not cover the cached and new tokens of every row', () => {
+  it('rejects a key mask that does not cover the cached and new tokens of every row, and one given together with a full mask', () => {
     const attn = new Attention(4, 2, 1, { generator: new Generator(0) });
     const x = randomTensor([2, 3, 4], 1, { dtype: 'float32' });
     expect(() => attn.forward(x, { keyMask: tensor([[1, 1, 1]], { dtype: 'int32' }) })).toThrow('Attention: keyMask must be [2, 3] (batch, cached + new tokens), got [1, 3]');
+    const q = randomTensor([1, 2, 2], 2);
+    const one = tensor([[1, 1]], { dtype: 'int32' });
+    expect(() => scaledDotProductAttention(q, q, q, { mask: one, keyMask: one })).toThrow('scaledDotProductAttention: pass either mask or keyMask, not both');
   });
 });
 
