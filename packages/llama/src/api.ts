@@ -3,7 +3,8 @@
 export {
   LlamaForCausalLM, LlamaModel, LlamaDecoderLayer,
 } from './model.js';
-export type { LlamaInitOptions, CausalLMOutput, CausalLMForwardOptions, GenerateOptions } from './model.js';
+export type { LlamaInitOptions, CausalLMOutput, CausalLMForwardOptions, GenerateOptions, DecoderInputs } from './model.js';
+export type { BatchGenerateOptions } from './generate.js';
 export {
   llamaConfigFromHF, llamaConfigToHF, llamaPreset, countParameters, estimateTrainingMemory,
   ffnHiddenSize, flopsPerToken, trainingFlopsPerStep, resolvedHeadDim, validateLlamaConfig,

@@ -34,6 +34,8 @@ export interface LlamaConfig {
   bosTokenId?: number;
   /** End-of-sequence token id, if the tokenizer has one. */
   eosTokenId?: number;
+  /** Padding token id (HF's pad_token_id): the embedding row that gets no gradient, and generate's default pad. */
+  padTokenId?: number;
 }
 
 /** D: the per-head width, `headDim` or else hiddenSize / numAttentionHeads. */
@@ -63,7 +65,7 @@ export function validateLlamaConfig(config: LlamaConfig): LlamaConfig {
   if (c.initializerRange !== undefined && !isPosFinite(c.initializerRange)) {
     problems.push(`initializerRange must be a positive finite number when set, got ${String(c.initializerRange)}`);
   }
-  for (const k of ['bosTokenId', 'eosTokenId']) {
+  for (const k of ['bosTokenId', 'eosTokenId', 'padTokenId']) {
     const v = c[k];
     if (v === undefined) continue;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || (isPosInt(c.vocabSize) && v >= config.vocabSize)) {
@@ -156,6 +158,8 @@ export function llamaConfigFromHF(json: unknown): LlamaConfig {
     if (typeof eos !== 'number') problems.push(`eos_token_id must be a number, got ${JSON.stringify(eos)}`);
     config.eosTokenId = eos as number;
   }
+  const pad = num('pad_token_id');
+  if (pad !== undefined) config.padTokenId = pad;
   if (problems.length > 0) throw new Error(`llamaConfigFromHF: unsupported config.json:\n  - ${problems.join('\n  - ')}`);
   try {
     return validateLlamaConfig(config);
@@ -197,6 +201,7 @@ export function llamaConfigToHF(config: LlamaConfig): Record<string, unknown> {
   };
   if (config.bosTokenId !== undefined) out.bos_token_id = config.bosTokenId;
   if (config.eosTokenId !== undefined) out.eos_token_id = config.eosTokenId;
+  if (config.padTokenId !== undefined) out.pad_token_id = config.padTokenId;
   return out;
 }
 
@@ -286,9 +291,10 @@ export interface TrainingMemory {
 /**
  * Estimates float32 training memory for one micro-batch of B sequences of T tokens.
  * Activations count what a tape that saves each op's inputs keeps, per token and per layer:
- *   attention: block input C, normed C, q H·D, k and v 2·Hkv·D, softmax probabilities H·T, output H·D;
+ *   attention: block input C, normed C, q H·D, k and v 2·Hkv·D, the fused attention's log-sum-exp
+ *   per head (float64: 2·H floats; it keeps no T×T probabilities), output H·D;
  *   MLP: block input C, normed C, gate F, up F, silu(gate)·up F;
- * i.e. 4·C + 2·H·D + 2·Hkv·D + 3·F + H·T floats (8·C + 3·F + H·T for plain multi-head attention),
+ * i.e. 4·C + 2·H·D + 2·Hkv·D + 3·F + 2·H floats (8·C + 3·F + 2·H for plain multi-head attention),
  * plus, once per token, the final norm's input and output (2·C) and the logits and their softmax (2·V).
  * Fused kernels save less and composite ones (which also keep raw scores) more: it is an estimate.
  */
@@ -300,7 +306,7 @@ export function estimateTrainingMemory(
   const Hkv = config.numKeyValueHeads;
   const D = resolvedHeadDim(config);
   const P = countParameters(config);
-  const perLayer = 4 * C + 2 * H * D + 2 * Hkv * D + 3 * F + H * seqLen;
+  const perLayer = 4 * C + 2 * H * D + 2 * Hkv * D + 3 * F + 2 * H;
   const perToken = L * perLayer + 2 * C + 2 * V;
   const weights = 4 * P;
   const grads = 4 * P;

@@ -15,7 +15,7 @@ import {
   createKVCache, crossEntropy,
 } from '@tsgrad/nn';
 import { type LlamaConfig, resolvedHeadDim, validateLlamaConfig } from './config.js';
-import { generateTokens } from './generate.js';
+import { type BatchGenerateOptions, generateBatch, generateTokens } from './generate.js';
 import { loadPretrained, savePretrained } from './checkpoint.js';
 
 /** Options of the model constructors. */
@@ -24,6 +24,14 @@ export interface LlamaInitOptions {
   generator?: Generator;
   /** Element type of the parameters (default float32; float64 for gradient checks). */
   dtype?: DType;
+}
+
+/** Per-batch inputs every decoder layer sees besides the hidden states. */
+export interface DecoderInputs {
+  /** Key padding mask [B, P+T] int32 (1 = token, 0 = padding) over cached and new tokens. */
+  keyMask?: Tensor;
+  /** Rotary position of each new token [B, T] int32 (default: P + t in every row). */
+  positionIds?: Tensor;
 }
 
 /** One decoder block: pre-norm attention and pre-norm SwiGLU MLP, each added back to the residual. */
@@ -50,9 +58,10 @@ export class LlamaDecoderLayer extends Module {
     this.post_attention_layernorm = new RMSNorm(config.hiddenSize, { eps: config.rmsNormEps, dtype: opts.dtype });
   }
 
-  /** h [B, T, C] → [B, T, C]. */
-  forward(h: Tensor, kvCache?: KVCache): Tensor {
-    h = h.add(this.self_attn.forward(this.input_layernorm.forward(h), { kvCache })); // [B, T, C]
+  /** h [B, T, C] → [B, T, C]; the key mask and positions as in Attention.forward. */
+  forward(h: Tensor, kvCache?: KVCache, opts: DecoderInputs = {}): Tensor {
+    const attn = { kvCache, keyMask: opts.keyMask, positionIds: opts.positionIds };
+    h = h.add(this.self_attn.forward(this.input_layernorm.forward(h), attn)); // [B, T, C]
     return h.add(this.mlp.forward(this.post_attention_layernorm.forward(h))); // [B, T, C]
   }
 }
@@ -71,17 +80,19 @@ export class LlamaModel extends Module {
   /** The decoder stack for a config. */
   constructor(config: LlamaConfig, opts: LlamaInitOptions = {}) {
     super();
-    this.embed_tokens = new Embedding(config.vocabSize, config.hiddenSize, { generator: opts.generator, std: config.initializerRange ?? 0.02, dtype: opts.dtype });
+    this.embed_tokens = new Embedding(config.vocabSize, config.hiddenSize, {
+      generator: opts.generator, std: config.initializerRange ?? 0.02, dtype: opts.dtype, paddingIdx: config.padTokenId,
+    });
     this.rotary = new RotaryEmbedding(resolvedHeadDim(config), { theta: config.ropeTheta, maxPositions: config.maxPositionEmbeddings });
     this.layers = new ModuleList(Array.from({ length: config.numHiddenLayers }, () => new LlamaDecoderLayer(config, this.rotary, opts)));
     this.norm = new RMSNorm(config.hiddenSize, { eps: config.rmsNormEps, dtype: opts.dtype });
   }
 
   /** ids [B, T] → [B, T, C]; with caches (one per layer) the tokens follow the cached ones. */
-  forward(ids: Tensor, caches?: KVCache[]): Tensor {
+  forward(ids: Tensor, caches?: KVCache[], opts: DecoderInputs = {}): Tensor {
     let h = this.embed_tokens.forward(ids); // [B, T, C]
     let i = 0;
-    for (const layer of this.layers) h = layer.forward(h, caches?.[i++]); // [B, T, C]
+    for (const layer of this.layers) h = layer.forward(h, caches?.[i++], opts); // [B, T, C]
     return this.norm.forward(h); // [B, T, C]
   }
 }
@@ -100,6 +111,18 @@ export interface CausalLMForwardOptions {
   labels?: Tensor | number[][];
   /** Per-layer key/value caches for incremental decoding (see `createCaches`). */
   kvCaches?: KVCache[];
+  /**
+   * [B, P+T] of 1 (token) and 0 (padding), over the cached and the new tokens, as Hugging Face's
+   * attention_mask: padded keys are never attended to. Every row needs at least one token. The
+   * loss does not look at it (as Hugging Face): set labels to −100 where no loss is wanted.
+   * A padding query whose visible keys are all padding gets a zero attention output.
+   */
+  attentionMask?: Tensor | number[][];
+  /**
+   * Rotary position of each token [B, T] (Hugging Face's position_ids). Default P..P+T−1 in every
+   * row whatever the padding, as Hugging Face's forward; for left padding pass cumsum(mask) − 1.
+   */
+  positionIds?: Tensor | number[][];
 }
 
 /** LLaMA with its language-modelling head; parameter names are Hugging Face's. */
@@ -139,7 +162,9 @@ export class LlamaForCausalLM extends Module {
     if (opts.kvCaches && opts.kvCaches.length !== this.config.numHiddenLayers) {
       throw new Error(`LlamaForCausalLM.forward: expected ${this.config.numHiddenLayers} KV caches (one per layer), got ${opts.kvCaches.length}`);
     }
-    const hidden = this.model.forward(ids, opts.kvCaches); // [B, T, C]
+    const keyMask = opts.attentionMask === undefined ? undefined : checkAttentionMask(opts.attentionMask, B, past + T);
+    const positionIds = opts.positionIds === undefined ? undefined : checkPositionIds(opts.positionIds, B, T, this.config.maxPositionEmbeddings);
+    const hidden = this.model.forward(ids, opts.kvCaches, { keyMask, positionIds }); // [B, T, C]
     const logits = this.lm_head.forward(hidden); // [B, T, V]
     if (opts.labels === undefined) return { logits };
     const labels = toIds('forward', 'labels', opts.labels);
@@ -159,8 +184,16 @@ export class LlamaForCausalLM extends Module {
    * generate returns them. Temperature 0 (the default) is greedy; sampling is reproducible from seed.
    * Each new token costs one position of compute (a KV cache per layer).
    */
-  generate(promptIds: number[], opts: GenerateOptions): number[] {
-    return generateTokens(this, promptIds, opts);
+  generate(promptIds: number[], opts: GenerateOptions): number[];
+  /**
+   * A batch of prompts of different lengths, left-padded inside (padTokenId, default the config's
+   * or 0) with an attention mask and positions cumsum(mask) − 1, as Hugging Face's generate: each
+   * row is that prompt + its new ids, no padding; greedy rows equal generating each prompt alone.
+   */
+  generate(prompts: number[][], opts: BatchGenerateOptions): number[][];
+  generate(prompts: number[] | number[][], opts: BatchGenerateOptions): number[] | number[][] {
+    if (Array.isArray(prompts) && prompts.length > 0 && prompts.every((p) => Array.isArray(p))) return generateBatch(this, prompts as number[][], opts);
+    return generateTokens(this, prompts as number[], opts);
   }
 
   /** Loads a Hugging Face folder (config.json + model.safetensors or shards) from a path or URL. */
@@ -190,6 +223,38 @@ export interface GenerateOptions {
   stopTokens?: number[];
   /** Called with each new id as it is produced (for streaming). */
   onToken?: (id: number) => void;
+}
+
+// attentionMask as an int32 [B, Tk] tensor of zeros and ones with a token in every row, or a clear error.
+function checkAttentionMask(mask: Tensor | number[][], B: number, Tk: number): Tensor {
+  const t = mask instanceof Tensor ? mask : tensor(mask, { dtype: 'int32' });
+  if (t.ndim !== 2 || t.shape[0] !== B || t.shape[1] !== Tk) {
+    throw new Error(`LlamaForCausalLM.forward: attentionMask must be [${B}, ${Tk}] (batch, cached + new tokens), got [${t.shape.join(', ')}]`);
+  }
+  const values = t.toTypedArray();
+  for (let b = 0; b < B; b++) {
+    let tokens = 0;
+    for (let j = 0; j < Tk; j++) {
+      const x = values[b * Tk + j]!;
+      if (x !== 0 && x !== 1) throw new Error(`LlamaForCausalLM.forward: attentionMask must hold only 0 (padding) and 1 (token), got ${x} at [${b}, ${j}]`);
+      tokens += x;
+    }
+    if (tokens === 0) throw new Error(`LlamaForCausalLM.forward: attentionMask row ${b} has no tokens (all ${Tk} entries are 0)`);
+  }
+  return t.dtype === 'int32' ? t : t.to('int32');
+}
+
+// positionIds as an int32 [B, T] tensor of positions in 0..maxPositions−1, or a clear error.
+function checkPositionIds(ids: Tensor | number[][], B: number, T: number, maxPositions: number): Tensor {
+  const t = ids instanceof Tensor ? ids : tensor(ids, { dtype: 'int32' });
+  if (t.dtype !== 'int32') throw new Error(`LlamaForCausalLM.forward: positionIds must be int32, got ${t.dtype}`);
+  if (t.ndim !== 2 || t.shape[0] !== B || t.shape[1] !== T) {
+    throw new Error(`LlamaForCausalLM.forward: positionIds must be [${B}, ${T}] like inputIds, got [${t.shape.join(', ')}]`);
+  }
+  for (const p of t.toTypedArray()) {
+    if (p < 0 || p >= maxPositions) throw new Error(`LlamaForCausalLM.forward: position id ${p} is outside 0..${maxPositions - 1} (maxPositionEmbeddings ${maxPositions})`);
+  }
+  return t;
 }
 
 function toIds(op: string, what: string, ids: Tensor | number[][]): Tensor {

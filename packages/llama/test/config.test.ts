@@ -78,8 +78,8 @@ describe('presets and sizes', () => {
     const P = countParameters(c);
     const m = estimateTrainingMemory(c, { batchSize: 2, seqLen: 16 });
     expect([m.weights, m.grads, m.adamMoments]).toEqual([4 * P, 4 * P, 8 * P]);
-    // per layer: 8·C + 3·F + H·T floats per token; per token once: 2·C + 2·V.
-    const perToken = 2 * (8 * 64 + 3 * 192 + 4 * 16) + 2 * 64 + 2 * 256;
+    // per layer: 8·C + 3·F + 2·H floats per token (no T×T probabilities); per token once: 2·C + 2·V.
+    const perToken = 2 * (8 * 64 + 3 * 192 + 2 * 4) + 2 * 64 + 2 * 256;
     expect(m.activations).toBe(4 * 2 * 16 * perToken);
     expect(m.total).toBe(16 * P + m.activations);
   });
@@ -204,6 +204,7 @@ describe('Hugging Face config.json', () => {
         eps: fc.double({ min: 1e-12, max: 1e-2, noNaN: true }), theta: fc.double({ min: 1, max: 1e7, noNaN: true }),
         tie: fc.boolean(), init: fc.option(fc.double({ min: 1e-4, max: 1, noNaN: true }), { nil: undefined }),
         bos: fc.option(fc.nat(), { nil: undefined }), eos: fc.option(fc.nat(), { nil: undefined }),
+        pad: fc.option(fc.nat(), { nil: undefined }),
       })
       .map((r) => {
         const heads = r.kv * r.groups;
@@ -217,6 +218,7 @@ describe('Hugging Face config.json', () => {
         if (r.init !== undefined) c.initializerRange = r.init;
         if (r.bos !== undefined) c.bosTokenId = r.bos % r.vocab;
         if (r.eos !== undefined) c.eosTokenId = r.eos % r.vocab;
+        if (r.pad !== undefined) c.padTokenId = r.pad % r.vocab;
         return c;
       });
     fc.assert(fc.property(arbConfig, (c) => {

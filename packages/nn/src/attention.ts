@@ -80,6 +80,13 @@ export interface AttentionForwardOptions {
   positionOffset?: number;
   /** Past keys and values; forward attends to them and appends the new ones. */
   kvCache?: KVCache;
+  /**
+   * Key padding mask [B, P+T] (int32 or float, 1 = token, 0 = padding) over the cached and the
+   * new tokens: padded keys are never attended to. A query that sees no key outputs zeros.
+   */
+  keyMask?: Tensor;
+  /** Rotary position of each new token [B, T] (int32); default positionOffset + t for every row. */
+  positionIds?: Tensor;
 }
 
 /** Causal self-attention with H query heads and Hkv key/value heads (GQA): x [B, T, C] → [B, T, C]. */
@@ -146,8 +153,13 @@ export class Attention extends Module {
     let q = this.q_proj.forward(x).reshape([B, T, H, D]).transpose(1, 2); // [B, H, T, D]
     let k = this.k_proj.forward(x).reshape([B, T, Hkv, D]).transpose(1, 2); // [B, Hkv, T, D]
     let v = this.v_proj.forward(x).reshape([B, T, Hkv, D]).transpose(1, 2); // [B, Hkv, T, D]
-    q = this.rotary.apply(q, P);
-    k = this.rotary.apply(k, P);
+    if (opts.positionIds) {
+      q = this.rotary.applyAt(q, opts.positionIds);
+      k = this.rotary.applyAt(k, opts.positionIds);
+    } else {
+      q = this.rotary.apply(q, P);
+      k = this.rotary.apply(k, P);
+    }
     if (cache) {
       if (cache.k && cache.v) {
         if (cache.k.shape[0] !== B || cache.k.shape[1] !== Hkv || cache.k.shape[3] !== D) {
@@ -166,7 +178,15 @@ export class Attention extends Module {
     const qg = q.reshape([B, Hkv, G, T, D]); // [B, Hkv, G, T, D]
     const kg = k.unsqueeze(2); // [B, Hkv, 1, Tk, D]
     const vg = v.unsqueeze(2); // [B, Hkv, 1, Tk, D]
-    const y = scaledDotProductAttention(qg, kg, vg, { causal: true }); // [B, Hkv, G, T, D]
+    let keyMask: Tensor | undefined;
+    if (opts.keyMask) {
+      const Tk = k.shape[2]!;
+      if (opts.keyMask.ndim !== 2 || opts.keyMask.shape[0] !== B || opts.keyMask.shape[1] !== Tk) {
+        throw new Error(`Attention: keyMask must be [${B}, ${Tk}] (batch, cached + new tokens), got [${opts.keyMask.shape.join(', ')}]`);
+      }
+      keyMask = opts.keyMask.reshape([B, 1, 1, Tk]); // broadcast over [Hkv, G]
+    }
+    const y = scaledDotProductAttention(qg, kg, vg, { causal: true, keyMask }); // [B, Hkv, G, T, D]
     const merged = y.reshape([B, H, T, D]).transpose(1, 2).reshape([B, T, H * D]); // [B, T, H·D]
     return this.o_proj.forward(merged); // [B, T, C]
   }

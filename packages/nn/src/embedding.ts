@@ -1,6 +1,6 @@
 // Embedding: a lookup table of vectors, one row per token id.
 
-import { type DType, type Generator, type Tensor, indexSelect, zeros } from '@tsgrad/tensor';
+import { type DType, type Generator, type Tensor, indexSelect, noGrad, where, zeros } from '@tsgrad/tensor';
 import { Module, Parameter } from './module.js';
 import { DEFAULT_INIT_STD, normal_ } from './init.js';
 import { checkSize } from './linear.js';
@@ -13,6 +13,12 @@ export interface EmbeddingOptions {
   std?: number;
   /** Element type of the weight (default float32). */
   dtype?: DType;
+  /**
+   * PyTorch's padding_idx: this row starts at zero and never receives a gradient (a negative
+   * index counts from the end). Its vector is still what the table holds (a loaded checkpoint
+   * may set it), as in PyTorch.
+   */
+  paddingIdx?: number | null;
 }
 
 /** A table of numEmbeddings vectors of size dim: int32 ids [...] → vectors [..., dim]; weight [V, dim]. */
@@ -23,6 +29,8 @@ export class Embedding extends Module {
   readonly numEmbeddings: number;
   /** Size of each vector. */
   readonly embeddingDim: number;
+  /** The row that gets no gradient (in 0..numEmbeddings−1), or null. */
+  readonly paddingIdx: number | null;
 
   /** An embedding table [numEmbeddings, dim] drawn from normal(0, std²). */
   constructor(numEmbeddings: number, dim: number, opts: EmbeddingOptions = {}) {
@@ -32,7 +40,14 @@ export class Embedding extends Module {
     this.weight = new Parameter(zeros([numEmbeddings, dim], { dtype: opts.dtype ?? 'float32' }));
     this.numEmbeddings = numEmbeddings;
     this.embeddingDim = dim;
+    const pad = opts.paddingIdx ?? null;
+    if (pad !== null && (!Number.isInteger(pad) || pad < -numEmbeddings || pad >= numEmbeddings)) {
+      throw new Error(`Embedding: paddingIdx must be an integer in ${-numEmbeddings}..${numEmbeddings - 1}, got ${pad}`);
+    }
+    this.paddingIdx = pad === null ? null : pad < 0 ? pad + numEmbeddings : pad;
     normal_(this.weight, opts.std ?? DEFAULT_INIT_STD, opts.generator);
+    // as PyTorch's reset_parameters: the padding row starts at zero
+    if (this.paddingIdx !== null) noGrad(() => this.weight.narrow(0, this.paddingIdx!, 1).zero_());
   }
 
   /** int32 ids of any shape [...] → the rows they pick [..., dim]. */
@@ -45,6 +60,10 @@ export class Embedding extends Module {
         throw new Error(`Embedding: token id ${id} is out of range for ${this.numEmbeddings} embeddings`);
       }
     }
-    return indexSelect(this.weight, 0, ids); // [..., dim]
+    const pad = this.paddingIdx;
+    if (pad === null || !flat.includes(pad)) return indexSelect(this.weight, 0, ids); // [..., dim]
+    // the padding row is read from the detached table, so no gradient reaches it
+    const isPad = ids.eq(pad).unsqueeze(-1); // [..., 1]
+    return where(isPad, indexSelect(this.weight.detach(), 0, ids), indexSelect(this.weight, 0, ids)); // [..., dim]
   }
 }

@@ -42,6 +42,12 @@ export interface AttentionOptions {
    * mask keeps the keys where it is nonzero and hides the others (PyTorch's boolean mask).
    */
   mask?: Tensor;
+  /**
+   * Key padding: [..., Tk] of 0 (padding, never attended to) and 1 (token), leading dims
+   * broadcasting against the batch dims; handled by the fused kernel, no [Tq, Tk] mask is built.
+   * A query row left with no key to see outputs zeros. Not combined with `mask`.
+   */
+  keyMask?: Tensor;
 }
 
 // causal masks by (Tq, Tk): 1 where a key lies in a query's future. Bounded, since generation
@@ -78,7 +84,8 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
   const scale = opts.scale ?? 1 / Math.sqrt(D);
   if (opts.causal && Tq > Tk) throw new Error(`scaledDotProductAttention: causal attention needs Tq ≤ Tk, got Tq ${Tq} and Tk ${Tk}`);
   // without an explicit mask, the fused kernel: causal by loop bounds, no [Tq, Tk] mask or scores tensor
-  if (!opts.mask) return attention(q, k, v, { causal: opts.causal, scale });
+  if (!opts.mask) return attention(q, k, v, { causal: opts.causal, scale, keyMask: opts.keyMask });
+  if (opts.keyMask) throw new Error('scaledDotProductAttention: pass either mask or keyMask, not both (fold the key mask into mask)');
   let scores = q.matmul(k.transpose(-2, -1)).mul(scale); // [..., Tq, Tk]
   if (opts.causal) {
     // a single query is the last position: it sees every key

@@ -3,7 +3,7 @@
 // (llama2.c rotates interleaved pairs (x_{2i}, x_{2i+1}) instead; checkpoints converted between the
 // two permute the q and k projections.)
 
-import { type DType, Tensor, cat, rotary } from '@tsgrad/tensor';
+import { type DType, Tensor, cat, indexSelect, rotary } from '@tsgrad/tensor';
 import { Module } from './module.js';
 import { checkSize } from './linear.js';
 
@@ -105,6 +105,33 @@ export class RotaryEmbedding extends Module {
     // the fused op: one pass, reading a transposed x in place (rows positionOffset.. of the tables)
     return rotary(x, cos, sin, positionOffset); // [..., T, D]
   }
+
+  /** x [B, H, T, D] at per-row positions [B, T] (int32, Hugging Face's position_ids) → [B, H, T, D]. */
+  applyAt(x: Tensor, positions: Tensor): Tensor {
+    return applyRotaryAt(this, x, positions);
+  }
+}
+
+/**
+ * x [B, H, T, D] rotated at per-token positions [B, T] (int32; each row its own numbering, as
+ * Hugging Face's position_ids): x·cos[pos] + rotateHalf(x)·sin[pos], written with tensor ops.
+ */
+function applyRotaryAt(rope: RotaryEmbedding, x: Tensor, positions: Tensor): Tensor {
+  const D = rope.headDim;
+  if (x.ndim !== 4 || x.shape[3] !== D) throw new Error(`RotaryEmbedding: expected x [B, H, T, ${D}], got [${x.shape.join(', ')}]`);
+  const [B, , T] = x.shape as [number, number, number, number];
+  if (positions.dtype !== 'int32' || positions.ndim !== 2 || positions.shape[0] !== B || positions.shape[1] !== T) {
+    throw new Error(`RotaryEmbedding: positions must be int32 [${B}, ${T}], got ${positions.dtype} [${positions.shape.join(', ')}]`);
+  }
+  const flat = positions.toTypedArray();
+  for (let i = 0; i < flat.length; i++) {
+    const p = flat[i]!;
+    if (p < 0 || p >= rope.maxPositions) throw new Error(`RotaryEmbedding: position ${p} is outside 0..${rope.maxPositions - 1}`);
+  }
+  const { cos, sin } = rope.tables(x.dtype);
+  const c = indexSelect(cos, 0, positions).unsqueeze(1); // [B, 1, T, D]
+  const s = indexSelect(sin, 0, positions).unsqueeze(1); // [B, 1, T, D]
+  return x.mul(c).add(rotateHalf(x).mul(s)); // [B, H, T, D]
 }
 
 /** cat(−x[..., D/2:], x[..., :D/2]) along the last dim: [..., D] → [..., D]. */

@@ -1,23 +1,31 @@
 // Fused scaled-dot-product attention, one (batch·head) slice per call: the scores, the softmax
 // and the weighted sum of the values in one pass, with the causal limit applied by loop bounds
-// (no mask tensor, no −∞ fill). The products go through matmulKernel; what is left here is the
-// row-wise softmax and its backward.
+// and padded keys skipped by a per-slice key mask (no [Tq, Tk] mask tensor, no −∞ fill). The
+// products go through matmulKernel; what is left here is the row-wise softmax and its backward.
 //
 // Shapes (one slice): q [Tq, D], k [Tk, D], v [Tk, Dv], out [Tq, Dv], dOut [Tq, Dv].
 // Causal: query i sees keys 0..Tk−Tq+i (the queries are the last Tq positions of the keys).
+// Key mask (optional): a row of Tk numbers, key j is seen only where it is nonzero.
+// A query row that sees no key at all (a padding query whose causal keys are all padding)
+// outputs zeros and passes no gradient; its log-sum-exp is −∞.
 //
-// Block layout of probs: the query rows are cut into blocks of ROWS; block b covers rows
-// [rowStart[b], rowStart[b+1]) and the keys [0, keys[b]) its last row can see. Each block is
-// stored row-major [rows, keys[b]] from probOffset[b], so the causal upper triangle is neither
-// computed nor stored, except inside the diagonal blocks (where probs holds zeros).
+// What the backward keeps (flash-attention style): not the probabilities but one number per
+// query row, the log-sum-exp L_i = log Σ_j exp(S_ij) of its scaled scores S = q·kᵀ·scale. The
+// backward recomputes P_ij = exp(S_ij − L_i) block by block from q and k, so the memory held
+// between forward and backward is Tq numbers per slice (linear in T), and the scratch each pass
+// needs is one block of ROWS query rows × Tk keys per thread, never [Tq, Tk].
+//
+// Blocks: the query rows are cut into blocks of ROWS; block b covers rows [rowStart[b],
+// rowStart[b+1]) and the keys [0, keys[b]) its last row can see, so the causal upper triangle
+// is neither computed nor stored, except inside the diagonal blocks (where P holds zeros).
 
 import { type FloatArray, matmulKernel } from './matmul.js';
 import {
   type SharedJob, UNITS_PER_THREAD, canSplit, isShared, matmulThreads, newSignal, nextUnit, postJob, stageWhole, stagingArray, waitForWorkers, workOn,
 } from './parallel.js';
 
-// Rows per causal block: smaller blocks skip more of the masked triangle but call matmulKernel
-// more often and repack the keys each time. At T = 128, D = 32, 24–48 rows measured within 5% of
+// Rows per block: smaller blocks skip more of the masked triangle but call matmulKernel more
+// often and repack the keys each time. At T = 128, D = 32, 24–48 rows measured within 5% of
 // each other, 16 and 64 about 10% slower, one block (128) 30% slower.
 const ROWS = 32;
 
@@ -45,69 +53,92 @@ export interface AttentionPlan {
   rowStart: Int32Array;
   /** Number of keys block b computes scores for. */
   keys: Int32Array;
-  /** Start of block b within a slice's probs. */
-  probOffset: Int32Array;
-  /** Elements of probs per slice (≤ Tq·Tk). */
-  size: number;
+  /** Scores computed per slice (Σ rows·keys over the blocks, ≤ Tq·Tk): the measure of work. */
+  scores: number;
+  /** Elements of the largest block (≤ ROWS·Tk): the scratch one pass over a slice needs. */
+  block: number;
 }
 
-/** Cuts the Tq query rows into blocks (one block unless causal); see the block layout above. */
+/** Cuts the Tq query rows into blocks of ROWS; see the block layout above. */
 export function attentionPlan(Tq: number, Tk: number, D: number, Dv: number, causal: boolean, scale: number): AttentionPlan {
-  const step = causal ? ROWS : Math.max(Tq, 1);
-  const blocks = Math.ceil(Tq / step);
+  const blocks = Math.ceil(Tq / ROWS);
   const rowStart = new Int32Array(blocks + 1);
   const keys = new Int32Array(blocks);
-  const probOffset = new Int32Array(blocks);
-  let size = 0;
+  let scores = 0;
+  let block = 0;
   for (let b = 0; b < blocks; b++) {
-    const i0 = b * step;
-    const i1 = Math.min(Tq, i0 + step);
+    const i0 = b * ROWS;
+    const i1 = Math.min(Tq, i0 + ROWS);
     rowStart[b] = i0;
     keys[b] = causal ? Math.min(Tk, Tk - Tq + i1) : Tk;
-    probOffset[b] = size;
-    size += (i1 - i0) * keys[b]!;
+    scores += (i1 - i0) * keys[b]!;
+    block = Math.max(block, (i1 - i0) * keys[b]!);
   }
   rowStart[blocks] = Tq;
-  return { Tq, Tk, D, Dv, causal, scale, rowStart, keys, probOffset, size };
+  return { Tq, Tk, D, Dv, causal, scale, rowStart, keys, scores, block };
+}
+
+/** The key mask of one slice: key j is seen where data[offset + j] is nonzero; null = every key. */
+export interface KeyMask {
+  /** The mask values (0 or 1). */
+  data: Float64Array;
+  /** Index of key 0's entry. */
+  offset: number;
 }
 
 // ************* forward *************
 
 /**
- * One slice: probs = softmax(q·kᵀ·scale) (causal by loop bounds), out = probs·v.
- * q, k, v are strided; out [Tq, Dv] is contiguous from outOff; probs (plan.size elements from
- * pOff, block layout) keeps the probabilities for the backward, zero past each row's limit.
+ * One slice: P = softmax(q·kᵀ·scale) (causal by loop bounds, masked keys skipped), out = P·v.
+ * q, k, v are strided; out [Tq, Dv] is contiguous from outOff; lse (when not null) receives each
+ * row's log-sum-exp of its scaled scores from lseOff (−∞ for a row that sees no key). P lives
+ * only in `scratch` (plan.block elements), one block of rows at a time.
  */
-export function attentionForward(out: FloatArray, outOff: number, probs: FloatArray, pOff: number, q: StridedMatrix, k: StridedMatrix, v: StridedMatrix, plan: AttentionPlan): void {
-  const { Tq, Tk, D, Dv, causal, scale, rowStart, keys, probOffset } = plan;
+export function attentionForward(
+  out: FloatArray, outOff: number, lse: Float64Array | null, lseOff: number,
+  q: StridedMatrix, k: StridedMatrix, v: StridedMatrix, mask: KeyMask | null, scratch: FloatArray, plan: AttentionPlan,
+): void {
+  const { Tq, Tk, D, Dv, causal, scale, rowStart, keys } = plan;
+  const m = mask?.data;
+  const mOff = mask?.offset ?? 0;
   for (let b = 0; b < keys.length; b++) {
     const i0 = rowStart[b]!;
     const rows = rowStart[b + 1]! - i0;
     const n = keys[b]!;
-    const p = pOff + probOffset[b]!;
     // scores [rows, n] = q[i0 : i0+rows] · k[0 : n]ᵀ
-    matmulKernel(probs, p, q.data, q.offset + i0 * q.rowStride, q.rowStride, q.colStride, k.data, k.offset, k.colStride, k.rowStride, rows, n, D);
+    matmulKernel(scratch, 0, q.data, q.offset + i0 * q.rowStride, q.rowStride, q.colStride, k.data, k.offset, k.colStride, k.rowStride, rows, n, D);
     for (let r = 0; r < rows; r++) {
-      const limit = causal ? Tk - Tq + i0 + r + 1 : n; // keys [0, limit) are visible
-      const row = p + r * n;
+      const limit = causal ? Tk - Tq + i0 + r + 1 : n; // keys [0, limit) are visible, unless masked
+      const row = r * n;
       let max = -Infinity;
       for (let j = 0; j < limit; j++) {
-        const s = probs[row + j]! * scale;
+        if (m && m[mOff + j] === 0) continue;
+        const s = scratch[row + j]! * scale;
         if (s > max) max = s;
       }
-      if (max === -Infinity) max = 0; // as softmaxForward: keep max finite
+      if (max === -Infinity) {
+        // no key to see: a zero row of P, so a zero output, and −∞ as its log-sum-exp
+        for (let j = 0; j < n; j++) scratch[row + j] = 0;
+        if (lse) lse[lseOff + i0 + r] = -Infinity;
+        continue;
+      }
       let sum = 0;
       for (let j = 0; j < limit; j++) {
-        const e = Math.exp(probs[row + j]! * scale - max);
-        probs[row + j] = e;
+        if (m && m[mOff + j] === 0) {
+          scratch[row + j] = 0;
+          continue;
+        }
+        const e = Math.exp(scratch[row + j]! * scale - max);
+        scratch[row + j] = e;
         sum += e;
       }
       const inv = 1 / sum;
-      for (let j = 0; j < limit; j++) probs[row + j]! *= inv;
-      for (let j = limit; j < n; j++) probs[row + j] = 0;
+      for (let j = 0; j < limit; j++) scratch[row + j]! *= inv;
+      for (let j = limit; j < n; j++) scratch[row + j] = 0;
+      if (lse) lse[lseOff + i0 + r] = max + Math.log(sum);
     }
-    // out[i0 : i0+rows] = probs[rows, n] · v[0 : n]
-    matmulKernel(out, outOff + i0 * Dv, probs, p, n, 1, v.data, v.offset, v.rowStride, v.colStride, rows, Dv, n);
+    // out[i0 : i0+rows] = P[rows, n] · v[0 : n]
+    matmulKernel(out, outOff + i0 * Dv, scratch, 0, n, 1, v.data, v.offset, v.rowStride, v.colStride, rows, Dv, n);
   }
 }
 
@@ -115,42 +146,56 @@ export function attentionForward(out: FloatArray, outOff: number, probs: FloatAr
 
 /**
  * The backward of attentionForward for one slice, accumulating into dQ [Tq, D], dK [Tk, D] and
- * dV [Tk, Dv] (contiguous from their offsets; null when not wanted). dS is scratch of plan.size.
- * In the forward pass this was: out = P·v with P = softmax(S), S = q·kᵀ·scale; so now
- * dV += Pᵀ·dOut, dP = dOut·vᵀ, dS = P ⊙ (dP − rowsum(dP ⊙ P)), dQ += dS·k·scale, dK += dSᵀ·q·scale.
+ * dV [Tk, Dv] (contiguous from their offsets; null when not wanted). lse holds the forward's
+ * log-sum-exp of each row (from lseOff); scratch has 2·plan.block elements, for P and dS.
+ * In the forward pass this was: out = P·v with P = softmax(S), S = q·kᵀ·scale; so now, block by
+ * block, P = exp(S − lse) is recomputed, then dV += Pᵀ·dOut, dP = dOut·vᵀ,
+ * dS = P ⊙ (dP − rowsum(dP ⊙ P)), dQ += dS·k·scale, dK += dSᵀ·q·scale. A block holds whole
+ * rows of P, so rowsum(dP ⊙ P) is exact within it.
  */
 export function attentionBackward(
   dQ: FloatArray | null, dqOff: number, dK: FloatArray | null, dkOff: number, dV: FloatArray | null, dvOff: number,
-  dOut: StridedMatrix, q: StridedMatrix, k: StridedMatrix, v: StridedMatrix,
-  probs: FloatArray, pOff: number, dS: FloatArray, plan: AttentionPlan,
+  dOut: StridedMatrix, q: StridedMatrix, k: StridedMatrix, v: StridedMatrix, mask: KeyMask | null,
+  lse: Float64Array, lseOff: number, scratch: FloatArray, plan: AttentionPlan,
 ): void {
-  const { Tq, Tk, D, Dv, causal, scale, rowStart, keys, probOffset } = plan;
+  const { Tq, Tk, D, Dv, causal, scale, rowStart, keys, block } = plan;
+  const m = mask?.data;
+  const mOff = mask?.offset ?? 0;
+  const P = 0; // P [rows, n] at scratch[0 ..], dS [rows, n] at scratch[block ..]
+  const s = block;
   for (let b = 0; b < keys.length; b++) {
     const i0 = rowStart[b]!;
     const rows = rowStart[b + 1]! - i0;
     const n = keys[b]!;
-    const p = pOff + probOffset[b]!;
     const gOff = dOut.offset + i0 * dOut.rowStride;
+    // recompute P [rows, n] = exp(q[i0 : i0+rows] · k[0 : n]ᵀ · scale − lse)
+    matmulKernel(scratch, P, q.data, q.offset + i0 * q.rowStride, q.rowStride, q.colStride, k.data, k.offset, k.colStride, k.rowStride, rows, n, D);
+    for (let r = 0; r < rows; r++) {
+      const limit = causal ? Tk - Tq + i0 + r + 1 : n;
+      const row = P + r * n;
+      const L = lse[lseOff + i0 + r]!; // −∞ only for a row whose keys are all masked: all set to 0 here
+      for (let j = 0; j < limit; j++) scratch[row + j] = m && m[mOff + j] === 0 ? 0 : Math.exp(scratch[row + j]! * scale - L);
+      for (let j = limit; j < n; j++) scratch[row + j] = 0;
+    }
     // in the forward pass this was: out[i0 : i0+rows] = P[rows, n] · v[0 : n]; so dV[0 : n] += Pᵀ · dOut
-    if (dV) matmulKernel(dV, dvOff, probs, p, 1, n, dOut.data, gOff, dOut.rowStride, dOut.colStride, n, Dv, rows, true);
+    if (dV) matmulKernel(dV, dvOff, scratch, P, 1, n, dOut.data, gOff, dOut.rowStride, dOut.colStride, n, Dv, rows, true);
     if (!dQ && !dK) continue;
     // dP [rows, n] = dOut[i0 : i0+rows] · v[0 : n]ᵀ, written where dS goes
-    const s = probOffset[b]!;
-    matmulKernel(dS, s, dOut.data, gOff, dOut.rowStride, dOut.colStride, v.data, v.offset, v.colStride, v.rowStride, rows, n, Dv);
+    matmulKernel(scratch, s, dOut.data, gOff, dOut.rowStride, dOut.colStride, v.data, v.offset, v.colStride, v.rowStride, rows, n, Dv);
     for (let r = 0; r < rows; r++) {
       const limit = causal ? Tk - Tq + i0 + r + 1 : n;
       const row = s + r * n;
-      const prow = p + r * n;
+      const prow = P + r * n;
       let dot = 0;
-      for (let j = 0; j < limit; j++) dot += dS[row + j]! * probs[prow + j]!;
+      for (let j = 0; j < limit; j++) dot += scratch[row + j]! * scratch[prow + j]!;
       // the scale of S = q·kᵀ·scale is folded into dS here, once, instead of into dQ and dK
-      for (let j = 0; j < limit; j++) dS[row + j] = probs[prow + j]! * (dS[row + j]! - dot) * scale;
-      for (let j = limit; j < n; j++) dS[row + j] = 0;
+      for (let j = 0; j < limit; j++) scratch[row + j] = scratch[prow + j]! * (scratch[row + j]! - dot) * scale;
+      for (let j = limit; j < n; j++) scratch[row + j] = 0;
     }
     // in the forward pass this was: S[rows, n] = q[i0 : i0+rows] · k[0 : n]ᵀ; so
     // dQ[i0 : i0+rows] += dS · k[0 : n] and dK[0 : n] += dSᵀ · q[i0 : i0+rows]
-    if (dQ) matmulKernel(dQ, dqOff + i0 * D, dS, s, n, 1, k.data, k.offset, k.rowStride, k.colStride, rows, D, n, true);
-    if (dK) matmulKernel(dK, dkOff, dS, s, 1, n, q.data, q.offset + i0 * q.rowStride, q.rowStride, q.colStride, n, D, rows, true);
+    if (dQ) matmulKernel(dQ, dqOff + i0 * D, scratch, s, n, 1, k.data, k.offset, k.rowStride, k.colStride, rows, D, n, true);
+    if (dK) matmulKernel(dK, dkOff, scratch, s, 1, n, q.data, q.offset + i0 * q.rowStride, q.rowStride, q.colStride, n, D, rows, true);
   }
 }
 
@@ -165,8 +210,10 @@ export interface AttentionJob extends SharedJob {
   /** q, k and v; their offsets are replaced per slice by qOffs, kOffs, vOffs. */
   q: StridedMatrix; k: StridedMatrix; v: StridedMatrix;
   qOffs: Int32Array; kOffs: Int32Array; vOffs: Int32Array;
-  /** The probabilities of every slice (plan.size each): written by the forward, read by the backward; null = each thread's scratch (forward without backward). */
-  probs: FloatArray | null;
+  /** The key masks (rows of Tk zeros and ones) and the offset of each slice's row; null = no mask. */
+  mask: Float64Array | null; maskOffs: Int32Array | null;
+  /** Each query row's log-sum-exp, [slices, Tq]: written by the forward (null = not wanted), read by the backward. */
+  lse: Float64Array | null;
   /** Forward: the output [slices, Tq, Dv]. */
   out: FloatArray | null;
   /** Backward: the output gradient and its slice offsets. */
@@ -180,7 +227,7 @@ export interface AttentionJob extends SharedJob {
 /** The fields of an AttentionJob a caller provides (the rest is filled in by runAttention). */
 export type AttentionCall = Omit<AttentionJob, 'kind' | 'signal' | 'units' | 'unitStart'>;
 
-// Scratch per thread: the probabilities of one slice when no backward needs them, or dS.
+// Scratch per thread: one block of P (forward), or of P and dS (backward).
 let scratch32 = new Float32Array(0);
 let scratch64 = new Float64Array(0);
 
@@ -197,20 +244,23 @@ function scratchLike(like: FloatArray, n: number): FloatArray {
 function runSlices(job: AttentionCall, from: number, to: number): void {
   const { plan } = job;
   const q = { ...job.q }, k = { ...job.k }, v = { ...job.v };
+  const mask: KeyMask | null = job.mask ? { data: job.mask, offset: 0 } : null;
   if (!job.g) {
-    const probs = job.probs ?? scratchLike(job.out!, plan.size);
+    const scratch = scratchLike(job.out!, plan.block);
     for (let s = from; s < to; s++) {
       q.offset = job.qOffs[s]!; k.offset = job.kOffs[s]!; v.offset = job.vOffs[s]!;
-      attentionForward(job.out!, s * plan.Tq * plan.Dv, probs, job.probs ? s * plan.size : 0, q, k, v, plan);
+      if (mask) mask.offset = job.maskOffs![s]!;
+      attentionForward(job.out!, s * plan.Tq * plan.Dv, job.lse, s * plan.Tq, q, k, v, mask, scratch, plan);
     }
     return;
   }
   const g = { ...job.g };
-  const dS = scratchLike(job.q.data, plan.size);
+  const scratch = scratchLike(job.q.data, 2 * plan.block);
   for (let s = from; s < to; s++) {
     q.offset = job.qOffs[s]!; k.offset = job.kOffs[s]!; v.offset = job.vOffs[s]!; g.offset = job.gOffs![s]!;
+    if (mask) mask.offset = job.maskOffs![s]!;
     attentionBackward(job.dq, job.dqOffs?.[s] ?? 0, job.dk, job.dkOffs?.[s] ?? 0, job.dv, job.dvOffs?.[s] ?? 0,
-      g, q, k, v, job.probs!, s * plan.size, dS, plan);
+      g, q, k, v, mask, job.lse!, s * plan.Tq, scratch, plan);
   }
 }
 
@@ -247,7 +297,7 @@ function cutUnits(count: number, target: number, shared: Array<Int32Array | null
  */
 export function runAttention(call: AttentionCall, count: number): void {
   const { plan } = call;
-  const work = count * plan.size * (plan.D + plan.Dv) * (call.g ? 2 : 1);
+  const work = count * plan.scores * (plan.D + plan.Dv) * (call.g ? 2 : 1);
   const unitStart = canSplit(work) && count > 1
     ? cutUnits(count, matmulThreads() * UNITS_PER_THREAD, call.g ? [call.dqOffs, call.dkOffs, call.dvOffs] : [])
     : null;
@@ -258,14 +308,14 @@ export function runAttention(call: AttentionCall, count: number): void {
   // stage every input array once (q, k, v and g may share storage), and the outputs
   let slot = 3;
   const staged = new Map<FloatArray, FloatArray>();
-  const input = (x: FloatArray): FloatArray => {
+  const input = <A extends FloatArray>(x: A): A => {
     if (!staged.has(x)) staged.set(x, stageWhole(slot++, x));
-    return staged.get(x)!;
+    return staged.get(x)! as A;
   };
   const copies: Array<[FloatArray, FloatArray]> = [];
-  const output = (x: FloatArray | null, zero: boolean): FloatArray | null => {
+  const output = <A extends FloatArray>(x: A | null, zero: boolean): A | null => {
     if (!x || isShared(x)) return x;
-    const s = stagingArray(slot++, x, x.length);
+    const s = stagingArray(slot++, x, x.length) as A;
     if (zero) s.fill(0);
     copies.push([x, s]);
     return s;
@@ -273,17 +323,18 @@ export function runAttention(call: AttentionCall, count: number): void {
   const job: AttentionJob = {
     ...call, kind: 'attention', signal: newSignal(), units: unitStart.length - 1, unitStart,
     q: { ...call.q, data: input(call.q.data) }, k: { ...call.k, data: input(call.k.data) }, v: { ...call.v, data: input(call.v.data) },
+    mask: call.mask ? input(call.mask) : null,
   };
   if (call.g) {
     job.g = { ...call.g, data: input(call.g.data) };
-    job.probs = input(call.probs!);
+    job.lse = input(call.lse!);
     // the gradient buffers arrive zeroed and the kernel accumulates into them
     job.dq = output(call.dq, true);
     job.dk = output(call.dk, true);
     job.dv = output(call.dv, true);
   } else {
     job.out = output(call.out, false);
-    job.probs = output(call.probs, false);
+    job.lse = output(call.lse, false);
   }
   postJob(job, () => { for (const [x, s] of copies) x.set(s); });
   for (let u = nextUnit(); u >= 0; u = nextUnit()) runSlices(job, unitStart[u]!, unitStart[u + 1]!);

@@ -219,10 +219,13 @@ describe('attention split across threads', () => {
     return { q: make([B, Hkv, G, T, D], 1), k: make([B, Hkv, 1, T, D], 2), v: make([B, Hkv, 1, T, D], 3), weights: random(new Float32Array(B * Hkv * G * T * D), 4) };
   }
 
+  // Key mask [B, 1, 1, T]: batch row 0 left-padded by 37 tokens, row 1 by none.
+  const keyMask = new Tensor(Int32Array.from({ length: 2 * 128 }, (_, at) => (at >= 37 ? 1 : 0)), [2, 1, 1, 128]);
+
   // The output and the three gradients of Σ out ⊙ weights, as plain arrays.
-  function run(G: number, causal: boolean) {
+  function run(G: number, causal: boolean, masked = false) {
     const { q, k, v, weights } = inputs(G);
-    const out = attention(q, k, v, { causal });
+    const out = attention(q, k, v, { causal, keyMask: masked ? keyMask : undefined });
     out.mul(new Tensor(weights, out.shape)).sum().backward();
     return [out, q.grad!, k.grad!, v.grad!].map((t) => Array.from(t.toTypedArray()));
   }
@@ -253,6 +256,17 @@ describe('attention split across threads', () => {
         for (const [from] of backward) expect(from % G).toBe(0);
       }
     }
+  });
+
+  it('with a key mask (left padding), split across units equals one thread exactly', () => {
+    setMatmulThreads(null);
+    const expected = run(2, true, true);
+    let jobs = 0;
+    setMatmulThreads({ size: 1, post: (_index, job) => { jobs++; runAttentionJob(job as AttentionJob); } });
+    expect(run(2, true, true)).toEqual(expected);
+    expect(jobs).toBe(2); // the forward and the backward were both split
+    setMatmulThreads(null);
+    expect(expected).not.toEqual(run(2, true, false)); // the mask matters here
   });
 
   it('on a real worker thread equals one thread exactly', async () => {
