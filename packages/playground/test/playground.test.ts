@@ -58,7 +58,7 @@ function gradientsInNode(source: string): Map<string, number[]> {
 async function gradientsOnPage(): Promise<Map<string, number[]>> {
   const rows = await page.locator('[data-testid="leaf-grads"] .leaf').evaluateAll((els) =>
     els.map((el) => [(el as HTMLElement).dataset.leaf!, el.querySelector('code')!.textContent!] as const));
-  return new Map(rows.map(([name, text]) => [name, (JSON.parse(text) as unknown[]).flat(4) as number[]]));
+  return new Map(rows.map(([name, text]) => [name, [JSON.parse(text) as unknown].flat(4) as number[]]));
 }
 
 async function runProgram(source: string): Promise<void> {

@@ -2,6 +2,7 @@
 // on a fixed frame that rescales as points arrive.
 
 const SVG = 'http://www.w3.org/2000/svg';
+const TRAIN_COLOR = '#2f6fde', VALIDATION_COLOR = '#e07b00';
 const W = 560, H = 240, LEFT = 44, RIGHT = 12, TOP = 12, BOTTOM = 28;
 
 /** A loss plot bound to an <svg> element. */
@@ -18,8 +19,8 @@ export class LossPlot {
     svg.setAttribute('width', String(W));
     svg.setAttribute('height', String(H));
     this.axes = document.createElementNS(SVG, 'g');
-    this.trainLine = line('#2f6fde', 'train-line');
-    this.validationLine = line('#e07b00', 'validation-line');
+    this.trainLine = line(TRAIN_COLOR, 'train-line');
+    this.validationLine = line(VALIDATION_COLOR, 'validation-line');
     svg.append(this.axes, this.trainLine, this.validationLine);
     this.draw();
   }
@@ -58,12 +59,13 @@ export class LossPlot {
     axis.setAttribute('stroke', '#888');
     axis.setAttribute('fill', 'none');
     this.axes.append(axis);
-    const label = (tx: number, ty: number, text: string, anchor: string) => {
+    const label = (tx: number, ty: number, text: string, anchor: string, color = '#444') => {
       const t = document.createElementNS(SVG, 'text');
       t.setAttribute('x', String(tx));
       t.setAttribute('y', String(ty));
       t.setAttribute('font-size', '11');
       t.setAttribute('text-anchor', anchor);
+      t.setAttribute('fill', color);
       t.textContent = text;
       this.axes.append(t);
     };
@@ -72,8 +74,8 @@ export class LossPlot {
     label(LEFT, H - 8, '0', 'middle');
     label(W - RIGHT, H - 8, String(this.maxSteps), 'end');
     label((LEFT + W) / 2, H - 8, 'step', 'middle');
-    label(LEFT + 8, TOP + 14, 'train', 'start');
-    label(LEFT + 8, TOP + 28, 'validation', 'start');
+    label(W - RIGHT, TOP + 14, 'train loss', 'end', TRAIN_COLOR);
+    label(W - RIGHT, TOP + 28, 'validation loss', 'end', VALIDATION_COLOR);
   }
 }
 
