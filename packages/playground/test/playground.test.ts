@@ -21,6 +21,7 @@ const FIXTURE = fileURLToPath(new URL('./fixtures/llama-hf-tiny/', import.meta.u
 
 let browser: Browser;
 let server: PlaygroundServer;
+let plainServer: PlaygroundServer;
 let page: Page;
 const consoleErrors: string[] = [];
 
@@ -31,7 +32,8 @@ beforeAll(async () => {
   rmSync(OUT, { recursive: true, force: true });
   mkdirSync(OUT, { recursive: true });
   const site = await buildPlayground(join(OUT, 'site'));
-  server = await servePlayground(site, 0, { '/models/tiny/': FIXTURE }, '127.0.0.1');
+  server = await servePlayground(site, 0, { mounts: { '/models/tiny/': FIXTURE }, host: '127.0.0.1' });
+  plainServer = await servePlayground(site, 0, { host: '127.0.0.1', crossOriginIsolated: false });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'], timeout: 30_000 });
   const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1200, height: 900 } });
   page = await context.newPage();
@@ -44,6 +46,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await server?.close();
+  await plainServer?.close();
 });
 
 // The program's leaves after backward, computed here in Node with the library (not the page's runner).
@@ -72,6 +75,17 @@ describe('the playground in chromium', () => {
     expect(await page.evaluate(() => globalThis.crossOriginIsolated)).toBe(true);
     expect(await page.locator('[data-testid="threads"]').textContent()).toMatch(/Cross-origin isolated: training and generation use up to [2-4] threads/);
     expect(consoleErrors).toEqual([]);
+  });
+
+  it('served without COOP/COEP headers, states that it runs on one thread', async () => {
+    const plain = await page.context().newPage();
+    try {
+      await plain.goto(plainServer.url);
+      expect(await plain.evaluate(() => globalThis.crossOriginIsolated)).toBe(false);
+      expect(await plain.locator('[data-testid="threads"]').textContent()).toMatch(/^Not cross-origin isolated .*: training and generation run on one thread\.$/);
+    } finally {
+      await plain.close();
+    }
   });
 
   for (const preset of PRESETS) {
@@ -117,7 +131,7 @@ return { inputs: { a }, f: (a) => a.add(b).sum() };`;
     await expect.poll(() => box.textContent()).toMatch(/^SyntaxError: /);
   });
 
-  it('trains 30 steps in the worker: the loss falls, the step counter and plot move, samples stream, pause holds', async () => {
+  it('trains 30 steps in the worker: the loss falls, the step counter and plot move, samples stream, pause holds and resume goes on', async () => {
     // record every loss the page shows, as it shows it
     await page.evaluate(() => {
       const seen: Array<[number, number]> = [];
@@ -157,9 +171,13 @@ return { inputs: { a }, f: (a) => a.add(b).sum() };`;
     expect(sample!.startsWith('Call me Ishmael. ')).toBe(true);
     expect(sample!.length).toBeGreaterThan('Call me Ishmael. '.length + 10);
 
-    // paused: the counter holds
+    // paused: the counter holds; resumed: it moves on; paused again for the download
     await page.waitForTimeout(1500);
     expect(await step()).toBe(pausedAt);
+    await page.locator('[data-testid="train-pause"]').click();
+    await expect.poll(step, { timeout: 30_000 }).toBeGreaterThan(pausedAt);
+    await page.locator('[data-testid="train-pause"]').click();
+    await expect.poll(() => page.locator('[data-testid="train-state"]').textContent(), { timeout: 30_000 }).toMatch(/^paused at step \d+$/);
     await page.locator('[data-testid="train-panel"]').screenshot({ path: join(OUT, 'train.png') });
   });
 

@@ -23,16 +23,27 @@ export interface PlaygroundServer {
   close(): Promise<void>;
 }
 
-/** Serves `root` on `port` (0: any free port); `mounts` maps URL prefixes like "/models/tiny/" to more folders. */
-export async function servePlayground(root: string, port: number, mounts: Record<string, string> = {}, host = 'localhost'): Promise<PlaygroundServer> {
+/** Options of servePlayground. */
+export interface ServeOptions {
+  /** URL prefixes like "/models/tiny/" mapped to more folders to serve. */
+  mounts?: Record<string, string>;
+  /** Host name to listen on (default localhost). */
+  host?: string;
+  /** Send COOP/COEP so the page is cross-origin isolated (default true; false shows the one-thread fallback). */
+  crossOriginIsolated?: boolean;
+}
+
+/** Serves `root` on `port` (0: any free port). */
+export async function servePlayground(root: string, port: number, opts: ServeOptions = {}): Promise<PlaygroundServer> {
+  const { mounts = {}, host = 'localhost', crossOriginIsolated = true } = opts;
   const folders = [...Object.entries(mounts), ['/', root] as [string, string]];
   const server = createServer((req, res) => {
-    const headers = {
+    const headers: Record<string, string> = crossOriginIsolated ? {
       'Cross-Origin-Opener-Policy': 'same-origin',
       'Cross-Origin-Embedder-Policy': 'require-corp',
       'Cross-Origin-Resource-Policy': 'same-origin',
       'Cache-Control': 'no-store',
-    };
+    } : { 'Cache-Control': 'no-store' };
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     const [prefix, dir] = folders.find(([p]) => path.startsWith(p))!;
     let file = normalize(join(dir, path.slice(prefix.length)));
