@@ -25,7 +25,22 @@ let plainServer: PlaygroundServer;
 let page: Page;
 const consoleErrors: string[] = [];
 
+// A failed setup (no browser, say) fails every test with its reason: none is skipped.
+let setupError: Error | null = null;
+const test = (name: string, fn: () => Promise<void>) => it(name, async () => {
+  if (setupError) throw setupError;
+  await fn();
+});
+
 beforeAll(async () => {
+  try {
+    await setUp();
+  } catch (err) {
+    setupError = err as Error;
+  }
+}, 90_000);
+
+async function setUp(): Promise<void> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`the browser tests need Debian's chromium at ${CHROMIUM}: install it with \`apt-get install -y chromium\` (.ci/run does this when it is missing)`);
   }
@@ -41,7 +56,7 @@ beforeAll(async () => {
   page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
   page.on('pageerror', (err) => consoleErrors.push(`page error: ${err.message}`));
   await page.goto(server.url);
-}, 90_000);
+}
 
 afterAll(async () => {
   await browser?.close();
@@ -70,14 +85,14 @@ async function runProgram(source: string): Promise<void> {
 }
 
 describe('the playground in chromium', () => {
-  it('loads with no console errors, cross-origin isolated, stating its threads', async () => {
+  test('loads with no console errors, cross-origin isolated, stating its threads', async () => {
     await expect.poll(() => page.locator('[data-testid="graph"]').count(), { timeout: 30_000 }).toBe(1);
     expect(await page.evaluate(() => globalThis.crossOriginIsolated)).toBe(true);
     expect(await page.locator('[data-testid="threads"]').textContent()).toMatch(/Cross-origin isolated: training and generation use up to [2-4] threads/);
     expect(consoleErrors).toEqual([]);
   });
 
-  it('served without COOP/COEP headers, states that it runs on one thread', async () => {
+  test('served without COOP/COEP headers, states that it runs on one thread', async () => {
     const plain = await page.context().newPage();
     try {
       await plain.goto(plainServer.url);
@@ -89,7 +104,7 @@ describe('the playground in chromium', () => {
   });
 
   for (const preset of PRESETS) {
-    it(`preset "${preset.title}": graph, leaf gradients equal to Node's, gradcheck passes`, async () => {
+    test(`preset "${preset.title}": graph, leaf gradients equal to Node's, gradcheck passes`, async () => {
       await page.locator(`[data-testid="preset-${preset.id}"]`).click();
       const graph = page.locator('svg[data-testid="graph"]');
       await graph.waitFor();
@@ -110,7 +125,7 @@ describe('the playground in chromium', () => {
     });
   }
 
-  it('shows the error of a program with a shape error, and of one that does not parse', async () => {
+  test('shows the error of a program with a shape error, and of one that does not parse', async () => {
     const source = `const { tensor } = tsgrad;
 const a = tensor([1, 2, 3], { requiresGrad: true });
 const b = tensor([1, 2]);
@@ -131,7 +146,7 @@ return { inputs: { a }, f: (a) => a.add(b).sum() };`;
     await expect.poll(() => box.textContent()).toMatch(/^SyntaxError: /);
   });
 
-  it('trains 30 steps in the worker: the loss falls, the step counter and plot move, samples stream, pause holds and resume goes on', async () => {
+  test('trains 30 steps in the worker: the loss falls, the step counter and plot move, samples stream, pause holds and resume goes on', async () => {
     // record every loss the page shows, as it shows it
     await page.evaluate(() => {
       const seen: Array<[number, number]> = [];
@@ -181,7 +196,7 @@ return { inputs: { a }, f: (a) => a.add(b).sum() };`;
     await page.locator('[data-testid="train-panel"]').screenshot({ path: join(OUT, 'train.png') });
   });
 
-  it('downloads the model as a zip that fromPretrained loads in Node with the page\'s logits', async () => {
+  test('downloads the model as a zip that fromPretrained loads in Node with the page\'s logits', async () => {
     const [download] = await Promise.all([page.waitForEvent('download'), page.locator('[data-testid="download-model"]').click()]);
     const zipPath = join(OUT, download.suggestedFilename());
     await download.saveAs(zipPath);
@@ -200,7 +215,7 @@ return { inputs: { a }, f: (a) => a.add(b).sum() };`;
     expect(maxDiff).toBeLessThanOrEqual(1e-5);
   });
 
-  it('loads a Hugging Face folder by URL and generates what Node generates', async () => {
+  test('loads a Hugging Face folder by URL and generates what Node generates', async () => {
     await page.locator('[data-testid="load-url"]').fill(`${server.url}models/tiny/`);
     await page.locator('[data-testid="load-url-button"]').click();
     await expect.poll(() => page.locator('[data-testid="load-status"]').textContent()).toMatch(/^loaded .*models\/tiny: hidden 32, 2 layers/);
@@ -219,7 +234,7 @@ return { inputs: { a }, f: (a) => a.add(b).sum() };`;
     await page.locator('[data-testid="load-panel"]').screenshot({ path: join(OUT, 'load-url.png') });
   });
 
-  it('loads the downloaded model from picked files and generates what Node generates', async () => {
+  test('loads the downloaded model from picked files and generates what Node generates', async () => {
     const dir = join(OUT, 'downloaded-model');
     await page.locator('[data-testid="load-files"]').setInputFiles([join(dir, 'config.json'), join(dir, 'model.safetensors')]);
     await expect.poll(() => page.locator('[data-testid="load-status"]').textContent()).toMatch(/^loaded config\.json, model\.safetensors: hidden 64/);
