@@ -27,7 +27,7 @@ export const PLAYGROUND_TRAINING = {
   /** Bytes per sequence (the model's context). */
   seqLen: 64,
   /** Steps of a full run. */
-  maxSteps: 300,
+  maxSteps: 240,
   /** Linear warmup from 0 to the peak learning rate over this many steps. */
   warmupSteps: 10,
   /** Peak learning rate (the tiny config's 3e-3). */
@@ -44,7 +44,7 @@ export const PLAYGROUND_TRAINING = {
   evalBatches: 4,
   /** A sample every this many steps, of this many new bytes after the prompt. */
   sampleEvery: 10,
-  sampleTokens: 40,
+  sampleTokens: 46,
   samplePrompt: 'Call me Ishmael. ',
   /** Seed of the weights (the batches use seed + 1, as `pnpm train`). */
   seed: 1,
