@@ -21,7 +21,6 @@ type ProgramFn = (...inputs: Tensor[]) => Tensor;
 
 /** Runs a program's text (see presets.ts for the contract); throws an Error saying what is wrong with it. */
 export function runProgram(source: string): ProgramRun {
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- running the user's program is the point
   const body = new Function('tsgrad', 'nn', source) as (t: typeof tsgrad, n: typeof nn) => unknown;
   const returned = body(tsgrad, nn) as { inputs?: unknown; f?: unknown } | undefined;
   if (!returned || typeof returned !== 'object' || typeof returned.f !== 'function' || !returned.inputs || typeof returned.inputs !== 'object') {
