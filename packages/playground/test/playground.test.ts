@@ -92,12 +92,16 @@ describe('the playground in chromium', () => {
     expect(consoleErrors).toEqual([]);
   });
 
-  test('served without COOP/COEP headers, states that it runs on one thread', async () => {
+  test('served without COOP/COEP headers, states that it runs on one thread, and trains on it', async () => {
     const plain = await page.context().newPage();
     try {
       await plain.goto(plainServer.url);
       expect(await plain.evaluate(() => globalThis.crossOriginIsolated)).toBe(false);
       expect(await plain.locator('[data-testid="threads"]').textContent()).toMatch(/^Not cross-origin isolated .*: training and generation run on one thread\.$/);
+      // and training still runs, on the worker's one thread
+      await plain.locator('[data-testid="train-start"]').click();
+      await expect.poll(() => plain.locator('[data-testid="train-step"]').textContent().then(Number), { timeout: 60_000 }).toBeGreaterThanOrEqual(2);
+      expect(await plain.locator('[data-testid="threads"]').textContent()).toBe('Training threads: one thread: the page is not cross-origin isolated (no COOP/COEP headers), so threads cannot share memory.');
     } finally {
       await plain.close();
     }
