@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // `pnpm generate`: streams text from a trained model folder (ours, or a Hugging Face LLaMA folder
 // whose tokenizer we support).
 

@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // `pnpm train`: training and validation driven by a Cerebras Model-Zoo-style YAML config, with the
 // flags of the zoo's run.py. With no arguments it trains a tiny LLaMA on Moby Dick.
 
