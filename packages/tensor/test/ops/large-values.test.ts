@@ -141,13 +141,16 @@ describe('large inputs', () => {
       const [tq, tk, tv] = [[q, Tq], [k, Tk], [v, Tk]].map(([data, T]) =>
         tensor(data as number[], { shape: [1, T as number, D], dtype: 'float64', requiresGrad: true }));
       const y = attention(tq!, tk!, tv!, { causal, scale });
-      // relative to the largest element: a few float64 ulps (reached: 0, this reference sums in the kernel's order)
+      // relative to the largest element. The output sums in the kernel's order (reached: 0). The
+      // backward recomputes the probabilities as exp(s − lse) from the saved log-sum-exp, and s ≈ 1e3
+      // carries 1e3·2^-53 absolute, so the gradients reach 4.9e-14 (dk, dv) and 1.1e-11 (dq, whose
+      // dS = P·(dP − Σ P·dP) cancels); without the max subtraction they are NaN
       const relative = (t: Tensor, ref: number[]) => maxAbsDiff(Array.from(t.toTypedArray()), ref) / Math.max(...ref.map(Math.abs));
       expect(relative(y, flat(out)), `out, causal ${causal}`).toBeLessThan(1e-15);
       y.backward(tensor(go, { shape: [1, Tq, D], dtype: 'float64' }));
-      expect(relative(tq!.grad!, dq), `dq, causal ${causal}`).toBeLessThan(1e-15);
-      expect(relative(tk!.grad!, dk), `dk, causal ${causal}`).toBeLessThan(1e-15);
-      expect(relative(tv!.grad!, dv), `dv, causal ${causal}`).toBeLessThan(1e-15);
+      expect(relative(tq!.grad!, dq), `dq, causal ${causal}`).toBeLessThan(1e-10);
+      expect(relative(tk!.grad!, dk), `dk, causal ${causal}`).toBeLessThan(5e-13);
+      expect(relative(tv!.grad!, dv), `dv, causal ${causal}`).toBeLessThan(5e-13);
     }
   });
 });
