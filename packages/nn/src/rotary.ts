@@ -3,7 +3,7 @@
 // (llama2.c rotates interleaved pairs (x_{2i}, x_{2i+1}) instead; checkpoints converted between the
 // two permute the q and k projections.)
 
-import { type DType, Tensor, cat, rotary } from '@tsgrad/tensor';
+import { type DType, Tensor, rotary } from '@tsgrad/tensor';
 import { Module } from './module.js';
 import { checkSize } from './linear.js';
 
@@ -105,11 +105,4 @@ export class RotaryEmbedding extends Module {
     // the fused op: one pass, reading a transposed x in place (rows positionOffset.. of the tables)
     return rotary(x, cos, sin, positionOffset); // [..., T, D]
   }
-}
-
-/** cat(−x[..., D/2:], x[..., :D/2]) along the last dim: [..., D] → [..., D]. */
-export function rotateHalf(x: Tensor): Tensor {
-  const D = x.shape[x.ndim - 1]!;
-  const half = D / 2;
-  return cat([x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)], -1);
 }

@@ -41,7 +41,8 @@ export function clipGradNorm(params: Tensor | Iterable<Tensor>, maxNorm: number,
     throw new Error(`clipGradNorm: normType must be a number > 0 or Infinity, got ${normType}`);
   }
   const list = params instanceof Tensor ? [params] : [...params];
-  // NOTE: the same gradient tensor may sit on two parameters (see the report on createGraph); scale it once.
+  // NOTE: the same gradient tensor may sit on two parameters (a `.grad` assigned to both, or one
+  // parameter listed twice): it counts in the norm once per parameter, as in PyTorch, but is scaled once.
   const grads = new Set<Tensor>();
   const all: Tensor[] = [];
   list.forEach((p, i) => {
