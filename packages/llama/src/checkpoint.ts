@@ -29,7 +29,7 @@ async function readSafetensors(path: string): Promise<Map<string, Tensor>> {
 }
 
 /** Every tensor of a checkpoint folder, from one safetensors file or the shards an index lists. */
-export async function readCheckpointTensors(dir: string): Promise<Map<string, Tensor>> {
+async function readCheckpointTensors(dir: string): Promise<Map<string, Tensor>> {
   const fs = getFileSource();
   const indexPath = fs.join(dir, 'model.safetensors.index.json');
   const singlePath = fs.join(dir, 'model.safetensors');
