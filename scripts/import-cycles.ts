@@ -151,7 +151,8 @@ export function packageCycles(name: string): ImportCycle[] {
 /** One line per group: its files, and a cycle through them (`a.ts → b.ts → a.ts`, "type-only" when erased at run time). */
 export function describeCycle(cycle: ImportCycle): string {
   const path = [...cycle.path, cycle.path[0]].join(' → ');
-  return `${cycle.files.length} files (${cycle.files.join(', ')}), e.g. ${path}${cycle.typeOnly ? ', type-only' : ''}`;
+  const count = cycle.files.length === 1 ? '1 file' : `${cycle.files.length} files`;
+  return `${count} (${cycle.files.join(', ')}), e.g. ${path}${cycle.typeOnly ? ', type-only' : ''}`;
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

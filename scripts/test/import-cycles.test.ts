@@ -22,7 +22,7 @@ const KNOWN_LLAMA_CYCLES = [
 describe('import cycles', () => {
   it('findCycles finds a cycle through three files, a self-import, and none in a diamond', () => {
     const cycles = findCycles(graph({ 'a.ts': [['b.ts']], 'b.ts': [['c.ts']], 'c.ts': [['a.ts']], 'd.ts': [['d.ts']], 'e.ts': [['a.ts']] }));
-    expect(cycles.map(describeCycle)).toEqual(['3 files (a.ts, b.ts, c.ts), e.g. a.ts → b.ts → c.ts → a.ts', '1 files (d.ts), e.g. d.ts → d.ts']);
+    expect(cycles.map(describeCycle)).toEqual(['3 files (a.ts, b.ts, c.ts), e.g. a.ts → b.ts → c.ts → a.ts', '1 file (d.ts), e.g. d.ts → d.ts']);
     expect(findCycles(graph({ 'a.ts': [['b.ts'], ['c.ts']], 'b.ts': [['d.ts']], 'c.ts': [['d.ts']], 'd.ts': [] }))).toEqual([]);
   });
 
