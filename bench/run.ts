@@ -11,7 +11,7 @@
 
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type LlamaConfig, llamaPreset } from '@tsgrad/llama';
+import { type LlamaConfig, ffnHiddenSize } from '@tsgrad/llama';
 import { FULL_SHAPES, QUICK_SHAPES, benchMatmul } from './matmul.js';
 import { benchNorms } from './norms.js';
 import { type TrainBenchOptions, benchTrainStep, trainRows } from './train-step.js';
@@ -48,9 +48,20 @@ export interface SuiteResult {
   markdown: string;
 }
 
+/**
+ * The benchmark model: a byte-level LLaMA of 3.3M parameters (dim 256, 8 heads, 4 layers, context
+ * 128), its FFN width 2/3·4·dim rounded up to a multiple of 16 (688).
+ */
+export function benchConfig(): LlamaConfig {
+  return {
+    vocabSize: 256, hiddenSize: 256, intermediateSize: ffnHiddenSize(256, 16), numHiddenLayers: 4, numAttentionHeads: 8,
+    numKeyValueHeads: 8, maxPositionEmbeddings: 128, rmsNormEps: 1e-6, ropeTheta: 10000, tieWordEmbeddings: false,
+  };
+}
+
 /** The tiny model of --quick: the bench shape scaled down (dim 32, 2 layers, 2 heads, FFN 64). */
 export function quickConfig(): LlamaConfig {
-  return { ...llamaPreset('bench'), hiddenSize: 32, numHiddenLayers: 2, numAttentionHeads: 2, numKeyValueHeads: 2, intermediateSize: 64, maxPositionEmbeddings: 32 };
+  return { ...benchConfig(), hiddenSize: 32, numHiddenLayers: 2, numAttentionHeads: 2, numKeyValueHeads: 2, intermediateSize: 64, maxPositionEmbeddings: 32 };
 }
 
 /** Runs the selected benchmarks and renders the report. */
@@ -71,7 +82,7 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResult> {
     log('softmax / RMSNorm …');
     rows.push(...(await benchNorms({ rows: q ? 16 : 8 * 128, cols: q ? 32 : 256, samples: q ? 1 : 7, minSampleMs: q ? 0 : 100 }, log)));
   }
-  const config = q ? quickConfig() : llamaPreset('bench');
+  const config = q ? quickConfig() : benchConfig();
   const batch = q ? 2 : 8;
   const seqLen = q ? 16 : 128;
   if (wants('train')) {

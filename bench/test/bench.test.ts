@@ -3,7 +3,8 @@
 // tiny sizes mean nothing; this guards the harness, not the speed.
 
 import { describe, expect, it } from 'vitest';
-import { type SuiteResult, parseArgs, runSuite } from '../run.js';
+import { countParameters, validateLlamaConfig } from '@tsgrad/llama';
+import { type SuiteResult, benchConfig, parseArgs, runSuite } from '../run.js';
 import { COLUMNS } from '../table.js';
 import { CONTENDERS, checkClose, geomean, median, relativeError } from '../timing.js';
 
@@ -19,6 +20,16 @@ describe('bench helpers', () => {
     expect(checkClose('same', [1, 2], [1, 2 + 1e-7])).toBeLessThan(1e-4);
     expect(() => checkClose('matmul wrong', [1, 2], [1, 3])).toThrow(/CORRECTNESS CHECK FAILED for matmul wrong/);
     expect(() => checkClose('nan', [NaN], [1])).toThrow(/CORRECTNESS/);
+  });
+
+  it('the benchmark model is a valid config of 3.3M parameters, FFN 688', () => {
+    const config = benchConfig();
+    expect(validateLlamaConfig(config)).toBe(config);
+    expect(config.intermediateSize).toBe(688);
+    // embedding and lm_head 2·V·d, per layer 4d² (attention) + 3dF (SwiGLU) + 2d (norms), final norm d
+    const [V, d, L, F] = [256, 256, 4, 688];
+    expect(countParameters(config)).toBe(2 * V * d + L * (4 * d * d + 3 * d * F + 2 * d) + d);
+    expect(countParameters(config)).toBeCloseTo(3.3e6, -5);
   });
 
   it('parses --quick and --only, and rejects anything else', () => {

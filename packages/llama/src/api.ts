@@ -12,8 +12,7 @@ export {
 export type { LlamaConfig, LlamaPresetName, TrainingMemory } from './config.js';
 export { ByteTokenizer, createStreamingDecoder } from './tokenizer.js';
 export type { ByteTokenizerJSON, StreamingDecoder } from './tokenizer.js';
-export { sampleToken, argmaxOf } from './sampling.js';
+export { sampleToken } from './sampling.js';
 export type { SamplingOptions } from './sampling.js';
 export { setFileSource, getFileSource, fetchFileSource } from './file-source.js';
 export type { FileSource } from './file-source.js';
-export { readCheckpointTensors } from './checkpoint.js';

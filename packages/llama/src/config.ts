@@ -208,7 +208,7 @@ export function llamaConfigToHF(config: LlamaConfig): Record<string, unknown> {
 // ************* presets *************
 
 /** Names accepted by `llamaPreset`. */
-export type LlamaPresetName = '7b' | '13b' | '33b' | '65b' | 'tiny' | 'small' | 'bench';
+export type LlamaPresetName = '7b' | '13b' | '33b' | '65b' | 'tiny' | 'small';
 
 /**
  * SwiGLU width as Meta's reference code computes it: 2/3 of 4·dim, rounded UP to a multiple of
@@ -232,7 +232,7 @@ function paperModel(dim: number, heads: number, layers: number): LlamaConfig {
 }
 
 // Byte-level models (vocab 256, no BOS/EOS) small enough to train on a CPU. Their FFN widths use
-// multipleOf 32 (or 16 for 'bench'), since rounding 2/3·4·dim up to 256 would nearly double F at dim 64.
+// multipleOf 32, since rounding 2/3·4·dim up to 256 would nearly double F at dim 64.
 function byteModel(dim: number, heads: number, layers: number, ffn: number, ctx: number): LlamaConfig {
   return {
     vocabSize: 256, hiddenSize: dim, intermediateSize: ffn, numHiddenLayers: layers, numAttentionHeads: heads,
@@ -247,7 +247,6 @@ const PRESETS: Record<LlamaPresetName, () => LlamaConfig> = {
   '65b': () => paperModel(8192, 64, 80),
   tiny: () => byteModel(64, 4, 2, ffnHiddenSize(64, 32), 128), // F = 192
   small: () => byteModel(128, 4, 4, ffnHiddenSize(128, 32), 256), // F = 352
-  bench: () => byteModel(256, 8, 4, 688, 128), // the 3.3M-parameter benchmark shape
 };
 
 /** A fresh copy of a named configuration: the LLaMA 1 paper sizes or a small byte-level model. */

@@ -1,10 +1,10 @@
 /**
  * LLaMA on tsgrad: the model (`LlamaForCausalLM`, with Hugging Face parameter names), its config
  * and presets, `fromPretrained` / `savePretrained` for Hugging Face folders, sampling, and the
- * byte-level tokenizer. This is the Node entry; the browser entry has the same API.
+ * byte-level tokenizer. This is the Node entry, reading and writing files through fs; the browser
+ * entry has the same API and fetches files by URL.
  * @module @tsgrad/llama
  */
-// @tsgrad/llama, the Node entry: the whole API, with files read and written through fs.
 
 import { setFileSource } from './file-source.js';
 import { fsFileSource } from './node/fs-source.js';

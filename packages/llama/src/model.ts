@@ -125,7 +125,24 @@ export interface CausalLMForwardOptions {
   positionIds?: Tensor | number[][];
 }
 
-/** LLaMA with its language-modelling head; parameter names are Hugging Face's. */
+/**
+ * LLaMA with its language-modelling head; parameter names are Hugging Face's.
+ *
+ * @example
+ * ```ts
+ * import { LlamaForCausalLM, llamaPreset } from '@tsgrad/llama';
+ * import { Generator } from '@tsgrad/tensor';
+ *
+ * const config = llamaPreset('tiny'); // bytes as tokens (vocab 256), hidden 64, 2 layers
+ * const model = new LlamaForCausalLM(config, { generator: new Generator(0) });
+ * const ids = [[...new TextEncoder().encode('Call me')]]; // [B = 1, T = 7]
+ * const { logits, loss } = model.forward(ids, { labels: ids }); // labels are shifted inside
+ * console.log(logits.shape); // → [ 1, 7, 256 ]
+ * // an untrained model is close to uniform over the 256 bytes, whose cross-entropy is ln 256
+ * console.log(loss!.item().toFixed(2), Math.log(256).toFixed(2)); // → 5.64 5.55
+ * console.log(model.namedParameters()[0]![0]); // → model.embed_tokens.weight
+ * ```
+ */
 export class LlamaForCausalLM extends Module {
   /** The decoder stack. */
   model: LlamaModel;
@@ -183,6 +200,28 @@ export class LlamaForCausalLM extends Module {
    * Continues a prompt: the prompt followed by up to maxNewTokens new ids, as Hugging Face's
    * generate returns them. Temperature 0 (the default) is greedy; sampling is reproducible from seed.
    * Each new token costs one position of compute (a KV cache per layer).
+   *
+   * @example
+   * ```ts
+   * import { LlamaForCausalLM, llamaPreset } from '@tsgrad/llama';
+   * import { Generator } from '@tsgrad/tensor';
+   *
+   * const model = new LlamaForCausalLM(llamaPreset('tiny'), { generator: new Generator(0) });
+   * const ids = model.generate([72, 105], { maxNewTokens: 5 }); // greedy: temperature 0
+   * console.log(ids.length, ids.slice(0, 2)); // → 7 [ 72, 105 ]
+   *
+   * // the same as appending the most likely next token by hand, running the whole sequence each time
+   * const byHand = [72, 105];
+   * for (let i = 0; i < 5; i++) {
+   *   const { logits } = model.forward([byHand]); // [1, T, 256]
+   *   byHand.push(logits.narrow(1, byHand.length - 1, 1).argmax().item());
+   * }
+   * console.log(ids.join() === byHand.join()); // → true
+   *
+   * // sampling is reproducible from its seed
+   * const sample = (seed: number) => model.generate([72, 105], { maxNewTokens: 20, temperature: 1, seed }).join();
+   * console.log(sample(1) === sample(1), sample(1) === sample(2)); // → true false
+   * ```
    */
   generate(promptIds: number[], opts: GenerateOptions): number[];
   /**
@@ -196,7 +235,29 @@ export class LlamaForCausalLM extends Module {
     return generateTokens(this, prompts as number[], opts);
   }
 
-  /** Loads a Hugging Face folder (config.json + model.safetensors or shards) from a path or URL. */
+  /**
+   * Loads a Hugging Face folder (config.json + model.safetensors or shards) from a path or URL.
+   *
+   * @example
+   * ```ts
+   * import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+   * import { tmpdir } from 'node:os';
+   * import { join } from 'node:path';
+   * import { LlamaForCausalLM, llamaPreset } from '@tsgrad/llama';
+   * import { Generator } from '@tsgrad/tensor';
+   *
+   * const model = new LlamaForCausalLM(llamaPreset('tiny'), { generator: new Generator(0) });
+   * const dir = mkdtempSync(join(tmpdir(), 'tiny-llama-'));
+   * await model.savePretrained(dir); // what transformers' save_pretrained writes (and from_pretrained reads)
+   * console.log(readdirSync(dir).sort().join(' ')); // → config.json model.safetensors
+   *
+   * const loaded = await LlamaForCausalLM.fromPretrained(dir);
+   * const ids = [[1, 2, 3]];
+   * const diff = loaded.forward(ids).logits.sub(model.forward(ids).logits).abs().max().item();
+   * console.log(loaded.config.hiddenSize, diff); // → 64 0
+   * rmSync(dir, { recursive: true });
+   * ```
+   */
   static fromPretrained(dirOrUrl: string): Promise<LlamaForCausalLM> {
     return loadPretrained(dirOrUrl);
   }

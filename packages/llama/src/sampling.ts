@@ -23,7 +23,7 @@ export function checkSamplingOptions(opts: SamplingOptions): void {
 }
 
 /** The index of the largest logit (the first one on ties, as torch.argmax). */
-export function argmaxOf(logits: ArrayLike<number>): number {
+function argmaxOf(logits: ArrayLike<number>): number {
   let best = 0;
   for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
   return best;

@@ -44,15 +44,8 @@ describe('presets and sizes', () => {
       [8192, 64, 80, 32000, 2048]]);
   });
 
-  it('makes the bench preset the 3.3M-parameter benchmark shape', () => {
-    const bench = llamaPreset('bench');
-    expect(bench.intermediateSize).toBe(688);
-    expect(countParameters(bench)).toBe(handCount(256, 256, 4, 688));
-    expect(countParameters(bench)).toBeCloseTo(3.3e6, -5);
-  });
-
   it('returns valid fresh copies of every preset', () => {
-    for (const name of ['7b', '13b', '33b', '65b', 'tiny', 'small', 'bench'] as const) {
+    for (const name of ['7b', '13b', '33b', '65b', 'tiny', 'small'] as const) {
       const preset = llamaPreset(name);
       expect(validateLlamaConfig(preset), name).toBe(preset); // valid: returned as is, nothing thrown
     }
@@ -62,7 +55,7 @@ describe('presets and sizes', () => {
   });
 
   it('lists the valid names for an unknown preset', () => {
-    expect(() => llamaPreset('70b' as never)).toThrow(/llamaPreset: unknown preset "70b"; expected one of 7b, 13b, 33b, 65b, tiny, small, bench/);
+    expect(() => llamaPreset('70b' as never)).toThrow(/llamaPreset: unknown preset "70b"; expected one of 7b, 13b, 33b, 65b, tiny, small$/);
     expect(() => llamaPreset('toString' as never)).toThrow(/unknown preset/);
   });
 

@@ -4,7 +4,6 @@
  * and functional forms (`crossEntropy`, `scaledDotProductAttention`, ...).
  * @module @tsgrad/nn
  */
-// @tsgrad/nn: Module and Parameter, the layers LLaMA is built from, and their functional forms.
 
 // modules
 export { Module, Parameter, ModuleList } from './module.js';
@@ -17,7 +16,7 @@ export { Embedding } from './embedding.js';
 export type { EmbeddingOptions } from './embedding.js';
 export { RMSNorm } from './rmsnorm.js';
 export type { RMSNormOptions } from './rmsnorm.js';
-export { RotaryEmbedding, rotateHalf } from './rotary.js';
+export { RotaryEmbedding } from './rotary.js';
 export type { RotaryOptions, RotaryTables } from './rotary.js';
 export { MLP } from './mlp.js';
 export type { ProjectionOptions } from './mlp.js';

@@ -16,7 +16,24 @@ export interface LinearOptions {
   dtype?: DType;
 }
 
-/** An affine map: x [..., in] → x·Wᵀ + b [..., out], with weight [out, in] and bias [out]. */
+/**
+ * An affine map: x [..., in] → x·Wᵀ + b [..., out], with weight [out, in] and bias [out].
+ *
+ * @example
+ * ```ts
+ * import { Linear } from '@tsgrad/nn';
+ * import { noGrad, tensor } from '@tsgrad/tensor';
+ *
+ * const fc = new Linear(3, 2); // weight [2, 3] drawn from normal(0, 0.02), bias [2] at zero
+ * console.log(fc.weight.shape, fc.bias!.shape); // → [ 2, 3 ] [ 2 ]
+ * noGrad(() => {
+ *   fc.weight.copy_(tensor([[1, 2, 3], [0, 1, 0]]));
+ *   fc.bias!.copy_(tensor([0.5, -1]));
+ * });
+ * // row by row: [1·1 + 1·2 + 1·3 + 0.5, 0·1 + 1·1 + 0·1 − 1]
+ * console.log(fc.forward(tensor([[1, 1, 1]])).toArray()); // → [ [ 6.5, 0 ] ]
+ * ```
+ */
 export class Linear extends Module {
   /** Weight [outFeatures, inFeatures]. */
   weight: Parameter;

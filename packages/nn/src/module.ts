@@ -40,6 +40,30 @@ const joinName = (prefix: string, name: string) => (prefix ? `${prefix}.${name}`
 /**
  * The base of every layer. Parameters and child modules are discovered from the module's own
  * fields in declaration order; subclasses define their own `forward` with whatever signature fits.
+ *
+ * @example
+ * ```ts
+ * import { Linear, Module } from '@tsgrad/nn';
+ * import { Generator, type Tensor, tensor } from '@tsgrad/tensor';
+ *
+ * class TwoLayer extends Module {
+ *   fc1: Linear;
+ *   fc2: Linear;
+ *   constructor(generator: Generator) {
+ *     super();
+ *     this.fc1 = new Linear(2, 8, { generator });
+ *     this.fc2 = new Linear(8, 1, { generator });
+ *   }
+ *   // x [N, 2] to [N, 1]
+ *   forward(x: Tensor): Tensor { return this.fc2.forward(this.fc1.forward(x).relu()); }
+ * }
+ *
+ * const net = new TwoLayer(new Generator(0));
+ * // the dotted field paths are the parameter names (and the keys of stateDict())
+ * console.log(net.namedParameters().map(([name, p]) => `${name} [${p.shape}]`).join(', '));
+ * // → fc1.weight [8,2], fc1.bias [8], fc2.weight [1,8], fc2.bias [1]
+ * console.log(net.forward(tensor([[1, 2], [3, 4], [5, 6]])).shape); // → [ 3, 1 ]
+ * ```
  */
 export class Module {
   /** True in training mode (the default), false after `eval()`. */

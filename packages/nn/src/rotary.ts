@@ -135,7 +135,7 @@ function applyRotaryAt(rope: RotaryEmbedding, x: Tensor, positions: Tensor): Ten
 }
 
 /** cat(−x[..., D/2:], x[..., :D/2]) along the last dim: [..., D] → [..., D]. */
-export function rotateHalf(x: Tensor): Tensor {
+function rotateHalf(x: Tensor): Tensor {
   const D = x.shape[x.ndim - 1]!;
   const half = D / 2;
   return cat([x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)], -1);

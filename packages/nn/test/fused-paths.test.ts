@@ -4,8 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { type DType, Generator, type Tensor, cat, grad, tensor } from '@tsgrad/tensor';
-import { Attention, MLP, RotaryEmbedding, rotateHalf, scaledDotProductAttention } from '../src/index.js';
-import { maxAbsDiff, randomTensor } from './helpers.js';
+import { Attention, MLP, RotaryEmbedding, scaledDotProductAttention } from '../src/index.js';
+import { maxAbsDiff, randomTensor, rotateHalf } from './helpers.js';
 
 const bits = (t: Tensor) => Array.from(t.toTypedArray());
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { gradcheck } from '@tsgrad/tensor';
-import { RotaryEmbedding, rotateHalf } from '../src/index.js';
-import { expectClose, maxAbsDiff, randomTensor } from './helpers.js';
+import { RotaryEmbedding } from '../src/index.js';
+import { expectClose, maxAbsDiff, randomTensor, rotateHalf } from './helpers.js';
 
 // Rotates each pair (x_i, x_{i+D/2}) of every row t by the angle (offset + t)·theta^(−2i/D), by loops.
 function rotaryReference(x: Float64Array, shape: number[], offset: number, theta: number): Float64Array {
@@ -100,7 +100,7 @@ describe('RotaryEmbedding', () => {
     );
   });
 
-  it('rotateHalf moves the negated second half in front of the first', () => {
+  it('the reference rotateHalf (test helper) moves the negated second half in front of the first', () => {
     const x = randomTensor([2, 4], 1);
     const [a, b] = [x.narrow(1, 0, 2), x.narrow(1, 2, 2)];
     expectClose(rotateHalf(x).narrow(1, 0, 2), b.neg(), 0);

@@ -55,6 +55,24 @@ export interface AdamWState {
 /**
  * Adam with decoupled weight decay, exactly as `torch.optim.AdamW`. Parameters may be tensors,
  * [name, tensor] pairs (names appear in errors) or groups `{ params, lr?, betas?, eps?, weightDecay? }`.
+ *
+ * @example
+ * ```ts
+ * import { AdamW } from '@tsgrad/optim';
+ * import { tensor } from '@tsgrad/tensor';
+ *
+ * // minimise (w − 3)² from w = 0
+ * const w = tensor([0], { requiresGrad: true });
+ * const opt = new AdamW([w], { lr: 0.1, weightDecay: 0 });
+ * for (let step = 1; step <= 300; step++) {
+ *   opt.zeroGrad();
+ *   w.sub(3).square().sum().backward();
+ *   opt.step();
+ *   // Adam's first step is lr in the gradient's direction, whatever the gradient's size
+ *   if (step === 1) console.log(w.item().toFixed(4)); // → 0.1000
+ * }
+ * console.log(w.item().toFixed(3)); // → 3.000
+ * ```
  */
 export class AdamW extends Optimizer<AdamWHyper, AdamWState> {
   /** Makes an AdamW over parameters or groups (defaults: betas [0.9, 0.999], eps 1e-8, weightDecay 0.01). */

@@ -20,6 +20,20 @@ export interface ClipGradNormOptions {
  * total norm before clipping. Parameters without a gradient are ignored (0 when none has one).
  * NOTE: a non-finite total is returned as is and, unlike PyTorch (which multiplies by NaN or 0),
  * leaves the gradients untouched, so the optimizer's non-finite check can name the culprit.
+ *
+ * @example
+ * ```ts
+ * import { clipGradNorm } from '@tsgrad/optim';
+ * import { tensor } from '@tsgrad/tensor';
+ *
+ * const a = tensor([0, 0], { requiresGrad: true });
+ * const b = tensor([0], { requiresGrad: true });
+ * a.mul(tensor([3, 4])).sum().add(b.mul(12).sum()).backward(); // grads [3, 4] and [12]: norm 13
+ * const norm = clipGradNorm([a, b], 1); // the norm over all the gradients together
+ * console.log(norm); // → 13
+ * console.log(a.grad!.toString(), b.grad!.toString());
+ * // → tensor([0.2308, 0.3077], shape=[2], dtype=float32) tensor([0.9231], shape=[1], dtype=float32)
+ * ```
  */
 export function clipGradNorm(params: Tensor | Iterable<Tensor>, maxNorm: number, normType = 2, opts: ClipGradNormOptions = {}): number {
   if (typeof maxNorm !== 'number' || !(maxNorm >= 0)) throw new Error(`clipGradNorm: maxNorm must be a number ≥ 0, got ${maxNorm}`);
@@ -27,7 +41,8 @@ export function clipGradNorm(params: Tensor | Iterable<Tensor>, maxNorm: number,
     throw new Error(`clipGradNorm: normType must be a number > 0 or Infinity, got ${normType}`);
   }
   const list = params instanceof Tensor ? [params] : [...params];
-  // NOTE: the same gradient tensor may sit on two parameters (see the report on createGraph); scale it once.
+  // NOTE: the same gradient tensor may sit on two parameters (a `.grad` assigned to both, or one
+  // parameter listed twice): it counts in the norm once per parameter, as in PyTorch, but is scaled once.
   const grads = new Set<Tensor>();
   const all: Tensor[] = [];
   list.forEach((p, i) => {

@@ -3,8 +3,6 @@
  * (`CosineWithWarmup`, ...), matching PyTorch and Hugging Face.
  * @module @tsgrad/optim
  */
-// @tsgrad/optim: optimizers (AdamW, SGD), gradient clipping and learning-rate schedules, each
-// matching PyTorch / Hugging Face to float precision. Optimizers take plain Tensors.
 
 // optimizers
 export { Optimizer } from './optimizer.js';

@@ -161,7 +161,29 @@ export abstract class LrScheduler {
   }
 }
 
-/** Linear warmup from 0, then cosine decay to minLrRatio × each group's initial lr (LLaMA's schedule; see cosineWithWarmupLr). */
+/**
+ * Linear warmup from 0, then cosine decay to minLrRatio × each group's initial lr (LLaMA's schedule; see cosineWithWarmupLr).
+ *
+ * @example
+ * ```ts
+ * import { AdamW, CosineWithWarmup } from '@tsgrad/optim';
+ * import { tensor } from '@tsgrad/tensor';
+ *
+ * const w = tensor([1], { requiresGrad: true });
+ * const opt = new AdamW([w], { lr: 1e-3 }); // the peak lr
+ * const schedule = new CosineWithWarmup(opt, { warmupSteps: 2, totalSteps: 6, minLrRatio: 0.1 });
+ * const lrs: string[] = [];
+ * for (let step = 0; step < 8; step++) {
+ *   lrs.push(opt.paramGroups[0]!.lr.toExponential(2)); // the lr this step uses
+ *   opt.zeroGrad();
+ *   w.square().sum().backward();
+ *   opt.step();
+ *   schedule.step(); // after opt.step(), as in PyTorch
+ * }
+ * // up from 0 to the peak in 2 steps, down a cosine to 0.1 × peak at step 6, then flat
+ * console.log(lrs.join(' ')); // → 0.00e+0 5.00e-4 1.00e-3 8.68e-4 5.50e-4 2.32e-4 1.00e-4 1.00e-4
+ * ```
+ */
 export class CosineWithWarmup extends LrScheduler {
   /** Warmup length in steps. */
   readonly warmupSteps: number;

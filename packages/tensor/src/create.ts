@@ -51,9 +51,20 @@ function flattenNested(data: NestedArray, shape: number[], out: number[], depth:
 
 /**
  * A tensor from nested arrays, a flat array with `shape`, or a typed array (copied).
- * `tensor([[1, 2], [3, 4]])`, `tensor(new Float32Array(6), { shape: [2, 3] })`.
  * With dtype int32, fractions truncate toward zero (as PyTorch); NaN, ±Infinity and values outside
  * int32's range throw, naming the value and its index.
+ *
+ * @example
+ * ```ts
+ * import { tensor } from '@tsgrad/tensor';
+ *
+ * const x = tensor([[1, 2], [3, 4]]); // float32 unless told otherwise
+ * console.log(x.shape, x.dtype); // → [ 2, 2 ] float32
+ * const y = tensor(new Float64Array([1, 2, 3, 4, 5, 6]), { shape: [2, 3] });
+ * console.log(y.sum(1).toArray(), y.dtype); // → [ 6, 15 ] float64
+ * const ids = tensor([2.9, -2.9], { dtype: 'int32' }); // truncates toward zero
+ * console.log(ids.toString()); // → tensor([2, -2], shape=[2], dtype=int32)
+ * ```
  */
 export function tensor(data: NestedArray | Storage, opts: CreateOptions & { shape?: readonly number[] } = {}): Tensor {
   let flat: ArrayLike<number>;

@@ -1,9 +1,9 @@
 /**
  * Tensors with reverse-mode autograd: creation, the `Tensor` class and its ops, the engine
  * (`backward`, `grad`, `noGrad`), `gradcheck`, custom ops (`defineOp`), `toDot`, and safetensors I/O.
+ * Each op's forward and backward sit side by side in one file of ops/.
  * @module @tsgrad/tensor
  */
-// @tsgrad/tensor: the public surface. Every op's forward and backward are one click away in ops/.
 
 // creation
 export { tensor, zeros, ones, full, zerosLike, onesLike, arange, randn, rand } from './create.js';

@@ -28,6 +28,17 @@ export type TensorLike = Tensor | number;
  * storage it writes, shared by all views and `detach()`ed copies of it, under `noGrad` too; each op
  * records the versions of the tensors its backward reads, and backward refuses (naming the op, the
  * tensor's shape and both versions) when one has changed, as PyTorch does.
+ *
+ * @example
+ * ```ts
+ * import { tensor } from '@tsgrad/tensor';
+ *
+ * const a = tensor([[1, 2, 3], [4, 5, 6]]);
+ * const t = a.transpose(0, 1); // a view: the same storage, walked with swapped strides
+ * console.log(t.shape, t.strides, t.storage === a.storage); // → [ 3, 2 ] [ 1, 3 ] true
+ * console.log(t.toArray()); // → [ [ 1, 4 ], [ 2, 5 ], [ 3, 6 ] ]
+ * console.log(t.isContiguous(), t.contiguous().strides); // → false [ 2, 1 ]
+ * ```
  */
 export class Tensor {
   /** The typed array this tensor views (shared with other views of it). */
@@ -108,18 +119,66 @@ export class Tensor {
     return this.storage[this.offset]!;
   }
 
-  /** Shape, dtype and an excerpt of the values, as PyTorch prints them. */
+  /**
+   * Shape, dtype and an excerpt of the values, as PyTorch prints them.
+   *
+   * @example
+   * ```ts
+   * import { tensor } from '@tsgrad/tensor';
+   *
+   * console.log(tensor([[1, 2], [3, 4]]).toString());
+   * // → tensor([[1.0000, 2.0000],
+   * // →         [3.0000, 4.0000]], shape=[2, 2], dtype=float32)
+   * console.log(tensor([0, 1, 2, 3, 4, 5, 6, 7], { dtype: 'int32' }).toString()); // long dims are elided
+   * // → tensor([0, 1, 2, ..., 5, 6, 7], shape=[8], dtype=int32)
+   * ```
+   */
   toString(): string { return formatTensor(this); }
 
-  /** Backpropagates from this tensor, accumulating into `.grad` of the leaves that require grad. */
+  /**
+   * Backpropagates from this tensor, accumulating into `.grad` of the leaves that require grad.
+   *
+   * @example
+   * ```ts
+   * import { tensor } from '@tsgrad/tensor';
+   *
+   * const x = tensor([1, 2, 3], { requiresGrad: true });
+   * x.square().sum().backward(); // d(Σ x²)/dx = 2x
+   * console.log(x.grad!.toArray()); // → [ 2, 4, 6 ]
+   * x.mul(10).sum().backward(); // a second backward adds to .grad (zero it between steps)
+   * console.log(x.grad!.toArray()); // → [ 12, 14, 16 ]
+   * ```
+   */
   backward(gradOutput?: Tensor, opts?: { retainGraph?: boolean; createGraph?: boolean }): void {
     backward(this, gradOutput, opts);
   }
 
-  /** A view sharing storage, cut off from the graph. */
+  /**
+   * A view sharing storage, cut off from the graph.
+   *
+   * @example
+   * ```ts
+   * import { tensor } from '@tsgrad/tensor';
+   *
+   * const w = tensor([1, 2], { requiresGrad: true });
+   * const y = w.mul(3);
+   * const d = y.detach(); // the same values, but no gradient flows through d
+   * console.log(y.gradFn!.name, d.gradFn, d.requiresGrad, d.storage === y.storage); // → mul null false true
+   * ```
+   */
   detach(): Tensor { return new Tensor(this.storage, this.shape, this.strides, this.offset, this.dtype); }
 
-  /** Marks a leaf as requiring grad (or not); returns this. */
+  /**
+   * Marks a leaf as requiring grad (or not); returns this.
+   *
+   * @example
+   * ```ts
+   * import { tensor } from '@tsgrad/tensor';
+   *
+   * const w = tensor([0.5, -1]).to('float64').setRequiresGrad(); // a float64 leaf, e.g. for gradcheck
+   * console.log(w.requiresGrad, w.isLeaf, w.dtype); // → true true float64
+   * ```
+   */
   setRequiresGrad(flag = true): this {
     if (!flag && this.gradFn) throw new Error('setRequiresGrad: cannot clear requiresGrad on a non-leaf tensor; use detach()');
     if (flag && this.dtype === 'int32') throw new Error('setRequiresGrad: only float tensors can require grad, got int32');
@@ -127,7 +186,18 @@ export class Tensor {
     return this;
   }
 
-  /** A copy converted to another dtype (differentiable between float dtypes). d/dx = 1, cast back to this dtype */
+  /**
+   * A copy converted to another dtype (differentiable between float dtypes). d/dx = 1, cast back to this dtype
+   *
+   * @example
+   * ```ts
+   * import { tensor } from '@tsgrad/tensor';
+   *
+   * const x = tensor([1.5, -2.7]);
+   * console.log(x.to('float64').dtype); // → float64
+   * console.log(x.to('int32').toArray()); // → [ 1, -2 ]
+   * ```
+   */
   to(dtype: DType): Tensor { return unary.cast(this, checkDType('to', dtype)); }
   /** A tensor with the same values in its own contiguous storage (never a view). d/dx = 1 */
   clone(): Tensor { return movement.clone(this); }
@@ -137,7 +207,19 @@ export class Tensor {
   add(other: TensorLike): Tensor { return binary.add(this, other); }
   /** this − other (broadcasting). d/dthis = 1, d/dother = −1 */
   sub(other: TensorLike): Tensor { return binary.sub(this, other); }
-  /** this · other (broadcasting). d/dthis = other, d/dother = this */
+  /**
+   * this · other (broadcasting). d/dthis = other, d/dother = this
+   *
+   * @example
+   * ```ts
+   * import { tensor } from '@tsgrad/tensor';
+   *
+   * const x = tensor([1, 2, 3]);
+   * console.log(x.mul(2).toArray()); // → [ 2, 4, 6 ]
+   * // [2, 1] · [3] broadcasts to [2, 3]
+   * console.log(tensor([[1], [10]]).mul(x).toArray()); // → [ [ 1, 2, 3 ], [ 10, 20, 30 ] ]
+   * ```
+   */
   mul(other: TensorLike): Tensor { return binary.mul(this, other); }
   /** this / other (broadcasting). d/dthis = 1/other, d/dother = −this/other² */
   div(other: TensorLike): Tensor { return binary.div(this, other); }
@@ -173,7 +255,21 @@ export class Tensor {
   sin(): Tensor { return unary.sin(this); }
   /** Cosine. d/dx = −sin(x) */
   cos(): Tensor { return unary.cos(this); }
-  /** Hyperbolic tangent. d/dx = 1 − tanh²(x) */
+  /**
+   * Hyperbolic tangent. d/dx = 1 − tanh²(x)
+   *
+   * @example
+   * ```ts
+   * import { tensor } from '@tsgrad/tensor';
+   *
+   * const x = tensor([0, 1], { requiresGrad: true });
+   * const y = x.tanh();
+   * y.sum().backward();
+   * console.log(y.toString()); // → tensor([0.0000, 0.7616], shape=[2], dtype=float32, gradFn=tanh)
+   * // the gradient is 1 − tanh²(x)
+   * console.log(x.grad!.toString()); // → tensor([1.0000, 0.4200], shape=[2], dtype=float32)
+   * ```
+   */
   tanh(): Tensor { return unary.tanh(this); }
   /** Logistic sigmoid σ(x) = 1 / (1 + e^−x). d/dx = σ(x)(1 − σ(x)) */
   sigmoid(): Tensor { return unary.sigmoid(this); }
@@ -189,7 +285,19 @@ export class Tensor {
   clamp(min?: number | null, max?: number | null): Tensor { return unary.clamp(this, min, max); }
 
   // ************* reductions *************
-  /** Sum over dims (all when omitted). d/dx = 1: the gradient is broadcast back over the summed dims */
+  /**
+   * Sum over dims (all when omitted). d/dx = 1: the gradient is broadcast back over the summed dims
+   *
+   * @example
+   * ```ts
+   * import { tensor } from '@tsgrad/tensor';
+   *
+   * const x = tensor([[1, 2, 3], [4, 5, 6]]);
+   * console.log(x.sum().item(), x.sum().shape); // → 21 []
+   * console.log(x.sum(0).toArray()); // → [ 5, 7, 9 ]
+   * console.log(x.sum(1, true).toArray()); // → [ [ 6 ], [ 15 ] ]
+   * ```
+   */
   sum(dim?: number | number[], keepdim = false): Tensor { return reduce.sum(this, dim, keepdim); }
   /** Mean over dims (all when omitted). d/dx = 1/count, broadcast back over the reduced dims */
   mean(dim?: number | number[], keepdim = false): Tensor { return reduce.mean(this, dim, keepdim); }

@@ -132,6 +132,17 @@ export function backward(root: Tensor, gradOutput?: Tensor, opts: { retainGraph?
  * Gradients of `outputs` with respect to `inputs` (any tensors in the graph, leaves or not), as
  * `torch.autograd.grad`: returns them instead of accumulating into `.grad`. An input the outputs do
  * not depend on gets a zero gradient.
+ *
+ * @example
+ * ```ts
+ * import { grad, tensor } from '@tsgrad/tensor';
+ *
+ * const x = tensor(2, { dtype: 'float64', requiresGrad: true });
+ * const y = x.pow(3); // y = x³
+ * const [dy] = grad(y, x, { createGraph: true }); // 3x² = 12, recorded so it can be differentiated again
+ * const [d2y] = grad(dy!, x); // 6x = 12
+ * console.log(dy!.item(), d2y!.item(), x.grad); // → 12 12 null
+ * ```
  */
 export function grad(outputs: Tensor | Tensor[], inputs: Tensor | Tensor[], opts: GradOptions = {}): Tensor[] {
   const outs = Array.isArray(outputs) ? outputs : [outputs];

@@ -26,8 +26,17 @@ export interface OpResult {
  * without recording (its internals are not part of the graph); the backward is attached to the
  * output. Check the result with `gradcheck`.
  *
+ * @example
  * ```ts
- * const cube = defineOp('cube', (x) => ({ output: x.mul(x).mul(x), backward: (g) => [g.mul(x.square()).mul(3)] }));
+ * import { type Tensor, defineOp, gradcheck, tensor } from '@tsgrad/tensor';
+ *
+ * // y = x³, with its derivative 3x² written by hand
+ * const cube = defineOp('cube', (x: Tensor) => ({ output: x.mul(x).mul(x), backward: (g: Tensor) => [g.mul(x.square()).mul(3)] }));
+ * const x = tensor([1, 2], { dtype: 'float64', requiresGrad: true });
+ * const y = cube(x);
+ * y.sum().backward();
+ * console.log(y.gradFn!.name, x.grad!.toArray()); // → cube [ 3, 12 ]
+ * console.log(gradcheck(cube, [x])); // → true
  * ```
  */
 export function defineOp<Args extends Tensor[]>(name: string, forward: (...inputs: Args) => OpResult): (...inputs: Args) => Tensor {

@@ -57,6 +57,19 @@ function checkInputs(op: string, inputs: Tensor[]): void {
  * True when the analytic gradients of fn at inputs match central finite differences for every
  * input that requires grad: |analytic − numeric| ≤ atol + rtol·|numeric| element by element.
  * On failure it throws (or returns false) naming the output, the input, the element, and both values.
+ *
+ * @example
+ * ```ts
+ * import { type Tensor, Generator, defineOp, gradcheck, randn } from '@tsgrad/tensor';
+ *
+ * // inputs in float64: finite differences in float32 are too coarse
+ * const x = randn([3, 4], { dtype: 'float64', requiresGrad: true, generator: new Generator(0) });
+ * console.log(gradcheck((a: Tensor) => a.softmax(1).mul(a).sum(), [x])); // → true
+ *
+ * // a backward that forgot the factor 2 of d(x²)/dx is caught
+ * const badSquare = defineOp('badSquare', (a: Tensor) => ({ output: a.square(), backward: (g: Tensor) => [g.mul(a)] }));
+ * console.log(gradcheck(badSquare, [x], { raiseException: false })); // → false
+ * ```
  */
 export function gradcheck(fn: Fn, inputs: Tensor[], opts: GradcheckOptions = {}): boolean {
   const eps = opts.eps ?? 1e-6;

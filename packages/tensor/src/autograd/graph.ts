@@ -37,7 +37,20 @@ export function withGradMode<T>(enabled: boolean, fn: () => T): T {
   }
 }
 
-/** Runs fn without recording any graph (as `torch.no_grad()`): for evaluation and optimizer steps. */
+/**
+ * Runs fn without recording any graph (as `torch.no_grad()`): for evaluation and optimizer steps.
+ *
+ * @example
+ * ```ts
+ * import { noGrad, tensor } from '@tsgrad/tensor';
+ *
+ * const w = tensor([1, -2], { requiresGrad: true });
+ * w.square().sum().backward(); // w.grad = 2w = [2, -4]
+ * noGrad(() => w.add_(w.grad!, -0.1)); // a plain gradient-descent step, not part of any graph
+ * console.log(w.toString()); // → tensor([0.8000, -1.6000], shape=[2], dtype=float32, requiresGrad=true)
+ * console.log(noGrad(() => w.mul(2)).requiresGrad); // → false
+ * ```
+ */
 export function noGrad<T>(fn: () => T): T {
   return withGradMode(false, fn);
 }
