@@ -13,7 +13,13 @@
 // and the micro-kernel reads two short sequential streams that stay in L1/L2.
 // Tiny and skinny products (a few rows, a short K) skip packing: matmulSmall. Large products
 // are split by rows across worker threads when a pool is set (parallel.ts).
+//
+// With the 'wasm' backend (the default where WebAssembly SIMD validates, see backend.ts),
+// float32 products run the same loop nest in WebAssembly instead: src/wasm/matmul.ts, with
+// this file as its reference. The choice is made per thread's share (matmulRows).
 
+import { getBackend } from '../backend.js';
+import { matmulRowsWasm, matmulWasm } from '../wasm/matmul.js';
 import { PARALLEL_MIN_WORK, nextChunk, startWorkers, waitForWorkers } from './parallel.js';
 
 /** Either float storage the kernels accept. */
@@ -104,14 +110,26 @@ export function matmulKernel(
   waitForWorkers();
 }
 
-// One thread's share: the unpacked loop where packing would not pay, else the packed path.
+// One thread's share: the unpacked loop where packing would not pay, else the packed path;
+// float32 in wasm when that backend is on (tiny products and short K stay in js).
 function matmulRows(
   c: FloatArray, cOffset: number,
   a: FloatArray, aOffset: number, aRowStride: number, aColStride: number,
   b: FloatArray, bOffset: number, bRowStride: number, bColStride: number,
   M: number, N: number, K: number, accumulate: boolean, job: object | null,
 ): void {
-  if (M * N * K <= SMALL || M <= SMALL_M || K <= SMALL_K) {
+  const small = M * N * K <= SMALL || K <= SMALL_K;
+  if (!small && getBackend() === 'wasm' && c instanceof Float32Array && a instanceof Float32Array && b instanceof Float32Array) {
+    if (M > SMALL_M) {
+      matmulWasm(c, cOffset, a, aOffset, aRowStride, aColStride, b, bOffset, bRowStride, bColStride, M, N, K, accumulate, job);
+      return;
+    }
+    if (aColStride === 1 && bRowStride === 1) {
+      matmulRowsWasm(c, cOffset, a, aOffset, aRowStride, b, bOffset, bColStride, M, N, K, accumulate);
+      return;
+    }
+  }
+  if (small || M <= SMALL_M) {
     matmulSmall(c, cOffset, a, aOffset, aRowStride, aColStride, b, bOffset, bRowStride, bColStride, M, N, K, accumulate);
   } else {
     matmulPacked(c, cOffset, a, aOffset, aRowStride, aColStride, b, bOffset, bRowStride, bColStride, M, N, K, accumulate, job);

@@ -17,6 +17,7 @@
 // so with every tensor shared a training process grew to 5–10× its working set. The copies are
 // O(M·K + K·N + M·N) against O(M·N·K) work: about 1% at the sizes that are split.
 
+import { type Backend, getBackend } from '../backend.js';
 import type { FloatArray } from './matmul.js';
 
 /** A job several threads share. signal = [workers finished, workers failed, next unit]; units are claimed until `units` are taken. */
@@ -27,6 +28,8 @@ export interface SharedJob {
   signal: Int32Array;
   /** How many units of work the job has. */
   units: number;
+  /** The kernels the workers run it on: the caller's backend, set by postJob. */
+  backend?: Backend;
 }
 
 /** The arguments of one matmulKernel call (arrays in shared memory). */
@@ -140,6 +143,7 @@ export function newSignal(): Int32Array {
 /** Posts `j` to every worker (check canSplit first); `done` runs after waitForWorkers sees them finish. Then claim units with nextUnit. */
 export function postJob(j: SharedJob, done: (() => void) | null = null): void {
   if (!pool || job) throw new Error('parallel: no worker pool, or a job is already in flight');
+  j.backend = getBackend();
   job = j;
   onDone = done;
   posted = pool.size;
@@ -196,7 +200,8 @@ export function startWorkers(
   M: number, N: number, K: number, accumulate: boolean,
 ): MatmulJob | null {
   if (!canSplit(M * N * K)) return null;
-  const chunk = Math.max(MIN_ROWS, Math.ceil(M / (matmulThreads() * MATMUL_UNITS_PER_THREAD) / 3) * 3);
+  // whole register tiles of both backends (3 rows in js, 4 in wasm)
+  const chunk = Math.max(MIN_ROWS, Math.ceil(M / (matmulThreads() * MATMUL_UNITS_PER_THREAD) / 12) * 12);
   if (chunk >= M) return null;
   const A = stageMatrix(0, a, aOffset, aRowStride, aColStride, M, K);
   const B = stageMatrix(1, b, bOffset, bRowStride, bColStride, K, N);

@@ -3,6 +3,7 @@
 // writing results in shared memory (the protocol is in kernels/parallel.ts).
 
 import { parentPort } from 'node:worker_threads';
+import { setBackend } from '../backend.js';
 import { matmulKernel } from '../kernels/matmul.js';
 import { type AttentionJob, runAttentionJob } from '../kernels/attention.js';
 import { type MatmulJob, type SharedJob, runJob } from '../kernels/parallel.js';
@@ -11,6 +12,7 @@ const port = parentPort;
 if (!port) throw new Error('matmul-worker: must run in a worker thread');
 
 port.on('message', (job: SharedJob) => {
+  if (job.backend) setBackend(job.backend);
   if (job.kind === 'attention') runAttentionJob(job as AttentionJob);
   else runJob(job as MatmulJob, matmulKernel);
 });

@@ -1,0 +1,287 @@
+// The float32 matrix multiply as WebAssembly SIMD: C[M, N] = A[M, K] · B[K, N], the same loop
+// nest as the js kernel (kernels/matmul.ts, the reference) with a 4×8 register tile of f32x4
+// accumulators instead of 3×3 doubles.
+//
+// Staging: tensors stay Float32Arrays, so each call packs A and B into this thread's wasm memory
+// (O(M·K + K·N) copies for O(M·N·K) work) in the order the micro-kernel reads them:
+//   packed A: panels of MR = 4 rows, panel p holds A[4p + r, k] at p·K·4 + 4k + r
+//   packed B: panels of NR = 8 columns, panel q holds B[k, 8q + j] at q·K·8 + 8k + j
+// Lines past the edge are zeros, so the kernel computes only full tiles into a padded C
+// [4·panelsA, 8·panelsB] and the valid part is copied out. Any layout (A·B, A·Bᵀ, Aᵀ·B, strided
+// views, broadcast rows) is just a different packing loop: the kernel itself is one.
+//
+// The loop nest inside the module (see `gemm`):
+//   for k0 in K step KC                    one K block: A panels and B panels from k0 to k0 + kc
+//     for i0 in panelsA step MC_PANELS     an L2-sized block of packed A
+//       for q in panelsB                   one B panel (kc·8 floats, stays in L1)
+//         for p in i0 … i0 + MC_PANELS     micro: C tile [4, 8] (+)= A panel p · B panel q
+//
+// Register budget (measured in the issue's prototype): V8 gives wasm SIMD 15 xmm registers and
+// hoists every load of a k-step to its top, so the 2 B vectors, the 4 A splats and the 8
+// accumulators are live at once: 4 + 8/4 + 4·8/4 + 1 = 15 fits, larger tiles spill.
+//
+// Rounding: each K block of KC = 256 sums into fresh float32 accumulators, then the block's tile
+// is added to C. The float32 error then grows with √KC, not √K (normwise about 4e-7 at any K),
+// where the js kernel sums in doubles and rounds once per element.
+
+import { type FunctionDef, type ValType, buildModule, op } from './builder.js';
+
+const MR = 4;
+const NR = 8;
+const KC = 256;
+// A block of 32 panels (128 rows × KC floats = 128 KiB) stays in L2 while the B panels stream.
+const MC_PANELS = 32;
+
+// ************* the module *************
+
+// micro(a, b, c, kc, ldc, add): C tile [4, 8] at byte address c (row stride ldc bytes) gets
+// Σ_k A panel (at a) · B panel (at b) over kc steps: stored if add is 0, else added.
+function microKernel(): FunctionDef {
+  const [a, b, c, kc, ldc, add] = [0, 1, 2, 3, 4, 5];
+  const acc = [6, 7, 8, 9, 10, 11, 12, 13]; // acc[2r + h]: row r, columns 4h … 4h + 3
+  const [b0, b1, splat] = [14, 15, 16];
+  const body: number[][] = [];
+  const zero = [...op.f32_const(0), ...op.f32x4_splat()];
+  for (const x of acc) body.push(zero, op.local_set(x));
+  body.push(op.loop());
+  // per k-step: two B vectors, then each of the four A values splat and multiplied into both
+  body.push(op.local_get(b), op.v128_load(0), op.local_set(b0));
+  body.push(op.local_get(b), op.v128_load(16), op.local_set(b1));
+  for (let r = 0; r < MR; r++) {
+    body.push(op.local_get(a), op.v128_load32_splat(4 * r), op.local_set(splat));
+    for (let h = 0; h < 2; h++) {
+      body.push(op.local_get(acc[2 * r + h]!), op.local_get(splat), op.local_get(h === 0 ? b0 : b1), op.f32x4_mul(), op.f32x4_add(), op.local_set(acc[2 * r + h]!));
+    }
+  }
+  body.push(op.local_get(a), op.i32_const(4 * MR), op.i32_add(), op.local_set(a));
+  body.push(op.local_get(b), op.i32_const(4 * NR), op.i32_add(), op.local_set(b));
+  body.push(op.local_get(kc), op.i32_const(1), op.i32_sub(), op.local_tee(kc), op.br_if(0), op.end());
+  // the tile into C, row by row: c[r·ldc + 16h] = acc (+ what is there)
+  for (let r = 0; r < MR; r++) {
+    for (let h = 0; h < 2; h++) {
+      const x = acc[2 * r + h]!;
+      body.push(op.local_get(c), op.local_get(add), op.if(),
+        op.local_get(c), op.v128_load(16 * h), op.local_get(x), op.f32x4_add(), op.local_set(x), op.end(),
+        op.local_get(x), op.v128_store(16 * h));
+    }
+    body.push(op.local_get(c), op.local_get(ldc), op.i32_add(), op.local_set(c));
+  }
+  const v128s: ValType[] = new Array(acc.length + 3).fill('v128');
+  return { params: ['i32', 'i32', 'i32', 'i32', 'i32', 'i32'], results: [], locals: v128s, body };
+}
+
+// gemm(pa, pb, pc, panelsA, panelsB, K): padded C at pc [4·panelsA, 8·panelsB] = packed A · packed B.
+function gemmLoops(micro: number): FunctionDef {
+  const [pa, pb, pc, panelsA, panelsB, K] = [0, 1, 2, 3, 4, 5];
+  const [k0, kc, i0, iEnd, p, q, ldc] = [6, 7, 8, 9, 10, 11, 12];
+  const get = op.local_get, set = op.local_set;
+  // min(x, y) of two locals: select(x, y, x < y)
+  const min = (x: number[], y: number[]) => [...x, ...y, ...x, ...y, ...op.i32_lt_s(), 0x1b];
+  // a do-while: body, then `counter += step`, repeat while counter < limit
+  const doWhile = (counter: number, step: number[], limit: number[], body: number[][]) => [
+    op.loop(), ...body, get(counter), step, op.i32_add(), op.local_tee(counter), limit, op.i32_lt_s(), op.br_if(0), op.end(),
+  ];
+  const body: number[][] = [
+    get(panelsB), op.i32_const(4 * NR), op.i32_mul(), set(ldc),
+    op.i32_const(0), set(k0),
+    ...doWhile(k0, get(kc), get(K), [
+      min(op.i32_const(KC), [...get(K), ...get(k0), ...op.i32_sub()]), set(kc),
+      op.i32_const(0), set(i0),
+      ...doWhile(i0, op.i32_const(MC_PANELS), get(panelsA), [
+        min([...get(i0), ...op.i32_const(MC_PANELS), ...op.i32_add()], get(panelsA)), set(iEnd),
+        op.i32_const(0), set(q),
+        ...doWhile(q, op.i32_const(1), get(panelsB), [
+          get(i0), set(p),
+          ...doWhile(p, op.i32_const(1), get(iEnd), [
+            // micro(pa + (p·K + k0)·16, pb + (q·K + k0)·32, pc + p·4·ldc + q·32, kc, ldc, k0 ≠ 0)
+            get(pa), get(p), get(K), op.i32_mul(), get(k0), op.i32_add(), op.i32_const(4 * MR), op.i32_mul(), op.i32_add(),
+            get(pb), get(q), get(K), op.i32_mul(), get(k0), op.i32_add(), op.i32_const(4 * NR), op.i32_mul(), op.i32_add(),
+            get(pc), get(p), get(ldc), op.i32_mul(), op.i32_const(MR), op.i32_mul(), op.i32_add(), get(q), op.i32_const(4 * NR), op.i32_mul(), op.i32_add(),
+            get(kc), get(ldc), get(k0), op.i32_const(0), op.i32_ne(),
+            op.call(micro),
+          ]),
+        ]),
+      ]),
+    ]),
+  ];
+  return { params: ['i32', 'i32', 'i32', 'i32', 'i32', 'i32'], results: [], locals: new Array<ValType>(7).fill('i32'), body, exportAs: 'gemm' };
+}
+
+// dotRows(x, w, out, M, N4, K4): out[i·N4 + j] = Σ_k x[i·K4 + k] · w[j·K4 + k] for i < M, j < N4:
+// the few-row product x·Wᵀ of generation (N4 and K4 multiples of 4, rows zero-padded), four
+// rows of W per pass so each load of x feeds four products.
+function dotRows(): FunctionDef {
+  const [x, w, out, M, N4, K4] = [0, 1, 2, 3, 4, 5];
+  const [i, j, k, xRow, w0, rowBytes] = [6, 7, 8, 9, 10, 11];
+  const sums = [12, 13, 14, 15];
+  const xv = 16;
+  const get = op.local_get, set = op.local_set;
+  const body: number[][] = [
+    get(K4), op.i32_const(4), op.i32_mul(), set(rowBytes),
+    op.i32_const(0), set(i),
+    op.loop(),
+    get(x), get(i), get(rowBytes), op.i32_mul(), op.i32_add(), set(xRow),
+    op.i32_const(0), set(j),
+    op.loop(),
+    get(w), get(j), get(rowBytes), op.i32_mul(), op.i32_add(), set(w0),
+  ];
+  for (const s of sums) body.push(op.f32_const(0), op.f32x4_splat(), set(s));
+  body.push(op.i32_const(0), set(k), op.loop(),
+    get(xRow), get(k), op.i32_add(), op.v128_load(0), set(xv));
+  for (let r = 0; r < 4; r++) {
+    // sums[r] += x[k…k+3] · w[j + r, k…k+3]; row j + r starts r·rowBytes after w0
+    body.push(get(sums[r]!), get(xv), get(w0), get(k), op.i32_add());
+    if (r > 0) body.push(get(rowBytes), op.i32_const(r), op.i32_mul(), op.i32_add());
+    body.push(op.v128_load(0), op.f32x4_mul(), op.f32x4_add(), set(sums[r]!));
+  }
+  body.push(get(k), op.i32_const(16), op.i32_add(), op.local_tee(k), get(rowBytes), op.i32_lt_s(), op.br_if(0), op.end());
+  // each sum's four lanes added, (l0 + l1) + (l2 + l3), into out[i·N4 + j + r]
+  for (let r = 0; r < 4; r++) {
+    const s = sums[r]!;
+    body.push(get(out), get(i), get(N4), op.i32_mul(), get(j), op.i32_add(), op.i32_const(4), op.i32_mul(), op.i32_add(),
+      get(s), op.f32x4_extract_lane(0), get(s), op.f32x4_extract_lane(1), op.f32_add(),
+      get(s), op.f32x4_extract_lane(2), get(s), op.f32x4_extract_lane(3), op.f32_add(), op.f32_add(),
+      op.f32_store(4 * r));
+  }
+  body.push(get(j), op.i32_const(4), op.i32_add(), op.local_tee(j), get(N4), op.i32_lt_s(), op.br_if(0), op.end(),
+    get(i), op.i32_const(1), op.i32_add(), op.local_tee(i), get(M), op.i32_lt_s(), op.br_if(0), op.end());
+  const locals: ValType[] = [...new Array<ValType>(6).fill('i32'), ...new Array<ValType>(5).fill('v128')];
+  return { params: ['i32', 'i32', 'i32', 'i32', 'i32', 'i32'], results: [], locals, body, exportAs: 'dotRows' };
+}
+
+/** The matmul module's bytes: function 0 the micro-kernel, 1 `gemm`, 2 `dotRows`. */
+export function matmulModuleBytes(): Uint8Array {
+  return buildModule([microKernel(), gemmLoops(0), dotRows()]);
+}
+
+// ************* this thread's instance and memory *************
+
+type Gemm = (pa: number, pb: number, pc: number, panelsA: number, panelsB: number, K: number) => void;
+type DotRows = (x: number, w: number, out: number, M: number, N4: number, K4: number) => void;
+
+interface Instance { gemm: Gemm; dotRows: DotRows; memory: WebAssembly.Memory; f32: Float32Array }
+
+let compiled: WebAssembly.Module | null = null;
+let instance: Instance | null = null;
+// The split job whose B this thread's memory holds packed (see matmulWasm), and in which instance.
+let packedBFor: object | null = null;
+let packedBIn: Instance | null = null;
+
+// Memory comes in steps of at least 64 MiB (reserved, not touched: the OS backs pages on first
+// write). A product that needs more gets a new, larger memory and instance. NOTE: never
+// memory.grow(): growing detaches the old ArrayBuffer, and once any buffer in the process is
+// detached V8 checks every typed-array load for it (13–15% slower loops everywhere).
+const MEMORY_STEP = 64 << 20;
+
+function instanceWith(bytes: number): Instance {
+  if (instance && instance.f32.byteLength >= bytes) return instance;
+  compiled ??= new WebAssembly.Module(matmulModuleBytes());
+  const size = Math.ceil(Math.max(bytes, 2 * (instance?.f32.byteLength ?? 0)) / MEMORY_STEP) * MEMORY_STEP;
+  const memory = new WebAssembly.Memory({ initial: size / 65536 });
+  const exports = new WebAssembly.Instance(compiled, { env: { memory } }).exports as unknown as { gemm: Gemm; dotRows: DotRows };
+  instance = { gemm: exports.gemm, dotRows: exports.dotRows, memory, f32: new Float32Array(memory.buffer) };
+  return instance;
+}
+
+// ************* staging and the calls *************
+
+/**
+ * Packs `lines` strided vectors of length K into panels of `width` lines interleaved along k:
+ * line l, step k goes to dst[start + ⌊l/width⌋·K·width + k·width + l % width] from
+ * src[offset + l·lineStride + k·kStride]; lines past the end are zeros. For A the lines are
+ * rows (width MR), for B columns (width NR).
+ */
+function packPanels(dst: Float32Array, start: number, src: Float32Array, offset: number, lineStride: number, kStride: number, lines: number, K: number, width: number): void {
+  const padded = Math.ceil(lines / width) * width;
+  if (Math.abs(kStride) <= Math.abs(lineStride)) {
+    // lines lie along the source's short stride (A·B's A, A·Bᵀ's B): one line at a time
+    for (let l = 0; l < lines; l++) {
+      for (let k = 0, s = offset + l * lineStride, d = start + (l - (l % width)) * K + (l % width); k < K; k++, s += kStride, d += width) dst[d] = src[s]!;
+    }
+  } else {
+    // the source runs across the lines (A·B's B, Aᵀ·B's A): one step k at a time, all lines,
+    // so each source row is read once, in order
+    for (let k = 0; k < K; k++) {
+      for (let l0 = 0, s = offset + k * kStride, d = start + k * width; l0 < lines; l0 += width, d += K * width) {
+        const full = Math.min(width, lines - l0);
+        for (let l = 0; l < full; l++, s += lineStride) dst[d + l] = src[s]!;
+      }
+    }
+  }
+  // the last panel's missing lines are zeros
+  for (let l = lines; l < padded; l++) {
+    for (let k = 0, d = start + (l - (l % width)) * K + (l % width); k < K; k++, d += width) dst[d] = 0;
+  }
+}
+
+const roundUp = (x: number, m: number) => Math.ceil(x / m) * m;
+// byte addresses start at multiples of 64 (a cache line)
+const align64 = (bytes: number) => roundUp(bytes, 64);
+
+/**
+ * C[M,N] = A[M,K] · B[K,N] in wasm SIMD (float32 only; overwrites C, or accumulates into it). A(i,k) is a[aOffset + i*aRowStride + k*aColStride]; likewise B; C is row-major contiguous from cOffset.
+ * `job`: set by the threads splitting one product (see parallel/): calls with the same job share B, so it is packed once per thread.
+ */
+export function matmulWasm(
+  c: Float32Array, cOffset: number,
+  a: Float32Array, aOffset: number, aRowStride: number, aColStride: number,
+  b: Float32Array, bOffset: number, bRowStride: number, bColStride: number,
+  M: number, N: number, K: number, accumulate: boolean, job: object | null = null,
+): void {
+  const panelsA = Math.ceil(M / MR), panelsB = Math.ceil(N / NR);
+  const ldc = panelsB * NR;
+  // packed B first: its place does not depend on M, so row chunks of one job can share it
+  const pb = 0;
+  const pa = align64(pb + panelsB * NR * K * 4);
+  const pc = align64(pa + panelsA * MR * K * 4);
+  const inst = instanceWith(pc + panelsA * MR * ldc * 4);
+  const { gemm, f32 } = inst;
+  if (job === null || packedBFor !== job || packedBIn !== inst) {
+    packPanels(f32, pb / 4, b, bOffset, bColStride, bRowStride, N, K, NR);
+  }
+  packedBFor = job;
+  packedBIn = inst;
+  packPanels(f32, pa / 4, a, aOffset, aRowStride, aColStride, M, K, MR);
+  gemm(pa, pb, pc, panelsA, panelsB, K);
+  for (let i = 0, s = pc / 4, d = cOffset; i < M; i++, s += ldc, d += N) {
+    if (accumulate) {
+      for (let j = 0; j < N; j++) c[d + j] += f32[s + j]!;
+    } else {
+      c.set(f32.subarray(s, s + N), d);
+    }
+  }
+}
+
+/**
+ * The few-row product with both operands contiguous along K (x·Wᵀ of generation): C[M,N] = A·B where A(i,k) = a[aOffset + i*aRowStride + k] and B(k,j) = b[bOffset + j*bColStride + k]; float32 only.
+ */
+export function matmulRowsWasm(
+  c: Float32Array, cOffset: number,
+  a: Float32Array, aOffset: number, aRowStride: number,
+  b: Float32Array, bOffset: number, bColStride: number,
+  M: number, N: number, K: number, accumulate: boolean,
+): void {
+  const K4 = roundUp(K, 4), N4 = roundUp(N, 4);
+  const pw = 0;
+  const px = align64(N4 * K4 * 4);
+  const po = align64(px + M * K4 * 4);
+  const { dotRows, f32 } = instanceWith(po + M * N4 * 4);
+  packedBFor = null; // the staging below overwrites a kept packed B
+  // rows copied with set() (a memcpy), each zero-padded to K4; W's padding rows are zeros
+  const stage = (dst: number, src: Float32Array, offset: number, stride: number, rows: number, padRows: number) => {
+    if (stride === K4 && K === K4) f32.set(src.subarray(offset, offset + rows * K), dst);
+    else for (let r = 0; r < rows; r++) f32.set(src.subarray(offset + r * stride, offset + r * stride + K), dst + r * K4);
+    if (K !== K4) for (let r = 0; r < rows; r++) f32.fill(0, dst + r * K4 + K, dst + (r + 1) * K4);
+    f32.fill(0, dst + rows * K4, dst + padRows * K4);
+  };
+  stage(px / 4, a, aOffset, aRowStride, M, M);
+  stage(pw / 4, b, bOffset, bColStride, N, N4);
+  dotRows(px, pw, po, M, N4, K4);
+  for (let i = 0, s = po / 4, d = cOffset; i < M; i++, s += N4, d += N) {
+    if (accumulate) {
+      for (let j = 0; j < N; j++) c[d + j] += f32[s + j]!;
+    } else {
+      c.set(f32.subarray(s, s + N), d);
+    }
+  }
+}
