@@ -137,7 +137,7 @@ export interface FunctionDef {
  * Assembles a module that imports one memory as `env.memory` (at least `minPages` pages of 64 KiB)
  * and defines `functions` in order (function i is `call(i)`).
  */
-export function buildModule(functions: FunctionDef[], minPages = 1): Uint8Array {
+export function buildModule(functions: FunctionDef[], minPages = 1): Uint8Array<ArrayBuffer> {
   const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
   // one type per function (duplicates are allowed and keep the indices obvious)
   const types = vec(functions.map((f) => [0x60, ...vec(f.params.map((t) => [VAL_TYPE[t]])), ...vec(f.results.map((t) => [VAL_TYPE[t]]))]));

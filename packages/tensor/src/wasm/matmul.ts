@@ -150,7 +150,7 @@ function dotRows(): FunctionDef {
 }
 
 /** The matmul module's bytes: function 0 the micro-kernel, 1 `gemm`, 2 `dotRows`. */
-export function matmulModuleBytes(): Uint8Array {
+export function matmulModuleBytes(): Uint8Array<ArrayBuffer> {
   return buildModule([microKernel(), gemmLoops(0), dotRows()]);
 }
 
