@@ -1,7 +1,9 @@
 // Splitting matmuls and attention across threads: the partition and signalling protocol with a
 // recording in-thread pool, then real worker threads (src/node/worker-pool.ts) against one thread.
 
+import fc from 'fast-check';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { type Backend, getBackend, setBackend } from '../../src/backend.js';
 import { type FloatArray, matmulKernel } from '../../src/kernels/matmul.js';
 import {
   type MatmulFn, type MatmulJob, type MatmulPool, PARALLEL_MIN_WORK, isShared, matmulThreads, nextChunk, runJob, setMatmulThreads, startWorkers, waitForWorkers,
@@ -160,6 +162,29 @@ describe('matmul on worker threads', () => {
         matmulKernel(c, 0, p.a, 0, p.aRs, p.aCs, p.b, 0, p.bRs, p.bCs, M, N, K, accumulate);
         expectClose(c, expected);
       }
+    }
+  });
+
+  it('on both backends, a product split across a worker thread equals the one-thread product exactly, for any layout and shape', async () => {
+    await enableWorkerThreads(1);
+    const before = getBackend();
+    // the row chunks share the kernel's arithmetic: a split changes which thread computes a row, not how
+    const arb = fc.record({
+      layout: fc.constantFrom<Layout>('A·B', 'A·Bᵀ', 'Aᵀ·B'), M: fc.integer({ min: 150, max: 400 }), N: fc.integer({ min: 120, max: 300 }),
+      K: fc.integer({ min: 120, max: 300 }), accumulate: fc.boolean(), backend: fc.constantFrom<Backend>('js', 'wasm'),
+    });
+    try {
+      fc.assert(fc.property(arb, ({ layout, M, N, K, accumulate, backend }) => {
+        setBackend(backend);
+        const p = product(layout, M, N, K);
+        const c = random(new Float32Array(M * N), 3);
+        const expected = singleThread(c, p, M, N, K, accumulate);
+        expect(startWorkers(c, 0, p.a, 0, p.aRs, p.aCs, p.b, 0, p.bRs, p.bCs, M, N, K, accumulate)).not.toBeNull();
+        waitForWorkers();
+        expect(c).toEqual(expected);
+      }), { numRuns: 12 });
+    } finally {
+      setBackend(before);
     }
   });
 
