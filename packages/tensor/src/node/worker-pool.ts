@@ -6,6 +6,12 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { setMatmulThreads } from '../kernels/parallel.js';
+import { applyBackendFromEnv } from './backend-env.js';
+
+export { applyBackendFromEnv } from './backend-env.js';
+
+// TSGRAD_BACKEND takes effect for any Node program that loads this module (the CLIs, the bench).
+applyBackendFromEnv();
 
 let workers: Worker[] = [];
 
