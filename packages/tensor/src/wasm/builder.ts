@@ -73,6 +73,7 @@ export const op = {
   return: (): number[] => [0x0f],
   call: (fn: number): number[] => [0x10, ...uleb(fn)],
   drop: (): number[] => [0x1a],
+  select: (): number[] => [0x1b],
   // locals
   local_get: (i: number): number[] => [0x20, ...uleb(i)],
   local_set: (i: number): number[] => [0x21, ...uleb(i)],
@@ -94,6 +95,7 @@ export const op = {
   i32_add: (): number[] => [0x6a],
   i32_sub: (): number[] => [0x6b],
   i32_mul: (): number[] => [0x6c],
+  i32_and: (): number[] => [0x71],
   i32_shl: (): number[] => [0x74],
   // f32 arithmetic
   f32_const: (x: number): number[] => {
@@ -109,6 +111,11 @@ export const op = {
   v128_load: (offset = 0): number[] => [...simd(0x00), ...memarg(4, offset)],
   v128_load32_splat: (offset = 0): number[] => [...simd(0x09), ...memarg(2, offset)],
   v128_store: (offset = 0): number[] => [...simd(0x0b), ...memarg(4, offset)],
+  /** Picks 16 bytes from the 32 of two vectors (indices 0–15 the first, 16–31 the second). */
+  i8x16_shuffle: (bytes: number[]): number[] => {
+    if (bytes.length !== 16 || bytes.some((b) => b < 0 || b > 31)) throw new Error(`wasm builder: i8x16.shuffle needs 16 lane indices in 0..31, got ${bytes}`);
+    return [...simd(0x0d), ...bytes];
+  },
   f32x4_splat: (): number[] => simd(0x13),
   f32x4_extract_lane: (lane: number): number[] => [...simd(0x1f), lane],
   // v128 float arithmetic, four lanes at once

@@ -76,7 +76,7 @@ function gemmLoops(micro: number): FunctionDef {
   const [k0, kc, i0, iEnd, p, q, ldc] = [6, 7, 8, 9, 10, 11, 12];
   const get = op.local_get, set = op.local_set;
   // min(x, y) of two locals: select(x, y, x < y)
-  const min = (x: number[], y: number[]) => [...x, ...y, ...x, ...y, ...op.i32_lt_s(), 0x1b];
+  const min = (x: number[], y: number[]) => [...x, ...y, ...x, ...y, ...op.i32_lt_s(), ...op.select()];
   // a do-while: body, then `counter += step`, repeat while counter < limit
   const doWhile = (counter: number, step: number[], limit: number[], body: number[][]) => [
     op.loop(), ...body, get(counter), step, op.i32_add(), op.local_tee(counter), limit, op.i32_lt_s(), op.br_if(0), op.end(),
@@ -149,17 +149,88 @@ function dotRows(): FunctionDef {
   return { params: ['i32', 'i32', 'i32', 'i32', 'i32', 'i32'], results: [], locals, body, exportAs: 'dotRows' };
 }
 
-/** The matmul module's bytes: function 0 the micro-kernel, 1 `gemm`, 2 `dotRows`. */
+// 32-bit lanes i (0–3 of the first vector, 4–7 of the second) as the byte indices i8x16.shuffle takes.
+const lanes = (...l: number[]) => l.flatMap((i) => [4 * i, 4 * i + 1, 4 * i + 2, 4 * i + 3]);
+
+// packAcross(src, ld, dst, panels, K, vecs): the packing of an operand whose source runs across
+// the lines (A·B's B, Aᵀ·B's A), staged as K rows of ld floats: panel p, step k is the
+// 4·vecs floats at src[k·ld + p·4·vecs …], copied as vecs vectors to dst + (p·K + k)·16·vecs.
+function packAcross(): FunctionDef {
+  const [src, ld, dst, panels, K, vecs] = [0, 1, 2, 3, 4, 5];
+  const [p, k, s, d, width] = [6, 7, 8, 9, 10];
+  const get = op.local_get, set = op.local_set;
+  const body: number[][] = [
+    get(vecs), op.i32_const(16), op.i32_mul(), set(width), // bytes per panel step
+    op.i32_const(0), set(p),
+    op.loop(),
+    get(src), get(p), get(width), op.i32_mul(), op.i32_add(), set(s),
+    get(dst), get(p), get(K), op.i32_mul(), get(width), op.i32_mul(), op.i32_add(), set(d),
+    op.i32_const(0), set(k),
+    op.loop(),
+    get(d), get(s), op.v128_load(0), op.v128_store(0),
+    get(vecs), op.i32_const(2), op.i32_eq(), op.if(), get(d), get(s), op.v128_load(16), op.v128_store(16), op.end(),
+    get(s), get(ld), op.i32_const(4), op.i32_mul(), op.i32_add(), set(s),
+    get(d), get(width), op.i32_add(), set(d),
+    get(k), op.i32_const(1), op.i32_add(), op.local_tee(k), get(K), op.i32_lt_s(), op.br_if(0), op.end(),
+    get(p), op.i32_const(1), op.i32_add(), op.local_tee(p), get(panels), op.i32_lt_s(), op.br_if(0), op.end(),
+  ];
+  return { params: ['i32', 'i32', 'i32', 'i32', 'i32', 'i32'], results: [], locals: new Array<ValType>(5).fill('i32'), body, exportAs: 'packAcross' };
+}
+
+// packAlong(src, ld, dst, groups, K, vecs): the packing of an operand whose source runs along k
+// (A·B's A, A·Bᵀ's B), staged as rows of ld floats, one per line (K a multiple of 4): each group
+// of four lines is read four k-steps at a time and transposed, 4×4, into the panel's layout.
+// Group g is lanes 4·(g mod vecs) … of panel ⌊g / vecs⌋ (a panel is 4·vecs lines wide).
+function packAlong(): FunctionDef {
+  const [src, ld, dst, groups, K, vecs] = [0, 1, 2, 3, 4, 5];
+  const [g, k, row, d, width, rowBytes, h] = [6, 7, 8, 9, 10, 11, 12];
+  const [v0, v1, v2, v3, t0, t1, t2, t3] = [13, 14, 15, 16, 17, 18, 19, 20];
+  const get = op.local_get, set = op.local_set;
+  const shuffle = (x: number, y: number, l: number[]) => [...get(x), ...get(y), ...op.i8x16_shuffle(lanes(...l))];
+  const body: number[][] = [
+    get(vecs), op.i32_const(16), op.i32_mul(), set(width),
+    get(ld), op.i32_const(4), op.i32_mul(), set(rowBytes),
+    op.i32_const(0), set(g),
+    op.loop(),
+    // h = g mod vecs: which half of the panel; d = the group's first lane: panel ⌊g/vecs⌋, lane 4h
+    get(g), get(vecs), op.i32_const(1), op.i32_sub(), op.i32_and(), set(h),
+    get(dst), get(g), get(h), op.i32_sub(), op.i32_const(16), op.i32_mul(), get(K), op.i32_mul(), op.i32_add(), get(h), op.i32_const(16), op.i32_mul(), op.i32_add(), set(d),
+    get(src), get(g), op.i32_const(4), op.i32_mul(), get(rowBytes), op.i32_mul(), op.i32_add(), set(row),
+    op.i32_const(0), set(k),
+    op.loop(),
+    // v_r = line r's steps k … k + 3
+    get(row), op.v128_load(0), set(v0),
+    get(row), get(rowBytes), op.i32_add(), op.v128_load(0), set(v1),
+    get(row), get(rowBytes), op.i32_const(2), op.i32_mul(), op.i32_add(), op.v128_load(0), set(v2),
+    get(row), get(rowBytes), op.i32_const(3), op.i32_mul(), op.i32_add(), op.v128_load(0), set(v3),
+    // transpose: out_j = (v0[j], v1[j], v2[j], v3[j]), step k + j of the four lines
+    shuffle(v0, v1, [0, 4, 1, 5]), set(t0), shuffle(v0, v1, [2, 6, 3, 7]), set(t1),
+    shuffle(v2, v3, [0, 4, 1, 5]), set(t2), shuffle(v2, v3, [2, 6, 3, 7]), set(t3),
+    get(d), shuffle(t0, t2, [0, 1, 4, 5]), op.v128_store(0),
+    get(d), get(width), op.i32_add(), shuffle(t0, t2, [2, 3, 6, 7]), op.v128_store(0),
+    get(d), get(width), op.i32_const(2), op.i32_mul(), op.i32_add(), shuffle(t1, t3, [0, 1, 4, 5]), op.v128_store(0),
+    get(d), get(width), op.i32_const(3), op.i32_mul(), op.i32_add(), shuffle(t1, t3, [2, 3, 6, 7]), op.v128_store(0),
+    get(row), op.i32_const(16), op.i32_add(), set(row),
+    get(d), get(width), op.i32_const(4), op.i32_mul(), op.i32_add(), set(d),
+    get(k), op.i32_const(4), op.i32_add(), op.local_tee(k), get(K), op.i32_lt_s(), op.br_if(0), op.end(),
+    get(g), op.i32_const(1), op.i32_add(), op.local_tee(g), get(groups), op.i32_lt_s(), op.br_if(0), op.end(),
+  ];
+  const locals: ValType[] = [...new Array<ValType>(7).fill('i32'), ...new Array<ValType>(8).fill('v128')];
+  return { params: ['i32', 'i32', 'i32', 'i32', 'i32', 'i32'], results: [], locals, body, exportAs: 'packAlong' };
+}
+
+/** The matmul module's bytes: function 0 the micro-kernel, 1 `gemm`, 2 `dotRows`, 3 `packAcross`, 4 `packAlong`. */
 export function matmulModuleBytes(): Uint8Array<ArrayBuffer> {
-  return buildModule([microKernel(), gemmLoops(0), dotRows()]);
+  return buildModule([microKernel(), gemmLoops(0), dotRows(), packAcross(), packAlong()]);
 }
 
 // ************* this thread's instance and memory *************
 
 type Gemm = (pa: number, pb: number, pc: number, panelsA: number, panelsB: number, K: number) => void;
 type DotRows = (x: number, w: number, out: number, M: number, N4: number, K4: number) => void;
+type Pack = (src: number, ld: number, dst: number, count: number, K: number, vecs: number) => void;
 
-interface Instance { gemm: Gemm; dotRows: DotRows; memory: WebAssembly.Memory; f32: Float32Array }
+interface Instance { gemm: Gemm; dotRows: DotRows; packAlong: Pack; packAcross: Pack; memory: WebAssembly.Memory; f32: Float32Array }
 
 let compiled: WebAssembly.Module | null = null;
 let instance: Instance | null = null;
@@ -178,39 +249,62 @@ function instanceWith(bytes: number): Instance {
   compiled ??= new WebAssembly.Module(matmulModuleBytes());
   const size = Math.ceil(Math.max(bytes, 2 * (instance?.f32.byteLength ?? 0)) / MEMORY_STEP) * MEMORY_STEP;
   const memory = new WebAssembly.Memory({ initial: size / 65536 });
-  const exports = new WebAssembly.Instance(compiled, { env: { memory } }).exports as unknown as { gemm: Gemm; dotRows: DotRows };
-  instance = { gemm: exports.gemm, dotRows: exports.dotRows, memory, f32: new Float32Array(memory.buffer) };
+  const exports = new WebAssembly.Instance(compiled, { env: { memory } }).exports as unknown as Omit<Instance, 'memory' | 'f32'>;
+  instance = { ...exports, memory, f32: new Float32Array(memory.buffer) };
   return instance;
 }
 
 // ************* staging and the calls *************
 
 /**
- * Packs `lines` strided vectors of length K into panels of `width` lines interleaved along k:
- * line l, step k goes to dst[start + ⌊l/width⌋·K·width + k·width + l % width] from
- * src[offset + l·lineStride + k·kStride]; lines past the end are zeros. For A the lines are
- * rows (width MR), for B columns (width NR).
+ * The generic packing, for operands neither packing function in the module reads (strided views,
+ * broadcast rows): `lines` strided vectors of length K go into panels of `width` lines
+ * interleaved along k: line l, step k goes to dst[start + ⌊l/width⌋·Kp·width + k·width + l % width]
+ * from src[offset + l·lineStride + k·kStride]. Steps K … Kp and lines past the end are zeros.
+ * For A the lines are rows (width MR), for B columns (width NR).
  */
-function packPanels(dst: Float32Array, start: number, src: Float32Array, offset: number, lineStride: number, kStride: number, lines: number, K: number, width: number): void {
+function packPanels(dst: Float32Array, start: number, src: Float32Array, offset: number, lineStride: number, kStride: number, lines: number, K: number, Kp: number, width: number): void {
   const padded = Math.ceil(lines / width) * width;
-  if (Math.abs(kStride) <= Math.abs(lineStride)) {
-    // lines lie along the source's short stride (A·B's A, A·Bᵀ's B): one line at a time
-    for (let l = 0; l < lines; l++) {
-      for (let k = 0, s = offset + l * lineStride, d = start + (l - (l % width)) * K + (l % width); k < K; k++, s += kStride, d += width) dst[d] = src[s]!;
-    }
-  } else {
-    // the source runs across the lines (A·B's B, Aᵀ·B's A): one step k at a time, all lines,
-    // so each source row is read once, in order
-    for (let k = 0; k < K; k++) {
-      for (let l0 = 0, s = offset + k * kStride, d = start + k * width; l0 < lines; l0 += width, d += K * width) {
-        const full = Math.min(width, lines - l0);
-        for (let l = 0; l < full; l++, s += lineStride) dst[d + l] = src[s]!;
+  for (let l = 0; l < padded; l++) {
+    const d0 = start + (l - (l % width)) * Kp + (l % width);
+    let k = 0, d = d0;
+    if (l < lines) for (let s = offset + l * lineStride; k < K; k++, s += kStride, d += width) dst[d] = src[s]!;
+    for (; k < Kp; k++, d += width) dst[d] = 0;
+  }
+}
+
+/**
+ * Packs an operand (lines of length K, see packPanels) at float index `dst` of this thread's
+ * memory, Kp = K rounded up to 4. Contiguous sources (row-major or transposed matrices) are
+ * copied in with set() (a memcpy) to the staging area at float index `stage`, zero-padded to
+ * whole panels and Kp steps, and packed there by the module's SIMD packAlong or packAcross;
+ * anything else goes through packPanels.
+ */
+function packOperand(inst: Instance, dst: number, stage: number, src: Float32Array, offset: number, lineStride: number, kStride: number, lines: number, K: number, Kp: number, width: number): void {
+  const { f32 } = inst;
+  const padded = Math.ceil(lines / width) * width;
+  const vecs = width / 4;
+  if (kStride === 1 && lineStride >= K) {
+    // lines run along k: stage them as rows of Kp floats
+    if (lineStride === Kp && K === Kp) f32.set(src.subarray(offset, offset + lines * K), stage);
+    else {
+      for (let l = 0; l < lines; l++) {
+        f32.set(src.subarray(offset + l * lineStride, offset + l * lineStride + K), stage + l * Kp);
+        if (Kp > K) f32.fill(0, stage + l * Kp + K, stage + (l + 1) * Kp);
       }
     }
-  }
-  // the last panel's missing lines are zeros
-  for (let l = lines; l < padded; l++) {
-    for (let k = 0, d = start + (l - (l % width)) * K + (l % width); k < K; k++, d += width) dst[d] = 0;
+    f32.fill(0, stage + lines * Kp, stage + padded * Kp);
+    inst.packAlong(4 * stage, Kp, 4 * dst, padded / 4, Kp, vecs);
+  } else if (lineStride === 1 && kStride >= lines) {
+    // steps k run across the lines: stage them as Kp rows of `padded` floats
+    for (let k = 0; k < K; k++) {
+      f32.set(src.subarray(offset + k * kStride, offset + k * kStride + lines), stage + k * padded);
+      if (padded > lines) f32.fill(0, stage + k * padded + lines, stage + (k + 1) * padded);
+    }
+    f32.fill(0, stage + K * padded, stage + Kp * padded);
+    inst.packAcross(4 * stage, padded, 4 * dst, padded / width, Kp, vecs);
+  } else {
+    packPanels(f32, dst, src, offset, lineStride, kStride, lines, K, Kp, width);
   }
 }
 
@@ -230,25 +324,29 @@ export function matmulWasm(
 ): void {
   const panelsA = Math.ceil(M / MR), panelsB = Math.ceil(N / NR);
   const ldc = panelsB * NR;
+  // K rounded up to 4 (packAlong moves four steps at a time); the extra steps are zeros in both
+  const Kp = roundUp(K, 4);
   // packed B first: its place does not depend on M, so row chunks of one job can share it
   const pb = 0;
-  const pa = align64(pb + panelsB * NR * K * 4);
-  const pc = align64(pa + panelsA * MR * K * 4);
-  const inst = instanceWith(pc + panelsA * MR * ldc * 4);
-  const { gemm, f32 } = inst;
+  const pa = align64(pb + panelsB * NR * Kp * 4);
+  const pc = align64(pa + panelsA * MR * Kp * 4);
+  const stage = align64(pc + panelsA * MR * ldc * 4);
+  const inst = instanceWith(stage + Kp * Math.max(panelsA * MR, panelsB * NR) * 4);
   if (job === null || packedBFor !== job || packedBIn !== inst) {
-    packPanels(f32, pb / 4, b, bOffset, bColStride, bRowStride, N, K, NR);
+    packOperand(inst, pb / 4, stage / 4, b, bOffset, bColStride, bRowStride, N, K, Kp, NR);
   }
   packedBFor = job;
   packedBIn = inst;
-  packPanels(f32, pa / 4, a, aOffset, aRowStride, aColStride, M, K, MR);
-  gemm(pa, pb, pc, panelsA, panelsB, K);
+  packOperand(inst, pa / 4, stage / 4, a, aOffset, aRowStride, aColStride, M, K, Kp, MR);
+  inst.gemm(pa, pb, pc, panelsA, panelsB, Kp);
+  const f32 = inst.f32;
+  if (!accumulate && ldc === N) {
+    c.set(f32.subarray(pc / 4, pc / 4 + M * N), cOffset);
+    return;
+  }
   for (let i = 0, s = pc / 4, d = cOffset; i < M; i++, s += ldc, d += N) {
-    if (accumulate) {
-      for (let j = 0; j < N; j++) c[d + j] += f32[s + j]!;
-    } else {
-      c.set(f32.subarray(s, s + N), d);
-    }
+    if (accumulate) for (let j = 0; j < N; j++) c[d + j] += f32[s + j]!;
+    else for (let j = 0; j < N; j++) c[d + j] = f32[s + j]!;
   }
 }
 
