@@ -17,6 +17,7 @@ import { benchNorms } from './norms.js';
 import { type TrainBenchOptions, benchTrainStep, trainRows } from './train-step.js';
 import { type GenerateBenchOptions, benchGenerate, generateRows } from './generate.js';
 import { benchTwoThreads } from './threads.js';
+import { benchPytorchTrain, pytorchRows } from './pytorch.js';
 import { type MemoryOptions, benchMemory, memoryRows } from './memory.js';
 import { type Row, renderMarkdown } from './table.js';
 import { initTfjs, tfjsVersion, wasmHasSimd } from './tfjs-env.js';
@@ -79,7 +80,12 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResult> {
     const trainOpts: TrainBenchOptions = { config, batch, seqLen, steps: q ? { tsgrad: 1, 'tfjs-cpu': 1, 'tfjs-wasm': 1 } : { tsgrad: 3, 'tfjs-cpu': 2, 'tfjs-wasm': 3 } };
     const r = await benchTrainStep(trainOpts);
     log(`training: ${Object.entries(r.tokensPerSecond).map(([k, v]) => `${k} ${v.toFixed(1)} tokens/s`).join(', ')}`);
-    rows.push(...trainRows(r, trainOpts));
+    const trainRowList = trainRows(r, trainOpts);
+    rows.push(...trainRowList);
+    log('training step: PyTorch reference …');
+    const torch = benchPytorchTrain(config, batch, seqLen, q ? 1 : 5);
+    log(torch.ran ? `PyTorch: ${torch.tokensPerSecond.toFixed(1)} tokens/s (OpenBLAS ${torch.blasCore})` : `PyTorch: skipped, ${torch.reason}`);
+    rows.push(...pytorchRows(torch, r.tokensPerSecond.tsgrad, trainRowList[0]!.section));
   }
   let sameTokens = '';
   if (wants('generate')) {
