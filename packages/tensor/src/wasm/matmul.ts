@@ -25,6 +25,7 @@
 // where the js kernel sums in doubles and rounds once per element.
 
 import { type FunctionDef, type ValType, buildModule, op } from './builder.js';
+import { type KernelInstance, KernelModule } from './memory.js';
 
 const MR = 4;
 const NR = 8;
@@ -224,35 +225,19 @@ export function matmulModuleBytes(): Uint8Array<ArrayBuffer> {
   return buildModule([microKernel(), gemmLoops(0), dotRows(), packAcross(), packAlong()]);
 }
 
-// ************* this thread's instance and memory *************
+// ************* this thread's instance *************
 
 type Gemm = (pa: number, pb: number, pc: number, panelsA: number, panelsB: number, K: number) => void;
 type DotRows = (x: number, w: number, out: number, M: number, N4: number, K4: number) => void;
 type Pack = (src: number, ld: number, dst: number, count: number, K: number, vecs: number) => void;
 
-interface Instance { gemm: Gemm; dotRows: DotRows; packAlong: Pack; packAcross: Pack; memory: WebAssembly.Memory; f32: Float32Array }
+interface MatmulExports { gemm: Gemm; dotRows: DotRows; packAlong: Pack; packAcross: Pack }
+type Instance = KernelInstance<MatmulExports>;
 
-let compiled: WebAssembly.Module | null = null;
-let instance: Instance | null = null;
+const matmulModule = new KernelModule<MatmulExports>(matmulModuleBytes);
 // The split job whose B this thread's memory holds packed (see matmulWasm), and in which instance.
 let packedBFor: object | null = null;
 let packedBIn: Instance | null = null;
-
-// Memory comes in steps of at least 64 MiB (reserved, not touched: the OS backs pages on first
-// write). A product that needs more gets a new, larger memory and instance. NOTE: never
-// memory.grow(): growing detaches the old ArrayBuffer, and once any buffer in the process is
-// detached V8 checks every typed-array load for it (13–15% slower loops everywhere).
-const MEMORY_STEP = 64 << 20;
-
-function instanceWith(bytes: number): Instance {
-  if (instance && instance.f32.byteLength >= bytes) return instance;
-  compiled ??= new WebAssembly.Module(matmulModuleBytes());
-  const size = Math.ceil(Math.max(bytes, 2 * (instance?.f32.byteLength ?? 0)) / MEMORY_STEP) * MEMORY_STEP;
-  const memory = new WebAssembly.Memory({ initial: size / 65536 });
-  const exports = new WebAssembly.Instance(compiled, { env: { memory } }).exports as unknown as Omit<Instance, 'memory' | 'f32'>;
-  instance = { ...exports, memory, f32: new Float32Array(memory.buffer) };
-  return instance;
-}
 
 // ************* staging and the calls *************
 
@@ -294,7 +279,7 @@ function packOperand(inst: Instance, dst: number, stage: number, src: Float32Arr
       }
     }
     f32.fill(0, stage + lines * Kp, stage + padded * Kp);
-    inst.packAlong(4 * stage, Kp, 4 * dst, padded / 4, Kp, vecs);
+    inst.exports.packAlong(4 * stage, Kp, 4 * dst, padded / 4, Kp, vecs);
   } else if (lineStride === 1 && kStride >= lines) {
     // steps k run across the lines: stage them as Kp rows of `padded` floats
     for (let k = 0; k < K; k++) {
@@ -302,7 +287,7 @@ function packOperand(inst: Instance, dst: number, stage: number, src: Float32Arr
       if (padded > lines) f32.fill(0, stage + k * padded + lines, stage + (k + 1) * padded);
     }
     f32.fill(0, stage + K * padded, stage + Kp * padded);
-    inst.packAcross(4 * stage, padded, 4 * dst, padded / width, Kp, vecs);
+    inst.exports.packAcross(4 * stage, padded, 4 * dst, padded / width, Kp, vecs);
   } else {
     packPanels(f32, dst, src, offset, lineStride, kStride, lines, K, Kp, width);
   }
@@ -331,14 +316,14 @@ export function matmulWasm(
   const pa = align64(pb + panelsB * NR * Kp * 4);
   const pc = align64(pa + panelsA * MR * Kp * 4);
   const stage = align64(pc + panelsA * MR * ldc * 4);
-  const inst = instanceWith(stage + Kp * Math.max(panelsA * MR, panelsB * NR) * 4);
+  const inst = matmulModule.instance(stage + Kp * Math.max(panelsA * MR, panelsB * NR) * 4);
   if (job === null || packedBFor !== job || packedBIn !== inst) {
     packOperand(inst, pb / 4, stage / 4, b, bOffset, bColStride, bRowStride, N, K, Kp, NR);
   }
   packedBFor = job;
   packedBIn = inst;
   packOperand(inst, pa / 4, stage / 4, a, aOffset, aRowStride, aColStride, M, K, Kp, MR);
-  inst.gemm(pa, pb, pc, panelsA, panelsB, Kp);
+  inst.exports.gemm(pa, pb, pc, panelsA, panelsB, Kp);
   const f32 = inst.f32;
   if (!accumulate && ldc === N) {
     c.set(f32.subarray(pc / 4, pc / 4 + M * N), cOffset);
@@ -363,7 +348,7 @@ export function matmulRowsWasm(
   const pw = 0;
   const px = align64(N4 * K4 * 4);
   const po = align64(px + M * K4 * 4);
-  const { dotRows, f32 } = instanceWith(po + M * N4 * 4);
+  const { exports: { dotRows }, f32 } = matmulModule.instance(po + M * N4 * 4);
   packedBFor = null; // the staging below overwrites a kept packed B
   // rows copied with set() (a memcpy), each zero-padded to K4; W's padding rows are zeros
   const stage = (dst: number, src: Float32Array, offset: number, stride: number, rows: number, padRows: number) => {
