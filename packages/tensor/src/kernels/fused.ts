@@ -3,13 +3,20 @@
 // logsumexp), and each backward sits next to its forward, quoting the line it differentiates.
 // Shapes: every buffer is [rows, cols] row-major; the op runs along the last dim (cols), except
 // SwiGLU (flat, n elements) and rotary (rows of D, shapes given at its section).
+// With the 'wasm' backend, float32 softmax runs in src/wasm/softmax.ts (these loops its reference).
 
+import { getBackend } from '../backend.js';
 import type { Storage } from '../dtype.js';
+import { softmaxBackwardWasm, softmaxWasm } from '../wasm/softmax.js';
 
 // ************* softmax *************
 
 /** out[r, :] = softmax(x[r, :]), subtracting the row max first so exp never overflows. */
 export function softmaxForward(out: Storage, x: Storage, xOff: number, rows: number, cols: number): void {
+  if (out instanceof Float32Array && x instanceof Float32Array && getBackend() === 'wasm') {
+    softmaxWasm(out, x, xOff, rows, cols);
+    return;
+  }
   for (let r = 0; r < rows; r++) {
     const base = xOff + r * cols;
     const o = r * cols;
@@ -29,6 +36,10 @@ export function softmaxForward(out: Storage, x: Storage, xOff: number, rows: num
 
 /** dX = y ⊙ (dOut − Σ_j dOut_j·y_j): the backward of softmaxForward given its output y. */
 export function softmaxBackward(dX: Storage, dOut: Storage, dOutOff: number, y: Storage, rows: number, cols: number): void {
+  if (dX instanceof Float32Array && dOut instanceof Float32Array && y instanceof Float32Array && getBackend() === 'wasm') {
+    softmaxBackwardWasm(dX, dOut, dOutOff, y, rows, cols);
+    return;
+  }
   for (let r = 0; r < rows; r++) {
     const o = r * cols;
     const g = dOutOff + o;

@@ -118,11 +118,19 @@ export const op = {
   },
   f32x4_splat: (): number[] => simd(0x13),
   f32x4_extract_lane: (lane: number): number[] => [...simd(0x1f), lane],
+  /** Four f32 lanes given as numbers. */
+  v128_const_f32x4: (x: number, y: number, z: number, w: number): number[] => [...simd(0x0c), ...new Uint8Array(new Float32Array([x, y, z, w]).buffer)],
+  f32x4_nearest: (): number[] => simd(0x6a),
+  // v128 integer lanes (for building powers of two from exponent bits)
+  i32x4_trunc_sat_f32x4_s: (): number[] => simd(0xf8),
+  i32x4_shl: (): number[] => simd(0xab),
+  i32x4_add: (): number[] => simd(0xae),
   // v128 float arithmetic, four lanes at once
   f32x4_add: (): number[] => simd(0xe4),
   f32x4_sub: (): number[] => simd(0xe5),
   f32x4_mul: (): number[] => simd(0xe6),
   f32x4_div: (): number[] => simd(0xe7),
+  f32x4_min: (): number[] => simd(0xe8),
   f32x4_max: (): number[] => simd(0xe9),
 };
 
