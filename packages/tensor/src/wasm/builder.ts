@@ -102,6 +102,7 @@ export const op = {
     const bytes = new Uint8Array(new Float32Array([x]).buffer);
     return [0x43, ...bytes];
   },
+  f32_sqrt: (): number[] => [0x91],
   f32_add: (): number[] => [0x92],
   f32_sub: (): number[] => [0x93],
   f32_mul: (): number[] => [0x94],
