@@ -3,12 +3,17 @@
 // accumulators instead of 3×3 doubles.
 //
 // Staging: tensors stay Float32Arrays, so each call packs A and B into this thread's wasm memory
-// (O(M·K + K·N) copies for O(M·N·K) work) in the order the micro-kernel reads them:
-//   packed A: panels of MR = 4 rows, panel p holds A[4p + r, k] at p·K·4 + 4k + r
-//   packed B: panels of NR = 8 columns, panel q holds B[k, 8q + j] at q·K·8 + 8k + j
+// (O(M·K + K·N) copies for O(M·N·K) work) in the order the micro-kernel reads them (K rounded
+// up to Kp, a multiple of 4, with zero steps):
+//   packed A: panels of MR = 4 rows, panel p holds A[4p + r, k] at p·Kp·4 + 4k + r
+//   packed B: panels of NR = 8 columns, panel q holds B[k, 8q + j] at q·Kp·8 + 8k + j
 // Lines past the edge are zeros, so the kernel computes only full tiles into a padded C
 // [4·panelsA, 8·panelsB] and the valid part is copied out. Any layout (A·B, A·Bᵀ, Aᵀ·B, strided
-// views, broadcast rows) is just a different packing loop: the kernel itself is one.
+// views, broadcast rows) is just a different packing: the kernel itself is one. Contiguous
+// operands are copied in with set() and packed by the module (packAlong, packAcross: a tenth of
+// the kernel's time); strided views by a js loop (packPanels). Why stage rather than keep tensors
+// in wasm memory: Float32Array storage is the core of the design, the copies are O(n²) per
+// O(n³), and one memory per thread needs no allocator.
 //
 // The loop nest inside the module (see `gemm`):
 //   for k0 in K step KC                    one K block: A panels and B panels from k0 to k0 + kc
