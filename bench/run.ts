@@ -12,6 +12,7 @@
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type LlamaConfig, llamaPreset } from '@tsgrad/llama';
+import { getBackend } from '@tsgrad/tensor';
 import { FULL_SHAPES, QUICK_SHAPES, benchMatmul } from './matmul.js';
 import { benchNorms } from './norms.js';
 import { type TrainBenchOptions, benchTrainStep, trainRows } from './train-step.js';
@@ -129,7 +130,8 @@ function buildNotes(quick: boolean, sameTokens: string): string[] {
     'Medians of alternating runs (tsgrad → tfjs-cpu → tfjs-wasm, the first contender rotating each round) in one process. ' +
       'Every figure is a throughput; ratio = tsgrad ÷ peer, so > 1 means tsgrad is faster.',
     `Peers: TensorFlow.js ${tfjsVersion}, backend 'cpu' (plain JS) and 'wasm' (${wasmHasSimd() ? 'SIMD' : 'non-SIMD'} build, ` +
-      'one thread: WASM_HAS_MULTITHREAD_SUPPORT off), prod mode. tsgrad runs on one thread except in the two-thread section.',
+      'one thread: WASM_HAS_MULTITHREAD_SUPPORT off), prod mode. tsgrad runs on one thread except in the two-thread section, ' +
+      `on its '${getBackend()}' kernels (TSGRAD_BACKEND=js|wasm picks them).`,
     'matmul layouts: A·B; A·Bᵀ with B stored [N, K] (Linear forward); Aᵀ·B with A stored [K, M] (weight gradient). ' +
       'tsgrad multiplies transposed views, tfjs uses tf.matMul(a, b, transposeA, transposeB). The batched shape is [8, 128, 256] @ [8, 256, 128].',
     `Checked before timing, on the same data (normwise max relative error, limit 1e-4; 1e-3 for training gradients): ${errors || 'no check ran'}.`,
