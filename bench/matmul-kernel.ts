@@ -1,9 +1,10 @@
-// GFLOP/s of matmulKernel for the shapes and layouts autograd uses, against a naive i-k-j loop:
+// GFLOP/s of parallelMatmul (matmulKernel, split by rows once workers run) for the shapes and layouts autograd uses, against a naive i-k-j loop:
 // first on one thread, then split across this thread and worker threads (shared memory).
 // Run: npx tsx bench/matmul-kernel.ts [--quick] [--f64] [--threads=N] (N workers, default 1)
 // Every number is the median of several timed runs: the machine is shared, timings drift.
 import { loadavg } from 'node:os';
-import { type FloatArray, matmulKernel } from '../packages/tensor/src/kernels/matmul.js';
+import type { FloatArray } from '../packages/tensor/src/kernels/matmul.js';
+import { parallelMatmul } from '../packages/tensor/src/parallel/matmul.js';
 import { disableWorkerThreads, enableWorkerThreads } from '../packages/tensor/src/node/worker-pool.js';
 
 type Layout = 'A·B' | 'A·Bᵀ' | 'Aᵀ·B';
@@ -68,11 +69,11 @@ function bench(shape: Shape, layout: Layout | 'naive', shared: boolean): number 
   // A·Bᵀ: b holds [N, K] row-major; Aᵀ·B: a holds [K, M] row-major.
   const [aRs, aCs] = layout === 'Aᵀ·B' ? [1, M] : [K, 1];
   const [bRs, bCs] = layout === 'A·Bᵀ' ? [1, K] : [N, 1];
-  return gflops(flops, () => matmulKernel(c, 0, a, 0, aRs, aCs, b, 0, bRs, bCs, M, N, K));
+  return gflops(flops, () => parallelMatmul(c, 0, a, 0, aRs, aCs, b, 0, bRs, bCs, M, N, K));
 }
 
 const load = loadavg()[0].toFixed(2);
-console.log(`matmulKernel, ${f64 ? 'float64' : 'float32'}, GFLOP/s (median); load average ${load} on this machine`);
+console.log(`parallelMatmul, ${f64 ? 'float64' : 'float32'}, GFLOP/s (median); load average ${load} on this machine`);
 const single = shapes.map((shape) => [bench(shape, 'naive', false), ...layouts.map((l) => bench(shape, l, false))]);
 await enableWorkerThreads(workers);
 const split = shapes.map((shape) => layouts.map((l) => bench(shape, l, true)));

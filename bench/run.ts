@@ -12,11 +12,13 @@
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type LlamaConfig, ffnHiddenSize } from '@tsgrad/llama';
+import { getBackend } from '@tsgrad/tensor';
 import { FULL_SHAPES, QUICK_SHAPES, benchMatmul } from './matmul.js';
 import { benchNorms } from './norms.js';
 import { type TrainBenchOptions, benchTrainStep, trainRows } from './train-step.js';
 import { type GenerateBenchOptions, benchGenerate, generateRows } from './generate.js';
 import { benchTwoThreads } from './threads.js';
+import { benchPytorchTrain, pytorchRows } from './pytorch.js';
 import { type MemoryOptions, benchMemory, memoryRows } from './memory.js';
 import { type Row, renderMarkdown } from './table.js';
 import { initTfjs, tfjsVersion, wasmHasSimd } from './tfjs-env.js';
@@ -90,7 +92,12 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResult> {
     const trainOpts: TrainBenchOptions = { config, batch, seqLen, steps: q ? { tsgrad: 1, 'tfjs-cpu': 1, 'tfjs-wasm': 1 } : { tsgrad: 3, 'tfjs-cpu': 2, 'tfjs-wasm': 3 } };
     const r = await benchTrainStep(trainOpts);
     log(`training: ${Object.entries(r.tokensPerSecond).map(([k, v]) => `${k} ${v.toFixed(1)} tokens/s`).join(', ')}`);
-    rows.push(...trainRows(r, trainOpts));
+    const trainRowList = trainRows(r, trainOpts);
+    rows.push(...trainRowList);
+    log('training step: PyTorch reference …');
+    const torch = benchPytorchTrain(config, batch, seqLen, q ? 1 : 5);
+    log(torch.ran ? `PyTorch: ${torch.tokensPerSecond.toFixed(1)} tokens/s (OpenBLAS ${torch.blasCore})` : `PyTorch: skipped, ${torch.reason}`);
+    rows.push(...pytorchRows(torch, r.tokensPerSecond.tsgrad, trainRowList[0]!.section));
   }
   let sameTokens = '';
   if (wants('generate')) {
@@ -134,7 +141,8 @@ function buildNotes(quick: boolean, sameTokens: string): string[] {
     'Medians of alternating runs (tsgrad → tfjs-cpu → tfjs-wasm, the first contender rotating each round) in one process. ' +
       'Every figure is a throughput; ratio = tsgrad ÷ peer, so > 1 means tsgrad is faster.',
     `Peers: TensorFlow.js ${tfjsVersion}, backend 'cpu' (plain JS) and 'wasm' (${wasmHasSimd() ? 'SIMD' : 'non-SIMD'} build, ` +
-      'one thread: WASM_HAS_MULTITHREAD_SUPPORT off), prod mode. tsgrad runs on one thread except in the two-thread section.',
+      'one thread: WASM_HAS_MULTITHREAD_SUPPORT off), prod mode. tsgrad runs on one thread except in the two-thread section, ' +
+      `on its '${getBackend()}' kernels (TSGRAD_BACKEND=js|wasm picks them).`,
     'matmul layouts: A·B; A·Bᵀ with B stored [N, K] (Linear forward); Aᵀ·B with A stored [K, M] (weight gradient). ' +
       'tsgrad multiplies transposed views, tfjs uses tf.matMul(a, b, transposeA, transposeB). The batched shape is [8, 128, 256] @ [8, 256, 128].',
     `Checked before timing, on the same data (normwise max relative error, limit 1e-4; 1e-3 for training gradients): ${errors || 'no check ran'}.`,

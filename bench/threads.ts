@@ -5,7 +5,7 @@
 import type { LlamaConfig } from '@tsgrad/llama';
 import { zeros } from '@tsgrad/tensor';
 import { disableWorkerThreads, enableWorkerThreads } from '@tsgrad/tensor/node';
-import { setMatmulThreads } from '../packages/tensor/src/kernels/parallel.js';
+import { setThreadPool } from '../packages/tensor/src/parallel/pool.js';
 import { type Row, formatNumber } from './table.js';
 import { tsgradTrainStep } from './tsgrad-train.js';
 import { alternate, median, seededFloats } from './timing.js';
@@ -31,7 +31,7 @@ const SECTION = 'two threads (tsgrad worker pool vs one thread, same process, al
 /** tsgrad's matmul and training step with one thread and with two, alternating; the speed-up rows. */
 export async function benchTwoThreads(opts: TwoThreadOptions, log: (line: string) => void = () => {}): Promise<Row[]> {
   const modes = [
-    { name: '1 thread', before: () => setMatmulThreads(null) },
+    { name: '1 thread', before: () => setThreadPool(null) },
     { name: '2 threads', before: () => enableWorkerThreads(1) },
   ] as const;
   try {

@@ -56,6 +56,8 @@ describe('quick suite', () => {
     expect(names).toContain('geometric mean (6 shape × layout)');
     for (const c of ['softmax forward', 'softmax forward+backward', 'RMSNorm forward', 'RMSNorm forward+backward']) expect(names).toContain(c);
     expect(names.some((n) => n.startsWith('forward + backward + optimizer'))).toBe(true);
+    // PyTorch's row is there whether torch ran or was skipped (it is never required)
+    expect(names.some((n) => /^PyTorch .*(tokens\/s|skipped)/.test(n))).toBe(true);
     const memory = result.rows.filter((r) => r.section.startsWith('training memory'));
     for (const m of ['rss before the model', 'rss after warm-up', 'rss range over the measured steps', 'analytic: weights + grads', 'peak rss ÷ analytic']) {
       expect(memory.some((r) => r.benchmark.includes(m)), m).toBe(true);

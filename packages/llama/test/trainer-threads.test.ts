@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PARALLEL_MIN_WORK } from '../../tensor/src/kernels/parallel.js';
+import { PARALLEL_MIN_WORK } from '../../tensor/src/parallel/pool.js';
 import { disableWorkerThreads, enableWorkerThreads } from '@tsgrad/tensor/node';
 import { LlamaForCausalLM } from '../src/index.js';
 import { loadZooConfig, type TrainConfig } from '../src/node/zoo-config.js';

@@ -13,6 +13,10 @@ export type { DType, Storage } from './dtype.js';
 export { promoteTypes } from './dtype.js';
 export { broadcastShapes } from './shape.js';
 
+// which kernels float32 ops run on
+export { setBackend, getBackend, wasmSimdSupported } from './backend.js';
+export type { Backend } from './backend.js';
+
 // the tensor
 export { Tensor } from './tensor.js';
 export type { TensorLike } from './tensor.js';

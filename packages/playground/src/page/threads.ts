@@ -1,13 +1,13 @@
 // Threads for the tensor kernels inside a Web Worker. Large matmuls and attention calls split
 // across kernel workers that share memory with the calling worker (the protocol is in
-// @tsgrad/tensor's kernels/parallel.ts). Shared memory needs a cross-origin isolated page (COOP
+// @tsgrad/tensor's parallel/pool.ts). Shared memory needs a cross-origin isolated page (COOP
 // and COEP headers); elsewhere everything runs on the calling worker's one thread.
 //
 // NOTE: @tsgrad/tensor exports its Node worker pool only (`@tsgrad/tensor/node`); the
-// browser-safe pool interface lives in kernels/parallel.ts and is reached by path here. The
-// bundler resolves it to the same module the package entry uses, so setMatmulThreads takes effect.
+// browser-safe pool interface lives in parallel/pool.ts and is reached by path here. The
+// bundler resolves it to the same module the package entry uses, so setThreadPool takes effect.
 
-import { setMatmulThreads } from '../../../tensor/src/kernels/parallel.js';
+import { setThreadPool } from '../../../tensor/src/parallel/pool.js';
 
 /** How the kernels run: the thread count, and why when it is one. */
 export interface ThreadInfo {
@@ -34,6 +34,6 @@ export async function startKernelThreads(max = 4): Promise<ThreadInfo> {
       resolve(w);
     };
   })));
-  setMatmulThreads({ size: workers.length, post: (i, job) => workers[i]!.postMessage(job) });
+  setThreadPool({ size: workers.length, post: (i, job) => workers[i]!.postMessage(job) });
   return { threads: 1 + workers.length, reason: `${1 + workers.length} threads: cross-origin isolated, ${cores} cores` };
 }

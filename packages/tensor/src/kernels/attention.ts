@@ -22,7 +22,7 @@
 import { type FloatArray, matmulKernel } from './matmul.js';
 import {
   type SharedJob, UNITS_PER_THREAD, canSplit, isShared, matmulThreads, newSignal, nextUnit, postJob, stageWhole, stagingArray, waitForWorkers, workOn,
-} from './parallel.js';
+} from '../parallel/pool.js';
 
 // Rows per block: smaller blocks skip more of the masked triangle but call matmulKernel more
 // often and repack the keys each time. At T = 128, D = 32, 24–48 rows measured within 5% of

@@ -3,13 +3,22 @@
 // logsumexp), and each backward sits next to its forward, quoting the line it differentiates.
 // Shapes: every buffer is [rows, cols] row-major; the op runs along the last dim (cols), except
 // SwiGLU (flat, n elements) and rotary (rows of D, shapes given at its section).
+// With the 'wasm' backend, float32 softmax and RMSNorm's forward run in src/wasm/softmax.ts and
+// src/wasm/rmsnorm.ts (these loops their reference).
 
+import { getBackend } from '../backend.js';
 import type { Storage } from '../dtype.js';
+import { rmsNormWasm } from '../wasm/rmsnorm.js';
+import { softmaxBackwardWasm, softmaxWasm } from '../wasm/softmax.js';
 
 // ************* softmax *************
 
 /** out[r, :] = softmax(x[r, :]), subtracting the row max first so exp never overflows. */
 export function softmaxForward(out: Storage, x: Storage, xOff: number, rows: number, cols: number): void {
+  if (out instanceof Float32Array && x instanceof Float32Array && getBackend() === 'wasm') {
+    softmaxWasm(out, x, xOff, rows, cols);
+    return;
+  }
   for (let r = 0; r < rows; r++) {
     const base = xOff + r * cols;
     const o = r * cols;
@@ -29,6 +38,10 @@ export function softmaxForward(out: Storage, x: Storage, xOff: number, rows: num
 
 /** dX = y ⊙ (dOut − Σ_j dOut_j·y_j): the backward of softmaxForward given its output y. */
 export function softmaxBackward(dX: Storage, dOut: Storage, dOutOff: number, y: Storage, rows: number, cols: number): void {
+  if (dX instanceof Float32Array && dOut instanceof Float32Array && y instanceof Float32Array && getBackend() === 'wasm') {
+    softmaxBackwardWasm(dX, dOut, dOutOff, y, rows, cols);
+    return;
+  }
   for (let r = 0; r < rows; r++) {
     const o = r * cols;
     const g = dOutOff + o;
@@ -67,6 +80,10 @@ export function logSoftmaxBackward(dX: Storage, dOut: Storage, dOutOff: number, 
 
 /** out = x · rstd · w with rstd[r] = 1/√(mean(x[r]²) + eps); x [rows, C], w [C], rstd [rows]. */
 export function rmsNormForward(out: Storage, rstd: Float64Array, x: Storage, xOff: number, w: Storage, wOff: number, rows: number, cols: number, eps: number): void {
+  if (out instanceof Float32Array && x instanceof Float32Array && w instanceof Float32Array && getBackend() === 'wasm') {
+    rmsNormWasm(out, rstd, x, xOff, w, wOff, rows, cols, eps);
+    return;
+  }
   for (let r = 0; r < rows; r++) {
     const base = xOff + r * cols;
     let ss = 0;

@@ -11,10 +11,15 @@
 //           micro-kernel: tile[MR, NR] = Σ_k packedA[ir, k] · packedB[k, jr]
 // Packing copies every layout into the same contiguous order, so all strides cost the same,
 // and the micro-kernel reads two short sequential streams that stay in L1/L2.
-// Tiny and skinny products (a few rows, a short K) skip packing: matmulSmall. Large products
-// are split by rows across worker threads when a pool is set (parallel.ts).
+// Tiny and skinny products (a few rows, a short K) skip packing: matmulSmall. This file is one
+// thread's work: how large products are split by rows across threads is parallel/matmul.ts.
+//
+// With the 'wasm' backend (the default where WebAssembly SIMD validates, see backend.ts),
+// float32 products run the same loop nest in WebAssembly instead: src/wasm/matmul.ts, with
+// this file as its reference. The choice is made per thread's share (matmulRows).
 
-import { PARALLEL_MIN_WORK, nextChunk, startWorkers, waitForWorkers } from './parallel.js';
+import { getBackend } from '../backend.js';
+import { matmulRowsWasm, matmulWasm } from '../wasm/matmul.js';
 
 /** Either float storage the kernels accept. */
 export type FloatArray = Float32Array | Float64Array;
@@ -67,7 +72,7 @@ function scratchOf(n: number): number[] {
 
 /**
  * C[M,N] = A[M,K] · B[K,N] (overwrites C, or accumulates into it when accumulate is true). Element A(i,k) is a[aOffset + i*aRowStride + k*aColStride]; likewise B; C is row-major contiguous with row stride N starting at cOffset.
- * `job`: set by the threads splitting one product (the job object): calls with the same job share B, so a thread packs it once for all its row chunks.
+ * `job`: set by the threads splitting one product (parallel/matmul.ts): calls with the same job share B, so a thread packs it once for all its row chunks.
  */
 export function matmulKernel(
   c: FloatArray, cOffset: number,
@@ -87,31 +92,31 @@ export function matmulKernel(
     matmulKernel(c, cOffset, b, bOffset, bColStride, bRowStride, a, aOffset, aColStride, aRowStride, 1, M, K, accumulate);
     return;
   }
-  // A large product: worker threads (if any, see parallel.ts) and this one take chunks of rows
-  // until all are done, all working on the job's operands (copies in shared memory if need be).
-  const split = M * N * K >= PARALLEL_MIN_WORK
-    ? startWorkers(c, cOffset, a, aOffset, aRowStride, aColStride, b, bOffset, bRowStride, bColStride, M, N, K, accumulate)
-    : null;
-  if (!split) {
-    matmulRows(c, cOffset, a, aOffset, aRowStride, aColStride, b, bOffset, bRowStride, bColStride, M, N, K, accumulate, job);
-    return;
-  }
-  const t = split.task;
-  for (let m0 = nextChunk(); m0 >= 0; m0 = nextChunk()) {
-    matmulRows(t.c, t.cOffset + m0 * N, t.a, t.aOffset + m0 * t.aRowStride, t.aRowStride, t.aColStride,
-      t.b, t.bOffset, t.bRowStride, t.bColStride, Math.min(split.chunk, M - m0), N, K, accumulate, split);
-  }
-  waitForWorkers();
+  matmulRows(c, cOffset, a, aOffset, aRowStride, aColStride, b, bOffset, bRowStride, bColStride, M, N, K, accumulate, job);
 }
 
-// One thread's share: the unpacked loop where packing would not pay, else the packed path.
+// The unpacked loop where packing would not pay, else the packed path;
+// float32 in wasm when that backend is on (tiny products and short K stay in js).
 function matmulRows(
   c: FloatArray, cOffset: number,
   a: FloatArray, aOffset: number, aRowStride: number, aColStride: number,
   b: FloatArray, bOffset: number, bRowStride: number, bColStride: number,
   M: number, N: number, K: number, accumulate: boolean, job: object | null,
 ): void {
-  if (M * N * K <= SMALL || M <= SMALL_M || K <= SMALL_K) {
+  const small = M * N * K <= SMALL || K <= SMALL_K;
+  if (!small && getBackend() === 'wasm' && c instanceof Float32Array && a instanceof Float32Array && b instanceof Float32Array) {
+    // a row chunk of a split product (job set) takes the packed path whatever its rows, so every
+    // row is computed as one thread computes it
+    if (M > SMALL_M || job !== null) {
+      matmulWasm(c, cOffset, a, aOffset, aRowStride, aColStride, b, bOffset, bRowStride, bColStride, M, N, K, accumulate, job);
+      return;
+    }
+    if (aColStride === 1 && bRowStride === 1) {
+      matmulRowsWasm(c, cOffset, a, aOffset, aRowStride, b, bOffset, bColStride, M, N, K, accumulate);
+      return;
+    }
+  }
+  if (small || M <= SMALL_M) {
     matmulSmall(c, cOffset, a, aOffset, aRowStride, aColStride, b, bOffset, bRowStride, bColStride, M, N, K, accumulate);
   } else {
     matmulPacked(c, cOffset, a, aOffset, aRowStride, aColStride, b, bOffset, bRowStride, bColStride, M, N, K, accumulate, job);

@@ -3,7 +3,8 @@
 
 import { allocStorage, promoteTypes } from '../dtype.js';
 import { recordOp } from '../autograd/graph.js';
-import { type FloatArray, matmulKernel } from '../kernels/matmul.js';
+import type { FloatArray } from '../kernels/matmul.js';
+import { parallelMatmul } from '../parallel/matmul.js';
 import { broadcastShapes, broadcastStrides, fmt, numelOf, stridedOffsets } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { sumToShape } from './binary.js';
@@ -53,7 +54,7 @@ function batchedMatmul(a: Tensor, b: Tensor): Tensor {
   const aOffsets = stridedOffsets(batch, aStrides, a.offset);
   const bOffsets = stridedOffsets(batch, bStrides, b.offset);
   for (let i = 0; i < count; i++) {
-    matmulKernel(out, i * M * N, a.storage as FloatArray, aOffsets[i]!, aRow, aCol, b.storage as FloatArray, bOffsets[i]!, bRow, bCol, M, N, K);
+    parallelMatmul(out, i * M * N, a.storage as FloatArray, aOffsets[i]!, aRow, aCol, b.storage as FloatArray, bOffsets[i]!, bRow, bCol, M, N, K);
   }
   const result = new Tensor(out, [...batch, M, N]);
   return recordOp(result, 'matmul', [a, b], (grad) => [

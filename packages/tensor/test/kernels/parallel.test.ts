@@ -3,13 +3,15 @@
 // Every reference is computed with no pool installed, so it never splits: a split that loses rows
 // cannot agree with itself (issue 16, item 12: a mutant dropping the last row of every chunk).
 
+import fc from 'fast-check';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { type Backend, getBackend, setBackend } from '../../src/backend.js';
 import { type FloatArray, matmulKernel } from '../../src/kernels/matmul.js';
-import {
-  type MatmulFn, type MatmulJob, type MatmulPool, PARALLEL_MIN_WORK, isShared, matmulThreads, nextChunk, runJob, setMatmulThreads, startWorkers, waitForWorkers,
-} from '../../src/kernels/parallel.js';
+import { type MatmulFn, type MatmulJob, nextChunk, parallelMatmul, runJob, startWorkers } from '../../src/parallel/matmul.js';
+import { PARALLEL_MIN_WORK, type ThreadPool, isShared, matmulThreads, setThreadPool, waitForWorkers } from '../../src/parallel/pool.js';
 import { zeros } from '../../src/create.js';
 import { type AttentionJob, runAttentionJob } from '../../src/kernels/attention.js';
+import { runPostedJob } from '../../src/parallel/worker.js';
 import { attention } from '../../src/ops/attention.js';
 import { Tensor } from '../../src/tensor.js';
 import { disableWorkerThreads, enableWorkerThreads } from '../../src/node/worker-pool.js';
@@ -36,7 +38,7 @@ function product(layout: Layout, M: number, N: number, K: number) {
 // The same product on this thread alone: the pool is uninstalled first (each test installs its
 // own again afterwards), so the reference is never split, whatever the size.
 function singleThread(c0: Float32Array, p: ReturnType<typeof product>, M: number, N: number, K: number, accumulate: boolean) {
-  setMatmulThreads(null);
+  setThreadPool(null);
   expect(matmulThreads()).toBe(1);
   const c = new Float32Array(c0);
   matmulKernel(c, 0, new Float32Array(p.a), 0, p.aRs, p.aCs, new Float32Array(p.b), 0, p.bRs, p.bCs, M, N, K, accumulate);
@@ -57,16 +59,16 @@ describe('parallel matmul protocol', () => {
     const kernel: MatmulFn = (c, cOffset, a, aOffset, aRs, aCs, b, bOffset, bRs, bCs, M, N, K, accumulate) => {
       if (fail) throw new Error('injected failure');
       chunks.push([cOffset / N, M]);
-      const out = (c as Float32Array).slice(cOffset, cOffset + M * N); // the chunk's rows of C, to accumulate into
+      const out = c.slice(cOffset, cOffset + M * N); // C's rows as they are: accumulate adds to them
       matmulKernel(out, 0, new Float32Array(a), aOffset, aRs, aCs, new Float32Array(b), bOffset, bRs, bCs, M, N, K, accumulate);
       c.set(out, cOffset);
     };
-    const pool: MatmulPool = { size: 1, post: (_index, job) => runJob(job as MatmulJob, kernel) };
+    const pool: ThreadPool = { size: 1, post: (_index, job) => runJob(job as MatmulJob, kernel) };
     return { pool, chunks };
   }
 
   afterAll(() => {
-    setMatmulThreads(null);
+    setThreadPool(null);
   });
 
   it('workers claim disjoint row chunks that together cover C', () => {
@@ -74,10 +76,10 @@ describe('parallel matmul protocol', () => {
     const p = product('A·Bᵀ', M, N, K);
     const expected = singleThread(new Float32Array(M * N), p, M, N, K, false);
     const { pool, chunks } = inlinePool();
-    setMatmulThreads(pool);
+    setThreadPool(pool);
     expect(matmulThreads()).toBe(2);
     const c = new Float32Array(M * N);
-    matmulKernel(c, 0, p.a, 0, p.aRs, p.aCs, p.b, 0, p.bRs, p.bCs, M, N, K);
+    parallelMatmul(c, 0, p.a, 0, p.aRs, p.aCs, p.b, 0, p.bRs, p.bCs, M, N, K);
     // 200 rows in chunks of at least 24 (eight per thread would be thinner)
     expect(chunks).toEqual([[0, 24], [24, 24], [48, 24], [72, 24], [96, 24], [120, 24], [144, 24], [168, 24], [192, 8]]);
     expect(nextChunk()).toBe(-1);
@@ -90,10 +92,10 @@ describe('parallel matmul protocol', () => {
     const products = [5, 6, 7].map((seed) => ({ a: random(new Float32Array(M * K), 1), b: random(new Float32Array(K * N), seed), aRs: K, aCs: 1, bRs: N, bCs: 1 }));
     const expected = products.map((p) => singleThread(new Float32Array(M * N), p, M, N, K, false));
     // the products back to back, nothing else multiplied in between
-    setMatmulThreads({ size: 1, post: (_index, job) => runJob(job as MatmulJob, matmulKernel) });
+    setThreadPool({ size: 1, post: (_index, job) => runPostedJob(job) });
     const results = products.map((p) => {
       const c = new Float32Array(M * N);
-      matmulKernel(c, 0, p.a, 0, p.aRs, p.aCs, p.b, 0, p.bRs, p.bCs, M, N, K);
+      parallelMatmul(c, 0, p.a, 0, p.aRs, p.aCs, p.b, 0, p.bRs, p.bCs, M, N, K);
       return c;
     });
     results.forEach((c, i) => expectClose(c, expected[i]!));
@@ -101,7 +103,7 @@ describe('parallel matmul protocol', () => {
 
   it('small products stay on the calling thread', () => {
     const { pool, chunks } = inlinePool();
-    setMatmulThreads(pool);
+    setThreadPool(pool);
     const x = new Float32Array(400 * 100);
     expect(20 * 100 * 100).toBeLessThan(PARALLEL_MIN_WORK);
     expect(startWorkers(x, 0, x, 0, 100, 1, x, 0, 100, 1, 20, 100, 100, false)).toBeNull();
@@ -110,7 +112,7 @@ describe('parallel matmul protocol', () => {
 
   it('stages operands of any layout in shared memory, copies C back to its offset, and leaves the rest of C alone', () => {
     const { pool, chunks } = inlinePool();
-    setMatmulThreads(pool);
+    setThreadPool(pool);
     const [M, N, K] = [150, 90, 160];
     const aBig = random(new Float32Array(2 * (M + 3) * K + 8), 4); // A: every other row of a bigger matrix, from offset 5
     const bRow = random(new Float32Array(N + 2), 5); // B: one row broadcast over K (row stride 0)
@@ -118,11 +120,11 @@ describe('parallel matmul protocol', () => {
       const c = random(new Float32Array(M * N + 10), 6);
       const before = c.slice();
       const expected = new Float32Array(c.subarray(7, 7 + M * N));
-      setMatmulThreads(null); // the reference on this thread alone
+      setThreadPool(null); // the reference on this thread alone
       matmulKernel(expected, 0, aBig.slice(), 5, 2 * K, 1, bRow.slice(), 1, 0, 1, M, N, K, accumulate);
-      setMatmulThreads(pool);
+      setThreadPool(pool);
       chunks.length = 0;
-      matmulKernel(c, 7, aBig, 5, 2 * K, 1, bRow, 1, 0, 1, M, N, K, accumulate);
+      parallelMatmul(c, 7, aBig, 5, 2 * K, 1, bRow, 1, 0, 1, M, N, K, accumulate);
       expect(chunks.length).toBeGreaterThan(0);
       expectClose(c.subarray(7, 7 + M * N), expected);
       for (const i of [0, 6, 7 + M * N, c.length - 1]) expect(c[i]).toBe(before[i]);
@@ -130,7 +132,7 @@ describe('parallel matmul protocol', () => {
   });
 
   it('operands already in shared memory are used in place', () => {
-    setMatmulThreads(inlinePool().pool);
+    setThreadPool(inlinePool().pool);
     const [M, N, K] = [200, 130, 100];
     const a = random(new Float32Array(new SharedArrayBuffer(4 * M * K)), 1);
     const b = random(new Float32Array(K * N), 2);
@@ -145,9 +147,9 @@ describe('parallel matmul protocol', () => {
 
   it('a failed worker makes the waiting caller throw', () => {
     const quiet = vi.spyOn(console, 'error').mockImplementation(() => {});
-    setMatmulThreads(inlinePool(true).pool);
+    setThreadPool(inlinePool(true).pool);
     const x = new Float32Array(300 * 300);
-    expect(() => matmulKernel(x, 0, x, 0, 300, 1, x, 0, 300, 1, 300, 300, 300)).toThrow(/worker thread failed/);
+    expect(() => parallelMatmul(x, 0, x, 0, 300, 1, x, 0, 300, 1, 300, 300, 300)).toThrow(/worker thread failed/);
     expect(quiet).toHaveBeenCalled();
     quiet.mockRestore();
   });
@@ -165,9 +167,32 @@ describe('matmul on worker threads', () => {
         const expected = singleThread(c, p, M, N, K, accumulate);
         await enableWorkerThreads(1); // installs the running worker again (started once)
         expect(matmulThreads()).toBe(2);
-        matmulKernel(c, 0, p.a, 0, p.aRs, p.aCs, p.b, 0, p.bRs, p.bCs, M, N, K, accumulate);
+        parallelMatmul(c, 0, p.a, 0, p.aRs, p.aCs, p.b, 0, p.bRs, p.bCs, M, N, K, accumulate);
         expectClose(c, expected);
       }
+    }
+  });
+
+  it('on both backends, a product split across a worker thread equals the one-thread product exactly, for any layout and shape', async () => {
+    await enableWorkerThreads(1);
+    const before = getBackend();
+    // the row chunks share the kernel's arithmetic: a split changes which thread computes a row, not how
+    const arb = fc.record({
+      layout: fc.constantFrom<Layout>('A·B', 'A·Bᵀ', 'Aᵀ·B'), M: fc.integer({ min: 150, max: 400 }), N: fc.integer({ min: 120, max: 300 }),
+      K: fc.integer({ min: 120, max: 300 }), accumulate: fc.boolean(), backend: fc.constantFrom<Backend>('js', 'wasm'),
+    });
+    try {
+      fc.assert(fc.property(arb, ({ layout, M, N, K, accumulate, backend }) => {
+        setBackend(backend);
+        const p = product(layout, M, N, K);
+        const c = random(new Float32Array(M * N), 3);
+        const expected = singleThread(c, p, M, N, K, accumulate);
+        expect(startWorkers(c, 0, p.a, 0, p.aRs, p.aCs, p.b, 0, p.bRs, p.bCs, M, N, K, accumulate)).not.toBeNull();
+        waitForWorkers();
+        expect(c).toEqual(expected);
+      }), { numRuns: 12 });
+    } finally {
+      setBackend(before);
     }
   });
 
@@ -178,7 +203,7 @@ describe('matmul on worker threads', () => {
     await enableWorkerThreads(1);
     const results = products.map((p) => {
       const c = new Float32Array(M * N);
-      matmulKernel(c, 0, p.a, 0, p.aRs, p.aCs, p.b, 0, p.bRs, p.bCs, M, N, K);
+      parallelMatmul(c, 0, p.a, 0, p.aRs, p.aCs, p.b, 0, p.bRs, p.bCs, M, N, K);
       return c;
     });
     results.forEach((c, i) => expectClose(c, expected[i]!));
@@ -201,7 +226,7 @@ describe('matmul on worker threads', () => {
     disableWorkerThreads();
     expect(matmulThreads()).toBe(1);
     const c: FloatArray = new Float32Array(4);
-    matmulKernel(c, 0, new Float32Array([1, 2, 3, 4]), 0, 2, 1, new Float32Array([1, 0, 0, 1]), 0, 2, 1, 2, 2, 2);
+    parallelMatmul(c, 0, new Float32Array([1, 2, 3, 4]), 0, 2, 1, new Float32Array([1, 0, 0, 1]), 0, 2, 1, 2, 2, 2);
     expect(Array.from(c)).toEqual([1, 2, 3, 4]);
   });
 });
@@ -230,15 +255,15 @@ describe('attention split across threads', () => {
     return [out, q.grad!, k.grad!, v.grad!].map((t) => Array.from(t.toTypedArray()));
   }
 
-  afterAll(() => setMatmulThreads(null));
+  afterAll(() => setThreadPool(null));
 
   it('cuts slices into units that never separate the query heads of one key/value head, and matches one thread exactly', () => {
     for (const G of [1, 2, 4]) {
       for (const causal of [true, false]) {
-        setMatmulThreads(null);
+        setThreadPool(null);
         const expected = run(G, causal);
         const units: Array<[number, number]> = [];
-        setMatmulThreads({
+        setThreadPool({
           size: 1,
           post: (_index, job) => {
             const j = job as AttentionJob;
@@ -259,18 +284,18 @@ describe('attention split across threads', () => {
   });
 
   it('with a key mask (left padding), split across units equals one thread exactly', () => {
-    setMatmulThreads(null);
+    setThreadPool(null);
     const expected = run(2, true, true);
     let jobs = 0;
-    setMatmulThreads({ size: 1, post: (_index, job) => { jobs++; runAttentionJob(job as AttentionJob); } });
+    setThreadPool({ size: 1, post: (_index, job) => { jobs++; runAttentionJob(job as AttentionJob); } });
     expect(run(2, true, true)).toEqual(expected);
     expect(jobs).toBe(2); // the forward and the backward were both split
-    setMatmulThreads(null);
+    setThreadPool(null);
     expect(expected).not.toEqual(run(2, true, false)); // the mask matters here
   });
 
   it('on a real worker thread equals one thread exactly', async () => {
-    setMatmulThreads(null);
+    setThreadPool(null);
     const expected = run(2, true);
     await enableWorkerThreads(1);
     try {

@@ -1,10 +1,12 @@
-// Splitting one large matmul (by rows) or one attention call (by slices) across worker threads
-// that share memory with this one.
+// The worker pool and its job protocol: how one large call (a matmul by rows, parallel/matmul.ts;
+// an attention call by slices, kernels/attention.ts) is split across worker threads that share
+// memory with this one. The kernels themselves know nothing of threads.
 //
 // Browser-safe: this module uses only SharedArrayBuffer and Atomics. The workers are injected
-// as a MatmulPool (Node: enableWorkerThreads in src/node/worker-pool.ts). A browser app can
-// implement the pool over Web Workers that run posted jobs (runJob, runAttentionJob), but must
-// then call the ops from a worker itself: browsers forbid Atomics.wait on the main thread.
+// as a ThreadPool (Node: enableWorkerThreads in src/node/worker-pool.ts). A browser app can
+// implement the pool over Web Workers that run posted jobs (runPostedJob in parallel/worker.ts),
+// but must then call the ops from a worker itself: browsers forbid Atomics.wait on the main
+// thread. Without SharedArrayBuffer (no cross-origin isolation) everything runs on one thread.
 //
 // One job: operands not already in shared memory are copied into shared staging buffers, the
 // calling thread posts the whole job to every worker, and all threads claim units of work (row
@@ -17,7 +19,8 @@
 // so with every tensor shared a training process grew to 5–10× its working set. The copies are
 // O(M·K + K·N + M·N) against O(M·N·K) work: about 1% at the sizes that are split.
 
-import type { FloatArray } from './matmul.js';
+import { type Backend, getBackend } from '../backend.js';
+import type { FloatArray } from '../kernels/matmul.js';
 
 /** A job several threads share. signal = [workers finished, workers failed, next unit]; units are claimed until `units` are taken. */
 export interface SharedJob {
@@ -27,46 +30,23 @@ export interface SharedJob {
   signal: Int32Array;
   /** How many units of work the job has. */
   units: number;
+  /** The kernels the workers run it on: the caller's backend, set by postJob. */
+  backend?: Backend;
 }
-
-/** The arguments of one matmulKernel call (arrays in shared memory). */
-export interface MatmulTask {
-  c: FloatArray; cOffset: number;
-  a: FloatArray; aOffset: number; aRowStride: number; aColStride: number;
-  b: FloatArray; bOffset: number; bRowStride: number; bColStride: number;
-  M: number; N: number; K: number; accumulate: boolean;
-}
-
-/** A product shared by several threads, which claim `chunk` rows of C at a time (unit u = rows from u·chunk). */
-export interface MatmulJob extends SharedJob { kind: 'matmul'; task: MatmulTask; chunk: number }
 
 /** Worker threads sharing memory with this one; each runs the jobs posted to it. */
-export interface MatmulPool {
+export interface ThreadPool {
   /** How many workers take jobs. */
   readonly size: number;
   /** Hands `job` to worker `index` and returns at once. */
   post(index: number, job: SharedJob): void;
 }
 
-/** The kernel a worker runs on each chunk (matmulKernel; passed in to keep this module free of it); `job` lets it keep B packed across chunks. */
-export type MatmulFn = (
-  c: FloatArray, cOffset: number,
-  a: FloatArray, aOffset: number, aRowStride: number, aColStride: number,
-  b: FloatArray, bOffset: number, bRowStride: number, bColStride: number,
-  M: number, N: number, K: number, accumulate: boolean, job: object | null,
-) => void;
-
 /** Jobs with fewer multiply-adds than this stay on one thread (starting workers costs ~0.1 ms). */
 export const PARALLEL_MIN_WORK = 2 ** 21;
 /** Units of work per thread a job is cut into: enough to balance, few enough that each is big. */
 export const UNITS_PER_THREAD = 3;
-// Matmul chunks: finer than other jobs (a thread packs B once for all its chunks, so small
-// chunks cost little and balance the threads' finishing times), but at least MIN_ROWS rows so
-// packed tiles stay mostly full.
-const MATMUL_UNITS_PER_THREAD = 8;
-const MIN_ROWS = 24;
-
-let pool: MatmulPool | null = null;
+let pool: ThreadPool | null = null;
 // The job in flight (one at a time: the caller blocks until it is done), its worker count, and
 // what to do once the workers are done (copy results out of staging).
 let job: SharedJob | null = null;
@@ -74,13 +54,13 @@ let posted = 0;
 let onDone: (() => void) | null = null;
 
 /** Installs the pool that large matmuls and attention calls split across, or with null goes back to one thread. */
-export function setMatmulThreads(p: MatmulPool | null): void {
+export function setThreadPool(p: ThreadPool | null): void {
   // Atomics.wait throws where blocking is forbidden (a browser's main thread): fail now, not mid-matmul.
   if (p) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
   pool = p && p.size > 0 ? p : null;
 }
 
-/** How many threads a large product runs on: this one plus the pool's workers. */
+/** How many threads a split job (a large matmul or attention call) runs on: this one plus the pool's workers. */
 export function matmulThreads(): number {
   return 1 + (pool ? pool.size : 0);
 }
@@ -113,25 +93,6 @@ export function stageWhole(slot: number, x: FloatArray): FloatArray {
   return copy;
 }
 
-// An operand [rows, cols] the workers can see: itself if shared, else a copy in staging slot
-// `slot` that keeps a row-major or column-major layout (whichever reads the source in order).
-function stageMatrix(slot: number, x: FloatArray, offset: number, rowStride: number, colStride: number, rows: number, cols: number) {
-  if (isShared(x)) return { data: x, offset, rowStride, colStride };
-  const data = stagingArray(slot, x, rows * cols);
-  // whole rows (or columns) that lie contiguously are copied with set(), a memcpy
-  if (rowStride === 1 && colStride !== 1) {
-    // column-major source (a transposed view): copy column by column
-    for (let j = 0; j < cols; j++) data.set(x.subarray(offset + j * colStride, offset + j * colStride + rows), j * rows);
-    return { data, offset: 0, rowStride: 1, colStride: rows };
-  }
-  if (colStride === 1) {
-    for (let i = 0; i < rows; i++) data.set(x.subarray(offset + i * rowStride, offset + i * rowStride + cols), i * cols);
-  } else {
-    for (let i = 0, d = 0; i < rows; i++) for (let j = 0, s = offset + i * rowStride; j < cols; j++, s += colStride) data[d++] = x[s]!;
-  }
-  return { data, offset: 0, rowStride: cols, colStride: 1 };
-}
-
 /** A fresh signal for a job. */
 export function newSignal(): Int32Array {
   return new Int32Array(new SharedArrayBuffer(12));
@@ -140,6 +101,7 @@ export function newSignal(): Int32Array {
 /** Posts `j` to every worker (check canSplit first); `done` runs after waitForWorkers sees them finish. Then claim units with nextUnit. */
 export function postJob(j: SharedJob, done: (() => void) | null = null): void {
   if (!pool || job) throw new Error('parallel: no worker pool, or a job is already in flight');
+  j.backend = getBackend();
   job = j;
   onDone = done;
   posted = pool.size;
@@ -184,52 +146,4 @@ export function workOn(j: SharedJob, unit: (u: number) => void): void {
   }
   Atomics.add(j.signal, 0, 1);
   Atomics.notify(j.signal, 0);
-}
-
-// ************* matmul *************
-
-/** Posts a large product to the workers and returns the job (compute the chunks nextChunk hands out on job.task, then waitForWorkers), or null when it stays on this thread. */
-export function startWorkers(
-  c: FloatArray, cOffset: number,
-  a: FloatArray, aOffset: number, aRowStride: number, aColStride: number,
-  b: FloatArray, bOffset: number, bRowStride: number, bColStride: number,
-  M: number, N: number, K: number, accumulate: boolean,
-): MatmulJob | null {
-  if (!canSplit(M * N * K)) return null;
-  const chunk = Math.max(MIN_ROWS, Math.ceil(M / (matmulThreads() * MATMUL_UNITS_PER_THREAD) / 3) * 3);
-  if (chunk >= M) return null;
-  const A = stageMatrix(0, a, aOffset, aRowStride, aColStride, M, K);
-  const B = stageMatrix(1, b, bOffset, bRowStride, bColStride, K, N);
-  let C = c, cStart = cOffset;
-  let done: (() => void) | null = null;
-  if (!isShared(c)) {
-    const staged = stagingArray(2, c, M * N);
-    if (accumulate) staged.set(c.subarray(cOffset, cOffset + M * N));
-    [C, cStart] = [staged, 0];
-    done = () => c.set(staged, cOffset);
-  }
-  const task: MatmulTask = {
-    c: C, cOffset: cStart, a: A.data, aOffset: A.offset, aRowStride: A.rowStride, aColStride: A.colStride,
-    b: B.data, bOffset: B.offset, bRowStride: B.rowStride, bColStride: B.colStride, M, N, K, accumulate,
-  };
-  const j: MatmulJob = { kind: 'matmul', task, chunk, units: Math.ceil(M / chunk), signal: newSignal() };
-  postJob(j, done);
-  return j;
-}
-
-/** The first row of the next unclaimed chunk of the product in flight, or -1 when none is left. */
-export function nextChunk(): number {
-  if (!job || job.kind !== 'matmul') return -1;
-  const u = claimUnit(job);
-  return u < 0 ? -1 : u * (job as MatmulJob).chunk;
-}
-
-/** On a worker: computes chunks of the product with `kernel` until none are left (see workOn). */
-export function runJob(j: MatmulJob, kernel: MatmulFn): void {
-  const { task: t, chunk } = j;
-  workOn(j, (u) => {
-    const m0 = u * chunk;
-    kernel(t.c, t.cOffset + m0 * t.N, t.a, t.aOffset + m0 * t.aRowStride, t.aRowStride, t.aColStride,
-      t.b, t.bOffset, t.bRowStride, t.bColStride, Math.min(chunk, t.M - m0), t.N, t.K, t.accumulate, j);
-  });
 }

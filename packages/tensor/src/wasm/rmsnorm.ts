@@ -1,0 +1,70 @@
+// RMSNorm's forward along rows as WebAssembly SIMD, four columns at a time: the wasm side of
+// rmsNormForward in kernels/fused.ts (the js loop, its reference). The backward stays in js.
+//
+// x's rows and the weight are staged into this thread's memory with set() (a memcpy), padded
+// with zeros to a multiple of four columns (zeros add nothing to Σx²), normalized in place and
+// copied back; rstd per row comes back too, for the backward.
+
+import { type FunctionDef, type ValType, buildModule, op } from './builder.js';
+import { KernelModule } from './memory.js';
+
+const get = op.local_get, set = op.local_set, tee = op.local_tee;
+
+// rmsNormRows(p, w, rstd, rows, cols4, cols, eps): each row x of cols4 floats at p becomes
+// x · s · w with s = 1/√(Σx²/cols + eps), stored at rstd + 4r.
+function rmsNormRows(): FunctionDef {
+  const [p, w, rstd, rows, cols4, cols, eps] = [0, 1, 2, 3, 4, 5, 6];
+  const [row, end, at, r, s] = [7, 8, 9, 10, 11];
+  const [acc, x] = [12, 13];
+  const over = (body: number[][]) => [get(row), set(at), op.loop(), ...body, get(at), op.i32_const(16), op.i32_add(), tee(at), get(end), op.i32_lt_s(), op.br_if(0), op.end()];
+  const body: number[][] = [
+    get(p), set(row), op.i32_const(0), set(r),
+    op.loop(),
+    get(row), get(cols4), op.i32_const(4), op.i32_mul(), op.i32_add(), set(end),
+    op.f32_const(0), op.f32x4_splat(), set(acc),
+    ...over([get(at), op.v128_load(0), tee(x), get(x), op.f32x4_mul(), get(acc), op.f32x4_add(), set(acc)]),
+    // s = 1 / sqrt((acc0 + acc1 + acc2 + acc3) / cols + eps)
+    op.f32_const(1),
+    get(acc), op.f32x4_extract_lane(0), get(acc), op.f32x4_extract_lane(1), op.f32_add(),
+    get(acc), op.f32x4_extract_lane(2), get(acc), op.f32x4_extract_lane(3), op.f32_add(), op.f32_add(),
+    get(cols), op.f32_div(), get(eps), op.f32_add(), op.f32_sqrt(), op.f32_div(), set(s),
+    get(rstd), get(r), op.i32_const(4), op.i32_mul(), op.i32_add(), get(s), op.f32_store(0),
+    get(s), op.f32x4_splat(), set(acc),
+    // out = (x · s) · w; the weight's column is at the same distance from w as x's from the row
+    ...over([get(at), get(at), op.v128_load(0), get(acc), op.f32x4_mul(), get(w), get(at), get(row), op.i32_sub(), op.i32_add(), op.v128_load(0), op.f32x4_mul(), op.v128_store(0)]),
+    get(end), set(row),
+    get(r), op.i32_const(1), op.i32_add(), tee(r), get(rows), op.i32_lt_s(), op.br_if(0), op.end(),
+  ];
+  const locals: ValType[] = ['i32', 'i32', 'i32', 'i32', 'f32', 'v128', 'v128'];
+  return { params: ['i32', 'i32', 'i32', 'i32', 'i32', 'f32', 'f32'], results: [], locals, body, exportAs: 'rmsNormRows' };
+}
+
+/** The RMSNorm module's bytes. */
+export function rmsNormModuleBytes(): Uint8Array<ArrayBuffer> {
+  return buildModule([rmsNormRows()]);
+}
+
+interface RmsNormExports {
+  rmsNormRows: (p: number, w: number, rstd: number, rows: number, cols4: number, cols: number, eps: number) => void;
+}
+const rmsNormModule = new KernelModule<RmsNormExports>(rmsNormModuleBytes);
+
+/** out = x · rstd · w with rstd[r] = 1/√(mean(x[r]²) + eps) in wasm SIMD (float32; shapes as rmsNormForward in kernels/fused.ts). */
+export function rmsNormWasm(out: Float32Array, rstd: Float64Array, x: Float32Array, xOff: number, w: Float32Array, wOff: number, rows: number, cols: number, eps: number): void {
+  const cols4 = Math.ceil(cols / 4) * 4;
+  const wAt = rows * cols4, rstdAt = wAt + cols4;
+  const { exports, f32 } = rmsNormModule.instance((rstdAt + rows) * 4);
+  if (cols === cols4) f32.set(x.subarray(xOff, xOff + rows * cols));
+  else {
+    for (let r = 0; r < rows; r++) {
+      f32.set(x.subarray(xOff + r * cols, xOff + (r + 1) * cols), r * cols4);
+      f32.fill(0, r * cols4 + cols, (r + 1) * cols4);
+    }
+  }
+  f32.set(w.subarray(wOff, wOff + cols), wAt);
+  f32.fill(0, wAt + cols, wAt + cols4);
+  exports.rmsNormRows(0, 4 * wAt, 4 * rstdAt, rows, cols4, cols, eps);
+  if (cols === cols4) out.set(f32.subarray(0, rows * cols));
+  else for (let r = 0, d = 0, s = 0; r < rows; r++, d += cols, s += cols4) for (let j = 0; j < cols; j++) out[d + j] = f32[s + j]!;
+  for (let r = 0; r < rows; r++) rstd[r] = f32[rstdAt + r]!;
+}

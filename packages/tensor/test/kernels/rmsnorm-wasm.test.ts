@@ -1,0 +1,54 @@
+// The wasm SIMD RMSNorm forward against its oracle, the js loop of kernels/fused.ts: the same
+// calls under setBackend('wasm') and setBackend('js'), over random row counts, widths (1-wide,
+// odd, not a multiple of four), offsets and scales of x.
+
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { getBackend, setBackend } from '../../src/backend.js';
+import { rmsNormForward } from '../../src/kernels/fused.js';
+
+function values(n: number, seed: number, scale: number): Float32Array {
+  const x = new Float32Array(n);
+  let s = seed;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    x[i] = ((s / 2 ** 32) * 2 - 1) * scale;
+  }
+  return x;
+}
+
+// The js loop sums x² in doubles; wasm in float32, four lanes: about 5e-7 relative reached on
+// the output and on rstd.
+const TOLERANCE = 3e-6;
+
+describe('wasm RMSNorm kernel', () => {
+  const before = getBackend();
+  afterAll(() => setBackend(before));
+
+  it('rmsNormForward in wasm equals the js kernel within float32 rounding, output and rstd', () => {
+    const arb = fc.record({
+      rows: fc.integer({ min: 1, max: 9 }), cols: fc.oneof(fc.integer({ min: 1, max: 300 }), fc.constantFrom(1, 3, 4, 5)),
+      xOff: fc.integer({ min: 0, max: 5 }), wOff: fc.integer({ min: 0, max: 3 }), seed: fc.integer({ min: 1, max: 2 ** 30 }),
+      scale: fc.constantFrom(1e-3, 1, 50), eps: fc.constantFrom(1e-6, 1e-5),
+    });
+    fc.assert(fc.property(arb, ({ rows, cols, xOff, wOff, seed, scale, eps }) => {
+      const x = values(xOff + rows * cols, seed, scale), w = values(wOff + cols, seed + 1, 2);
+      const run = (backend: 'js' | 'wasm') => {
+        setBackend(backend);
+        const out = new Float32Array(rows * cols), rstd = new Float64Array(rows);
+        rmsNormForward(out, rstd, x, xOff, w, wOff, rows, cols, eps);
+        return { out, rstd };
+      };
+      const js = run('js'), wasm = run('wasm');
+      for (let r = 0; r < rows; r++) {
+        expect(Math.abs(wasm.rstd[r]! - js.rstd[r]!) / js.rstd[r]!).toBeLessThanOrEqual(TOLERANCE);
+        for (let j = 0; j < cols; j++) {
+          const i = r * cols + j;
+          // relative to |x·rstd·w| (an output near zero is judged by its inputs' scale)
+          const scaleOf = Math.abs(x[xOff + i]! * js.rstd[r]! * w[wOff + j]!);
+          expect(Math.abs(wasm.out[i]! - js.out[i]!)).toBeLessThanOrEqual(TOLERANCE * scaleOf + 1e-30);
+        }
+      }
+    }), { numRuns: 200 });
+  });
+});

@@ -1,0 +1,88 @@
+// The wasm SIMD softmax against its oracle, the js loops of kernels/fused.ts (checked against
+// PyTorch through the ops tests): the same calls under setBackend('wasm') and setBackend('js'),
+// over random row counts and widths (1-wide, odd, not a multiple of four) and values with −∞.
+
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type Backend, getBackend, setBackend } from '../../src/backend.js';
+import { softmaxBackward, softmaxForward } from '../../src/kernels/fused.js';
+
+function on<T>(backend: Backend, f: () => T): T {
+  setBackend(backend);
+  return f();
+}
+
+const caseArb = fc.record({
+  rows: fc.integer({ min: 1, max: 9 }),
+  cols: fc.oneof(fc.integer({ min: 1, max: 300 }), fc.constantFrom(1, 2, 3, 4, 5, 8)),
+  offset: fc.integer({ min: 0, max: 5 }),
+  seed: fc.integer({ min: 1, max: 2 ** 30 }),
+  negInf: fc.boolean(),
+});
+
+// values in [−15, 15), and with negInf every seventh one −∞ (a masked score)
+function values(n: number, seed: number, negInf: boolean): Float32Array {
+  const x = new Float32Array(n);
+  let s = seed;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    x[i] = negInf && i % 7 === 3 ? -Infinity : (s / 2 ** 32) * 30 - 15;
+  }
+  return x;
+}
+
+// Softmax rounds each output once in the js kernel (doubles inside) and computes exp in float32
+// in wasm: the elementwise relative error reached is about 2e-6.
+const FORWARD_TOLERANCE = 5e-6;
+// The backward's error relative to its scale |y_j|·(|g_j| + Σ|g·y|): about 1e-7 reached.
+const BACKWARD_TOLERANCE = 1e-6;
+
+describe('wasm softmax kernels', () => {
+  const before = getBackend();
+  afterAll(() => setBackend(before));
+
+  it('softmaxForward in wasm equals the js kernel within float32 rounding, zeros for −∞ exactly', () => {
+    fc.assert(fc.property(caseArb, ({ rows, cols, offset, seed, negInf }) => {
+      const x = values(offset + rows * cols, seed, negInf);
+      const js = on('js', () => { const o = new Float32Array(rows * cols); softmaxForward(o, x, offset, rows, cols); return o; });
+      const wasm = on('wasm', () => { const o = new Float32Array(rows * cols); softmaxForward(o, x, offset, rows, cols); return o; });
+      for (let i = 0; i < js.length; i++) {
+        // (a row of −∞ only is NaN on both)
+        if (Number.isNaN(js[i])) expect(wasm[i]).toBeNaN();
+        else if (js[i] === 0) expect(wasm[i]).toBe(0);
+        else expect(Math.abs(wasm[i]! - js[i]!) / js[i]!).toBeLessThanOrEqual(FORWARD_TOLERANCE);
+      }
+    }), { numRuns: 200 });
+  });
+
+  it('softmaxBackward in wasm equals the js kernel within float32 rounding', () => {
+    fc.assert(fc.property(caseArb, ({ rows, cols, offset, seed, negInf }) => {
+      const y = new Float32Array(rows * cols);
+      on('js', () => softmaxForward(y, values(rows * cols, seed, negInf), 0, rows, cols));
+      const g = values(offset + rows * cols, seed + 1, false);
+      const js = on('js', () => { const o = new Float32Array(rows * cols); softmaxBackward(o, g, offset, y, rows, cols); return o; });
+      const wasm = on('wasm', () => { const o = new Float32Array(rows * cols); softmaxBackward(o, g, offset, y, rows, cols); return o; });
+      for (let r = 0; r < rows; r++) {
+        let dot = 0;
+        for (let j = 0; j < cols; j++) dot += Math.abs(g[offset + r * cols + j]! * y[r * cols + j]!);
+        for (let j = 0; j < cols; j++) {
+          const i = r * cols + j;
+          if (Number.isNaN(js[i])) {
+            expect(wasm[i]).toBeNaN();
+            continue;
+          }
+          const scale = Math.abs(y[i]!) * (Math.abs(g[offset + i]!) + dot);
+          expect(Math.abs(wasm[i]! - js[i]!)).toBeLessThanOrEqual(BACKWARD_TOLERANCE * scale + 1e-30);
+        }
+      }
+    }), { numRuns: 200 });
+  });
+
+  it('an all −∞ row gives NaN on both backends, and NaN inputs stay NaN', () => {
+    const x = new Float32Array([-Infinity, -Infinity, -Infinity, 0, NaN, 1]);
+    for (const backend of ['js', 'wasm'] as const) {
+      const o = on(backend, () => { const out = new Float32Array(6); softmaxForward(out, x, 0, 2, 3); return out; });
+      expect(Array.from(o).every(Number.isNaN), backend).toBe(true);
+    }
+  });
+});
