@@ -8,11 +8,12 @@
 // Float64 (Tk numbers per mask row) and one log-sum-exp per query row (8 bytes × Tq per slice).
 // The probabilities are never kept: the backward recomputes them block by block from q, k and the
 // log-sum-exp (flash-attention style), so the memory held for the backward grows linearly in T.
-// When a graph of the backward is asked for (createGraph), the backward is the composite formula
-// written with tensor ops, so higher-order gradients stay exact.
+// When a graph of the backward is asked for (createGraph), recordFusedOp runs the composite formula
+// written with tensor ops instead, so higher-order gradients stay exact (autograd/fused-op.ts).
 
 import { allocStorage, promoteTypes } from '../dtype.js';
-import { isGradEnabled, recordOp } from '../autograd/graph.js';
+import { isGradEnabled } from '../autograd/graph.js';
+import { recordFusedOp } from '../autograd/fused-op.js';
 import { type AttentionPlan, type StridedMatrix, attentionPlan, runAttention } from '../kernels/attention.js';
 import type { FloatArray } from '../kernels/matmul.js';
 import { broadcastShapes, broadcastStrides, contiguousStrides, fmt, numelOf, stridedOffsets } from '../shape.js';
@@ -43,7 +44,7 @@ function sliceOffsets(batch: readonly number[], shape: readonly number[], stride
 }
 
 // q, k and v as strided matrices, with the storage offset of each of their slices.
-function operands(q: Tensor, k: Tensor, v: Tensor, batch: readonly number[]) {
+function qkvMatrices(q: Tensor, k: Tensor, v: Tensor, batch: readonly number[]) {
   return {
     q: matrix(q), k: matrix(k), v: matrix(v),
     qOffs: sliceOffsets(batch, q.shape, q.strides, q.offset),
@@ -147,17 +148,18 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   const count = numelOf(batch);
   const plan = attentionPlan(Tq, Tk, D, Dv, causal, scale);
   const out = allocStorage(dtype, count * Tq * Dv) as FloatArray;
-  const keep = isGradEnabled() && (q.requiresGrad || k.requiresGrad || v.requiresGrad);
+  const backwardRecorded = isGradEnabled() && (q.requiresGrad || k.requiresGrad || v.requiresGrad);
   // the one number per query row the backward needs (see the header): never the probabilities
-  const lse = keep ? new Float64Array(count * Tq) : null;
+  const lse = backwardRecorded ? new Float64Array(count * Tq) : null;
   const masks = keyMaskOperand(keys, maskLead, Tk, batch);
   runAttention({
-    plan, ...operands(q, k, v, batch), ...masks,
+    plan, ...qkvMatrices(q, k, v, batch), ...masks,
     lse, out, g: null, gOffs: null, dq: null, dqOffs: null, dk: null, dkOffs: null, dv: null, dvOffs: null,
   }, count);
   const result = new Tensor(out, [...batch, Tq, Dv]);
-  return recordOp(result, 'attention', [q, k, v], (grad) => {
-    if (isGradEnabled()) {
+  return recordFusedOp(result, 'attention', [q, k, v], {
+    backward: (grad) => attentionGrads(grad, q, k, v, batch, masks, lse!, plan),
+    composite: (grad) => {
       const P = compositeProbs(q, k, scale, causal, keys, maskLead); // [..., Tq, Tk]
       const dP = grad.matmul(v.transpose(-2, -1)); // [..., Tq, Tk]
       const dS = P.mul(dP.sub(dP.mul(P).sum(-1, true))).mul(scale);
@@ -166,9 +168,9 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
         k.requiresGrad ? sumToShape(dS.transpose(-2, -1).matmul(q), k.shape) : null,
         v.requiresGrad ? sumToShape(P.transpose(-2, -1).matmul(grad), v.shape) : null,
       ];
-    }
-    return attentionGrads(grad, q, k, v, batch, masks, lse!, plan);
-  }, [q, k, v]);
+    },
+    saved: [q, k, v],
+  });
 }
 
 // The key mask as the kernel reads it: the values and each slice's offset into them.
@@ -190,7 +192,7 @@ function attentionGrads(
   const offsets = (t: Tensor | null) => (t ? sliceOffsets(batch, t.shape, contiguousStrides(t.shape), 0) : null);
   const [dqOffs, dkOffs, dvOffs] = [offsets(dq), offsets(dk), offsets(dv)];
   runAttention({
-    plan, ...operands(q, k, v, batch), ...masks,
+    plan, ...qkvMatrices(q, k, v, batch), ...masks,
     lse, out: null, g: matrix(grad), gOffs: sliceOffsets(batch, grad.shape, grad.strides, grad.offset),
     dq: (dq?.storage ?? null) as FloatArray | null, dqOffs,
     dk: (dk?.storage ?? null) as FloatArray | null, dkOffs,

@@ -93,10 +93,10 @@ export function variance(x: Tensor, dim?: number | number[], keepdim = false, co
   return centered.square().sum(dims, keepdim).div(Math.max(count - correction, 0));
 }
 
-function extremum(op: 'max' | 'min', x: Tensor, dim: number | undefined, keepdim: boolean): Tensor {
+function extremumAlongDim(op: 'max' | 'min', x: Tensor, dim: number | undefined, keepdim: boolean): Tensor {
   if (dim === undefined) {
     if (x.numel === 0) throw new Error(`${op}: cannot reduce an empty tensor of shape ${fmt(x.shape)}`);
-    return extremum(op, x.reshape([x.numel]), 0, false).reshape(keepdim ? x.shape.map(() => 1) : []);
+    return extremumAlongDim(op, x.reshape([x.numel]), 0, false).reshape(keepdim ? x.shape.map(() => 1) : []);
   }
   const d = normalizeDim(op, dim, x.ndim);
   if (x.ndim > 0 && x.shape[d] === 0) throw new Error(`${op}: cannot reduce dim ${d} of size 0 in shape ${fmt(x.shape)}`);
@@ -117,12 +117,12 @@ function extremum(op: 'max' | 'min', x: Tensor, dim: number | undefined, keepdim
 
 /** Maximum over a dim (or of all elements). d/dx = 1 at the index that won (the first on ties), 0 elsewhere */
 export function max(x: Tensor, dim?: number, keepdim = false): Tensor {
-  return extremum('max', x, dim, keepdim);
+  return extremumAlongDim('max', x, dim, keepdim);
 }
 
 /** Minimum over a dim (or of all elements). d/dx = 1 at the index that won (the first on ties), 0 elsewhere */
 export function min(x: Tensor, dim?: number, keepdim = false): Tensor {
-  return extremum('min', x, dim, keepdim);
+  return extremumAlongDim('min', x, dim, keepdim);
 }
 
 /** Index (int32) of the first maximum over a dim, or in the flattened tensor when dim is omitted. Not differentiable. */
