@@ -16,7 +16,7 @@ import { isGradEnabled } from '../autograd/graph.js';
 import { recordFusedOp } from '../autograd/fused-op.js';
 import { type AttentionPlan, type StridedMatrix, attentionPlan, runAttention } from '../kernels/attention.js';
 import type { FloatArray } from '../kernels/matmul.js';
-import { broadcastShapes, broadcastStrides, contiguousStrides, fmt, numelOf, stridedOffsets } from '../shape.js';
+import { broadcastShapes, broadcastStrides, contiguousStrides, formatShape, numelOf, stridedOffsets } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { sumToShape } from './binary.js';
 import { requireFloat } from './common.js';
@@ -59,7 +59,7 @@ function matrix(t: Tensor): StridedMatrix {
 
 // A causal mask [Tq, Tk] for the composite path: 1 where a key lies in a query's future.
 function causalMask(Tq: number, Tk: number): Tensor {
-  const mask = Tensor.empty([Tq, Tk], 'int32');
+  const mask = Tensor.zeros([Tq, Tk], 'int32');
   for (let i = 0; i < Tq; i++) for (let j = Tk - Tq + i + 1; j < Tk; j++) mask.storage[i * Tk + j] = 1;
   return mask;
 }
@@ -67,13 +67,13 @@ function causalMask(Tq: number, Tk: number): Tensor {
 // The key mask, checked: its values as a contiguous Float64Array [rows, Tk] and its shape.
 function keyMaskValues(mask: Tensor, Tk: number): Float64Array {
   if (mask.ndim < 1 || mask.shape[mask.ndim - 1] !== Tk) {
-    throw new Error(`attention: keyMask must be [..., Tk] with Tk = ${Tk} keys, got ${fmt(mask.shape)}`);
+    throw new Error(`attention: keyMask must be [..., Tk] with Tk = ${Tk} keys, got ${formatShape(mask.shape)}`);
   }
   const values = Float64Array.from(mask.toTypedArray());
   for (let i = 0; i < values.length; i++) {
     const x = values[i]!;
     if (x !== 0 && x !== 1) {
-      throw new Error(`attention: keyMask must hold only 0 (padding) and 1 (token), got ${x} at flat index ${i} of ${fmt(mask.shape)}`);
+      throw new Error(`attention: keyMask must hold only 0 (padding) and 1 (token), got ${x} at flat index ${i} of ${formatShape(mask.shape)}`);
     }
   }
   return values;
@@ -84,8 +84,8 @@ function keyMaskValues(mask: Tensor, Tk: number): Float64Array {
 // so its softmax stays finite, and is then zeroed by its factor.
 function compositeMask(Tq: number, Tk: number, causal: boolean, keys: Float64Array | null, lead: readonly number[], dtype: Tensor['dtype']) {
   const rows = keys ? keys.length / Tk : 1;
-  const hidden = Tensor.empty([...lead, Tq, Tk], 'int32');
-  const seen = Tensor.empty([...lead, Tq, 1], dtype);
+  const hidden = Tensor.zeros([...lead, Tq, Tk], 'int32');
+  const seen = Tensor.zeros([...lead, Tq, 1], dtype);
   for (let r = 0; r < rows; r++) {
     for (let i = 0; i < Tq; i++) {
       const limit = causal ? Tk - Tq + i + 1 : Tk;
@@ -121,13 +121,13 @@ function compositeProbs(q: Tensor, k: Tensor, scale: number, causal: boolean, ke
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
   for (const t of [q, k, v]) requireFloat('attention', t);
   if (q.ndim < 2 || k.ndim < 2 || v.ndim < 2) {
-    throw new Error(`attention: q, k and v need at least 2 dims, got ${fmt(q.shape)}, ${fmt(k.shape)}, ${fmt(v.shape)}`);
+    throw new Error(`attention: q, k and v need at least 2 dims, got ${formatShape(q.shape)}, ${formatShape(k.shape)}, ${formatShape(v.shape)}`);
   }
   const [Tq, D] = q.shape.slice(-2) as [number, number];
   const [Tk, Dk] = k.shape.slice(-2) as [number, number];
   const [Tv, Dv] = v.shape.slice(-2) as [number, number];
   if (Dk !== D || Tv !== Tk) {
-    throw new Error(`attention: expected q [..., Tq, D], k [..., Tk, D], v [..., Tk, Dv], got ${fmt(q.shape)}, ${fmt(k.shape)}, ${fmt(v.shape)}`);
+    throw new Error(`attention: expected q [..., Tq, D], k [..., Tk, D], v [..., Tk, Dv], got ${formatShape(q.shape)}, ${formatShape(k.shape)}, ${formatShape(v.shape)}`);
   }
   const causal = opts.causal ?? false;
   if (causal && Tq > Tk) throw new Error(`attention: causal attention needs Tq ≤ Tk, got Tq ${Tq} and Tk ${Tk}`);
@@ -142,7 +142,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     try {
       batch = broadcastShapes('attention', batch, maskLead);
     } catch {
-      throw new Error(`attention: keyMask ${fmt(keyMask.shape)}: its leading dims ${fmt(maskLead)} do not broadcast against the batch dims ${fmt(batch)} of q, k and v`);
+      throw new Error(`attention: keyMask ${formatShape(keyMask.shape)}: its leading dims ${formatShape(maskLead)} do not broadcast against the batch dims ${formatShape(batch)} of q, k and v`);
     }
   }
   const count = numelOf(batch);

@@ -8,7 +8,7 @@ import {
   crossEntropyBackward, crossEntropyForward, logSoftmaxBackward, logSoftmaxForward, rmsNormBackward,
   rmsNormForward, rotaryBackward, rotaryForward, softmaxBackward, softmaxForward, swigluBackward, swigluForward,
 } from '../kernels/fused.js';
-import { contiguousStrides, fmt, normalizeDim, sameShape, stridedOffsets } from '../shape.js';
+import { contiguousStrides, formatShape, normalizeDim, sameShape, stridedOffsets } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { flatBuffer, requireFloat, requireInt } from './common.js';
 import { cat } from './movement.js';
@@ -72,7 +72,7 @@ export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-6): Tensor {
   requireFloat('rmsNorm', weight);
   const cols = x.shape[x.ndim - 1];
   if (x.ndim === 0 || weight.ndim !== 1 || weight.shape[0] !== cols) {
-    throw new Error(`rmsNorm: weight ${fmt(weight.shape)} must be [C] with C the last dim of x ${fmt(x.shape)}`);
+    throw new Error(`rmsNorm: weight ${formatShape(weight.shape)} must be [C] with C the last dim of x ${formatShape(x.shape)}`);
   }
   if (x.dtype !== weight.dtype) throw new Error(`rmsNorm: x is ${x.dtype} but weight is ${weight.dtype}`);
   const [rows] = lastDimRows(x);
@@ -158,7 +158,7 @@ function checkCrossEntropyArgs(logits: Tensor, targets: Tensor, reduction: strin
   requireFloat('crossEntropy', logits);
   requireInt('crossEntropy', 'targets', targets);
   if (logits.ndim !== 2 || targets.ndim !== 1 || targets.shape[0] !== logits.shape[0]) {
-    throw new Error(`crossEntropy: expected logits [N, C] and targets [N], got ${fmt(logits.shape)} and ${fmt(targets.shape)}`);
+    throw new Error(`crossEntropy: expected logits [N, C] and targets [N], got ${formatShape(logits.shape)} and ${formatShape(targets.shape)}`);
   }
   if (!['mean', 'sum', 'none'].includes(reduction)) throw new Error(`crossEntropy: unknown reduction '${reduction}'; expected 'mean', 'sum' or 'none'`);
 }
@@ -274,9 +274,9 @@ function withUnitLastStride(t: Tensor): Tensor {
 export function rotary(x: Tensor, cos: Tensor, sin: Tensor, offset = 0): Tensor {
   requireFloat('rotary', x);
   const D = x.shape[x.ndim - 1]!;
-  if (x.ndim < 2 || D % 2 !== 0) throw new Error(`rotary: expected x [..., T, D] with D even, got ${fmt(x.shape)}`);
+  if (x.ndim < 2 || D % 2 !== 0) throw new Error(`rotary: expected x [..., T, D] with D even, got ${formatShape(x.shape)}`);
   if (cos.ndim !== 2 || cos.shape[1] !== D || !sameShape(cos.shape, sin.shape)) {
-    throw new Error(`rotary: cos ${fmt(cos.shape)} and sin ${fmt(sin.shape)} must both be [maxT, ${D}]`);
+    throw new Error(`rotary: cos ${formatShape(cos.shape)} and sin ${formatShape(sin.shape)} must both be [maxT, ${D}]`);
   }
   const T = x.shape[x.ndim - 2]!;
   if (!Number.isInteger(offset) || offset < 0 || offset + T > cos.shape[0]!) {

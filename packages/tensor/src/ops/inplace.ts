@@ -5,7 +5,7 @@
 import { isGradEnabled } from '../autograd/graph.js';
 import { incrementVersion } from '../autograd/version.js';
 import { copyStrided } from '../kernels/elementwise.js';
-import { broadcastStrides, fmt } from '../shape.js';
+import { broadcastStrides, formatShape } from '../shape.js';
 import { Tensor, type TensorLike } from '../tensor.js';
 import { asTensor } from './common.js';
 
@@ -21,7 +21,7 @@ function broadcastSource(op: string, target: Tensor, value: TensorLike): Tensor 
   try {
     return new Tensor(src.storage, target.shape, broadcastStrides(op, src.shape, src.strides, target.shape), src.offset, src.dtype);
   } catch {
-    throw new Error(`${op}: source of shape ${fmt(src.shape)} cannot be broadcast to the target's shape ${fmt(target.shape)}`);
+    throw new Error(`${op}: source of shape ${formatShape(src.shape)} cannot be broadcast to the target's shape ${formatShape(target.shape)}`);
   }
 }
 
