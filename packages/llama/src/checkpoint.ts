@@ -3,7 +3,7 @@
 // tensor, the shapes that differ (checked from the headers before the model is allocated), a
 // non-finite weight.
 
-import { type Tensor, loadSafetensors, saveSafetensors } from '@tsgrad/tensor';
+import { type Tensor, formatShape, loadSafetensors, saveSafetensors } from '@tsgrad/tensor';
 import { getFileSource } from './file-source.js';
 import { type LlamaConfig, llamaConfigFromHF, llamaConfigToHF, resolvedHeadDim } from './config.js';
 import { LlamaForCausalLM } from './model.js';
@@ -141,9 +141,9 @@ function checkShapesAgainstConfig(dir: string, config: LlamaConfig, files: Array
   const problems: string[] = [];
   for (const [name, shape] of expected) {
     const f = found.get(name);
-    if (!f) problems.push(`${name} is missing (config.json implies shape [${shape.join(', ')}])`);
+    if (!f) problems.push(`${name} is missing (config.json implies shape ${formatShape(shape)})`);
     else if (f.shape.length !== shape.length || f.shape.some((d, i) => d !== shape[i])) {
-      problems.push(`${f.path}: ${name} has shape [${f.shape.join(', ')}], but config.json implies [${shape.join(', ')}]`);
+      problems.push(`${f.path}: ${name} has shape ${formatShape(f.shape)}, but config.json implies ${formatShape(shape)}`);
     }
   }
   for (const [name, f] of found) if (!expected.has(name)) problems.push(`${f.path}: ${name} is not a parameter of the model config.json describes`);
@@ -160,7 +160,7 @@ function checkFinite(name: string, path: string, t: Tensor): void {
   for (let i = 0; i < data.length; i++) {
     const v = data[i]!;
     if (!Number.isFinite(v)) {
-      throw new Error(`fromPretrained: ${path} holds a non-finite weight: ${name} [${t.shape.join(', ')}] has ${v} at flat index ${i}; the checkpoint is damaged or its run diverged`);
+      throw new Error(`fromPretrained: ${path} holds a non-finite weight: ${name} ${formatShape(t.shape)} has ${v} at flat index ${i}; the checkpoint is damaged or its run diverged`);
     }
   }
 }

@@ -1,6 +1,6 @@
 // Embedding: a lookup table of vectors, one row per token id.
 
-import { type DType, type Generator, type Tensor, indexSelect, noGrad, where, zeros } from '@tsgrad/tensor';
+import { type DType, type Generator, type Tensor, formatShape, indexSelect, noGrad, where, zeros } from '@tsgrad/tensor';
 import { Module, Parameter } from './module.js';
 import { DEFAULT_INIT_STD, normal_ } from './init.js';
 import { checkSize } from './linear.js';
@@ -52,7 +52,7 @@ export class Embedding extends Module {
 
   /** int32 ids of any shape [...] → the rows they pick [..., dim]. */
   forward(ids: Tensor): Tensor {
-    if (ids.dtype !== 'int32') throw new Error(`Embedding: token ids must be int32, got ${ids.dtype} of shape [${ids.shape.join(', ')}]`);
+    if (ids.dtype !== 'int32') throw new Error(`Embedding: token ids must be int32, got ${ids.dtype} of shape ${formatShape(ids.shape)}`);
     const flat = ids.toTypedArray();
     for (let i = 0; i < flat.length; i++) {
       const id = flat[i]!;

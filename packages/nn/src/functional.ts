@@ -1,10 +1,9 @@
 // Functional forms of the layers' math: loss, activations and attention, written with tensor ops.
 
-import { type CrossEntropyOptions, Tensor, attention, crossEntropy as crossEntropy2d } from '@tsgrad/tensor';
+import { type CrossEntropyOptions, Tensor, attention, crossEntropy as crossEntropy2d, formatShape } from '@tsgrad/tensor';
 
 export type { CrossEntropyOptions };
 
-const fmt = (shape: readonly number[]) => `[${shape.join(', ')}]`;
 
 /**
  * Cross-entropy of logits [..., C] against int32 class targets [...] (the leading dims are
@@ -14,7 +13,7 @@ const fmt = (shape: readonly number[]) => `[${shape.join(', ')}]`;
 export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropyOptions = {}): Tensor {
   const lead = logits.shape.slice(0, -1);
   if (logits.ndim < 1 || targets.ndim !== lead.length || targets.shape.some((s, i) => s !== lead[i])) {
-    throw new Error(`crossEntropy: expected logits [..., C] and targets [...] with the same leading dims, got ${fmt(logits.shape)} and ${fmt(targets.shape)}`);
+    throw new Error(`crossEntropy: expected logits [..., C] and targets [...] with the same leading dims, got ${formatShape(logits.shape)} and ${formatShape(targets.shape)}`);
   }
   const C = logits.shape[logits.ndim - 1]!;
   const loss = crossEntropy2d(logits.reshape([-1, C]), targets.reshape([-1]), opts); // [N, C], [N]
@@ -58,7 +57,7 @@ function causalMask(Tq: number, Tk: number): Tensor {
   const key = `${Tq},${Tk}`;
   let mask = causalMasks.get(key);
   if (!mask) {
-    mask = Tensor.empty([Tq, Tk], 'int32');
+    mask = Tensor.zeros([Tq, Tk], 'int32');
     for (let i = 0; i < Tq; i++) for (let j = Tk - Tq + i + 1; j < Tk; j++) mask.storage[i * Tk + j] = 1;
     if (causalMasks.size >= 64) causalMasks.clear();
     causalMasks.set(key, mask);
@@ -74,12 +73,12 @@ function causalMask(Tq: number, Tk: number): Tensor {
  */
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
   if (q.ndim < 2 || k.ndim < 2 || v.ndim < 2) {
-    throw new Error(`scaledDotProductAttention: q, k and v need at least 2 dims, got ${fmt(q.shape)}, ${fmt(k.shape)}, ${fmt(v.shape)}`);
+    throw new Error(`scaledDotProductAttention: q, k and v need at least 2 dims, got ${formatShape(q.shape)}, ${formatShape(k.shape)}, ${formatShape(v.shape)}`);
   }
   const [Tq, D] = q.shape.slice(-2) as [number, number];
   const [Tk, Dk] = k.shape.slice(-2) as [number, number];
   if (Dk !== D || v.shape[v.ndim - 2] !== Tk) {
-    throw new Error(`scaledDotProductAttention: expected q [..., Tq, D], k [..., Tk, D], v [..., Tk, Dv], got ${fmt(q.shape)}, ${fmt(k.shape)}, ${fmt(v.shape)}`);
+    throw new Error(`scaledDotProductAttention: expected q [..., Tq, D], k [..., Tk, D], v [..., Tk, Dv], got ${formatShape(q.shape)}, ${formatShape(k.shape)}, ${formatShape(v.shape)}`);
   }
   const scale = opts.scale ?? 1 / Math.sqrt(D);
   if (opts.causal && Tq > Tk) throw new Error(`scaledDotProductAttention: causal attention needs Tq ≤ Tk, got Tq ${Tq} and Tk ${Tk}`);

@@ -1,6 +1,6 @@
 // Linear: y = x·Wᵀ + b with W stored [out, in], as PyTorch (so checkpoints load as they are).
 
-import { type DType, type Generator, type Tensor, zeros } from '@tsgrad/tensor';
+import { type DType, type Generator, type Tensor, formatShape, zeros } from '@tsgrad/tensor';
 import { Module, Parameter } from './module.js';
 import { DEFAULT_INIT_STD, normal_ } from './init.js';
 
@@ -60,7 +60,7 @@ export class Linear extends Module {
   /** x [..., inFeatures] → [..., outFeatures]. */
   forward(x: Tensor): Tensor {
     if (x.ndim === 0 || x.shape[x.ndim - 1] !== this.inFeatures) {
-      throw new Error(`Linear: input of shape [${x.shape.join(', ')}] does not end in inFeatures ${this.inFeatures} (weight [${this.weight.shape.join(', ')}])`);
+      throw new Error(`Linear: input of shape ${formatShape(x.shape)} does not end in inFeatures ${this.inFeatures} (weight ${formatShape(this.weight.shape)})`);
     }
     // the matmul kernel reads the transposed view through its strides: no copy of the weight
     const y = x.matmul(this.weight.transpose(0, 1)); // [..., out]

@@ -3,7 +3,7 @@
 // names them by dotted field paths (`layers.0.self_attn.q_proj.weight`): those names are the
 // checkpoint keys.
 
-import { type DType, Tensor, noGrad } from '@tsgrad/tensor';
+import { type DType, Tensor, formatShape, noGrad } from '@tsgrad/tensor';
 
 /** A leaf tensor that a Module owns and an optimizer updates: requiresGrad is true by default. */
 export class Parameter extends Tensor {
@@ -34,7 +34,6 @@ export interface BufferOptions {
   persistent?: boolean;
 }
 
-const fmt = (shape: readonly number[]) => `[${shape.join(', ')}]`;
 const joinName = (prefix: string, name: string) => (prefix ? `${prefix}.${name}` : name);
 
 /**
@@ -258,7 +257,7 @@ export class Module {
       if (result.missingKeys.length) lines.push(`  missing keys: ${result.missingKeys.join(', ')}`);
       if (result.unexpectedKeys.length) lines.push(`  unexpected keys: ${result.unexpectedKeys.join(', ')}`);
       for (const m of result.mismatched) {
-        lines.push(`  size mismatch for ${m.key}: the checkpoint has shape ${fmt(m.got)}, the module ${fmt(m.expected)}`);
+        lines.push(`  size mismatch for ${m.key}: the checkpoint has shape ${formatShape(m.got)}, the module ${formatShape(m.expected)}`);
       }
       throw new Error(lines.join('\n'));
     }

@@ -1,6 +1,6 @@
 // RMSNorm (Zhang & Sennrich, 2019), as LLaMA uses it: no mean subtraction and no bias.
 
-import { type DType, type Tensor, ones, rmsNorm } from '@tsgrad/tensor';
+import { type DType, type Tensor, formatShape, ones, rmsNorm } from '@tsgrad/tensor';
 import { Module, Parameter } from './module.js';
 import { checkSize } from './linear.js';
 
@@ -33,7 +33,7 @@ export class RMSNorm extends Module {
   /** x [..., dim] → [..., dim], through the fused rmsNorm op. */
   forward(x: Tensor): Tensor {
     if (x.ndim === 0 || x.shape[x.ndim - 1] !== this.dim) {
-      throw new Error(`RMSNorm: input of shape [${x.shape.join(', ')}] does not end in dim ${this.dim}`);
+      throw new Error(`RMSNorm: input of shape ${formatShape(x.shape)} does not end in dim ${this.dim}`);
     }
     const weight = this.weight.dtype === x.dtype ? this.weight : this.weight.to(x.dtype);
     return rmsNorm(x, weight, this.eps);

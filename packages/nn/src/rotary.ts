@@ -3,7 +3,7 @@
 // (llama2.c rotates interleaved pairs (x_{2i}, x_{2i+1}) instead; checkpoints converted between the
 // two permute the q and k projections.)
 
-import { type DType, Tensor, cat, indexSelect, rotary } from '@tsgrad/tensor';
+import { type DType, Tensor, cat, formatShape, indexSelect, rotary } from '@tsgrad/tensor';
 import { Module } from './module.js';
 import { checkSize } from './linear.js';
 
@@ -71,8 +71,8 @@ export class RotaryEmbedding extends Module {
     // inv_freq_i = 1 / theta^(2i / D); HF: 1.0 / (base ** (arange(0, dim, 2).float() / dim)) in float32
     const invFreq = new Float64Array(half);
     for (let i = 0; i < half; i++) invFreq[i] = round(1 / round(Math.pow(round(this.theta), round((2 * i) / D))));
-    const cos = Tensor.empty([this.maxPositions, D], dtype);
-    const sin = Tensor.empty([this.maxPositions, D], dtype);
+    const cos = Tensor.zeros([this.maxPositions, D], dtype);
+    const sin = Tensor.zeros([this.maxPositions, D], dtype);
     for (let pos = 0; pos < this.maxPositions; pos++) {
       for (let i = 0; i < half; i++) {
         const angle = round(pos * invFreq[i]!);
@@ -92,7 +92,7 @@ export class RotaryEmbedding extends Module {
   apply(x: Tensor, positionOffset = 0): Tensor {
     const D = this.headDim;
     if (x.ndim < 2 || x.shape[x.ndim - 1] !== D) {
-      throw new Error(`RotaryEmbedding: expected x [..., T, ${D}], got [${x.shape.join(', ')}]`);
+      throw new Error(`RotaryEmbedding: expected x [..., T, ${D}], got ${formatShape(x.shape)}`);
     }
     const T = x.shape[x.ndim - 2]!;
     if (!Number.isInteger(positionOffset) || positionOffset < 0) {
@@ -118,10 +118,10 @@ export class RotaryEmbedding extends Module {
  */
 function applyRotaryAt(rope: RotaryEmbedding, x: Tensor, positions: Tensor): Tensor {
   const D = rope.headDim;
-  if (x.ndim !== 4 || x.shape[3] !== D) throw new Error(`RotaryEmbedding: expected x [B, H, T, ${D}], got [${x.shape.join(', ')}]`);
+  if (x.ndim !== 4 || x.shape[3] !== D) throw new Error(`RotaryEmbedding: expected x [B, H, T, ${D}], got ${formatShape(x.shape)}`);
   const [B, , T] = x.shape as [number, number, number, number];
   if (positions.dtype !== 'int32' || positions.ndim !== 2 || positions.shape[0] !== B || positions.shape[1] !== T) {
-    throw new Error(`RotaryEmbedding: positions must be int32 [${B}, ${T}], got ${positions.dtype} [${positions.shape.join(', ')}]`);
+    throw new Error(`RotaryEmbedding: positions must be int32 [${B}, ${T}], got ${positions.dtype} ${formatShape(positions.shape)}`);
   }
   const flat = positions.toTypedArray();
   for (let i = 0; i < flat.length; i++) {

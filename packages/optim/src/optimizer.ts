@@ -6,7 +6,7 @@
 // state is keyed by parameter, parameters without a gradient are skipped, and the state dict
 // names parameters by their index counted across groups.
 
-import { Tensor, type Storage, noGrad } from '@tsgrad/tensor';
+import { Tensor, type Storage, formatShape, noGrad } from '@tsgrad/tensor';
 
 /** A parameter as given to an optimizer: a tensor, or a [name, tensor] pair as `namedParameters()` yields. */
 export type ParamInput = Tensor | readonly [string, Tensor];
@@ -132,7 +132,7 @@ export abstract class Optimizer<H extends BaseHyper, S> {
       if (p.gradFn !== null) throw new Error(`${this.name}: ${label} is not a leaf tensor (it was produced by '${p.gradFn.name}'); optimize the leaf`);
       if (p.dtype === 'int32') throw new Error(`${this.name}: ${label} is int32; only float32 and float64 tensors can be optimized`);
       if (!p.isContiguous()) {
-        throw new Error(`${this.name}: ${label} is not contiguous (shape [${p.shape.join(', ')}], strides [${p.strides.join(', ')}]); updates run in place on its storage`);
+        throw new Error(`${this.name}: ${label} is not contiguous (shape ${formatShape(p.shape)}, strides ${formatShape(p.strides)}); updates run in place on its storage`);
       }
       if (seen.has(p)) throw new Error(`${this.name}: ${label} appears more than once (in this group or another)`);
       seen.add(p);
@@ -183,7 +183,7 @@ export abstract class Optimizer<H extends BaseHyper, S> {
     if (g === null) return null;
     if (g.numel !== p.numel || g.ndim !== p.ndim || g.shape.some((s, k) => s !== p.shape[k])) {
       const what = this.describe(group, groupIndex, i);
-      throw new Error(`${this.name}.step: the gradient of ${what} has shape [${g.shape.join(', ')}] but the parameter has shape [${p.shape.join(', ')}]`);
+      throw new Error(`${this.name}.step: the gradient of ${what} has shape ${formatShape(g.shape)} but the parameter has shape ${formatShape(p.shape)}`);
     }
     return g.isContiguous() ? [g.storage, g.offset] : [g.toTypedArray(), 0];
   }
@@ -262,7 +262,7 @@ export abstract class Optimizer<H extends BaseHyper, S> {
         }
         const shape = paramShapes?.[i];
         if (paramShapes !== undefined && (!Array.isArray(shape) || shape.length !== p.ndim || shape.some((s, k) => s !== p.shape[k]))) {
-          throw new Error(`${op}: ${what} has shape ${JSON.stringify(shape)} in the state dict but [${p.shape.join(', ')}] in the optimizer`);
+          throw new Error(`${op}: ${what} has shape ${JSON.stringify(shape)} in the state dict but ${formatShape(p.shape)} in the optimizer`);
         }
         // as PyTorch, saved parameters map to ours by position; their ids only key the state
         const savedState = sd.state[String(ids[i])];

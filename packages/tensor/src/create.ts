@@ -1,7 +1,7 @@
 // Creation: tensors from data, constants, ranges and random draws.
 
 import { type DType, type Storage, allocStorage, checkDType, dtypeOfStorage } from './dtype.js';
-import { checkShape, fmt, numelOf } from './shape.js';
+import { checkShape, formatShape, numelOf } from './shape.js';
 import { Tensor } from './tensor.js';
 import { type Generator, getDefaultGenerator } from './random.js';
 
@@ -44,7 +44,7 @@ function flattenNested(data: NestedArray, shape: number[], out: number[], depth:
     return;
   }
   if (!Array.isArray(data) || data.length !== shape[depth]) {
-    throw new Error(`tensor: ragged nested array: expected ${shape[depth]} elements at depth ${depth} (shape ${fmt(shape)})`);
+    throw new Error(`tensor: ragged nested array: expected ${shape[depth]} elements at depth ${depth} (shape ${formatShape(shape)})`);
   }
   for (const item of data) flattenNested(item as NestedArray, shape, out, depth + 1);
 }
@@ -87,11 +87,11 @@ export function tensor(data: NestedArray | Storage, opts: CreateOptions & { shap
     flat = values;
     if (opts.shape) {
       const wanted = checkShape('tensor', opts.shape);
-      if (numelOf(wanted) !== values.length) throw new Error(`tensor: shape ${fmt(wanted)} needs ${numelOf(wanted)} values, got ${values.length}`);
+      if (numelOf(wanted) !== values.length) throw new Error(`tensor: shape ${formatShape(wanted)} needs ${numelOf(wanted)} values, got ${values.length}`);
       shape = wanted;
     }
   }
-  if (numelOf(shape) !== flat.length) throw new Error(`tensor: shape ${fmt(shape)} needs ${numelOf(shape)} values, got ${flat.length}`);
+  if (numelOf(shape) !== flat.length) throw new Error(`tensor: shape ${formatShape(shape)} needs ${numelOf(shape)} values, got ${flat.length}`);
   const storage = allocStorage(dtype, flat.length);
   for (let i = 0; i < flat.length; i++) {
     const v = flat[i]!;
@@ -124,7 +124,7 @@ function indexOf(shape: readonly number[], flat: number): string {
     idx.unshift(flat % shape[d]!);
     flat = Math.floor(flat / shape[d]!);
   }
-  return fmt(idx);
+  return formatShape(idx);
 }
 
 /** A tensor filled with value. */

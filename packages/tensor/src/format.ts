@@ -1,5 +1,6 @@
 // tensor.toString(): shape, dtype and the values, with long dims elided as PyTorch does.
 
+import { formatShape } from './shape.js';
 import type { Tensor } from './tensor.js';
 
 const EDGE = 3; // values shown at each end of a long dim
@@ -27,5 +28,5 @@ export function formatTensor(t: Tensor): string {
     return `[${parts.join(sep)}]`;
   };
   const grad = t.gradFn ? `, gradFn=${t.gradFn.name}` : t.requiresGrad ? ', requiresGrad=true' : '';
-  return `tensor(${render(0, 0, '       ')}, shape=[${t.shape.join(', ')}], dtype=${t.dtype}${grad})`;
+  return `tensor(${render(0, 0, '       ')}, shape=${formatShape(t.shape)}, dtype=${t.dtype}${grad})`;
 }

@@ -11,7 +11,7 @@ export type { CreateOptions, RandomOptions, NestedArray } from './create.js';
 export { Generator, manualSeed, getDefaultGenerator } from './random.js';
 export type { DType, Storage } from './dtype.js';
 export { promoteTypes } from './dtype.js';
-export { broadcastShapes } from './shape.js';
+export { broadcastShapes, formatShape } from './shape.js';
 
 // which kernels float32 ops run on
 export { setBackend, getBackend, wasmSimdSupported } from './backend.js';

@@ -1,7 +1,10 @@
-/** Formats a shape for error messages: `[2, 3]`. */
-export function fmt(shape: readonly number[]): string {
+/** Formats a shape (or strides) for error messages: `[2, 3]`. */
+export function formatShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }
+
+/** @deprecated The old name of `formatShape`; kept until every caller is renamed. */
+export const fmt = formatShape;
 
 /** Number of elements of a shape (1 for a scalar). */
 export function numelOf(shape: readonly number[]): number {
@@ -35,7 +38,7 @@ export function normalizeDim(op: string, dim: number, ndim: number): number {
 export function checkShape(op: string, shape: readonly number[]): number[] {
   if (!Array.isArray(shape)) throw new Error(`${op}: expected a shape (array of sizes), got ${typeof shape}`);
   for (const s of shape) {
-    if (!Number.isInteger(s) || s < 0) throw new Error(`${op}: invalid shape ${fmt(shape)}; sizes must be non-negative integers`);
+    if (!Number.isInteger(s) || s < 0) throw new Error(`${op}: invalid shape ${formatShape(shape)}; sizes must be non-negative integers`);
   }
   return [...shape];
 }
@@ -48,7 +51,7 @@ export function broadcastShapes(op: string, a: readonly number[], b: readonly nu
     const da = a[a.length - n + i] ?? 1;
     const db = b[b.length - n + i] ?? 1;
     if (da !== db && da !== 1 && db !== 1) {
-      throw new Error(`${op}: shapes ${fmt(a)} and ${fmt(b)} cannot be broadcast (dim ${i}: ${da} vs ${db})`);
+      throw new Error(`${op}: shapes ${formatShape(a)} and ${formatShape(b)} cannot be broadcast (dim ${i}: ${da} vs ${db})`);
     }
     out[i] = da === 1 ? db : da;
   }
@@ -66,13 +69,13 @@ export function sameShape(a: readonly number[], b: readonly number[]): boolean {
 export function broadcastStrides(op: string, shape: readonly number[], strides: readonly number[], target: readonly number[]): number[] {
   const out = new Array<number>(target.length).fill(0);
   const lead = target.length - shape.length;
-  if (lead < 0) throw new Error(`${op}: cannot expand ${fmt(shape)} to ${fmt(target)} (fewer dims)`);
+  if (lead < 0) throw new Error(`${op}: cannot expand ${formatShape(shape)} to ${formatShape(target)} (fewer dims)`);
   for (let i = 0; i < shape.length; i++) {
     const s = shape[i]!;
     const t = target[lead + i]!;
     if (s === t) out[lead + i] = strides[i]!;
     else if (s === 1) out[lead + i] = 0;
-    else throw new Error(`${op}: cannot expand ${fmt(shape)} to ${fmt(target)} (dim ${i}: ${s} vs ${t})`);
+    else throw new Error(`${op}: cannot expand ${formatShape(shape)} to ${formatShape(target)} (dim ${i}: ${s} vs ${t})`);
   }
   return out;
 }
@@ -84,20 +87,20 @@ export function inferShape(op: string, requested: readonly number[], numel: numb
   for (let i = 0; i < requested.length; i++) {
     const s = requested[i]!;
     if (s === -1) {
-      if (inferAt >= 0) throw new Error(`${op}: only one dimension can be -1, got ${fmt(requested)}`);
+      if (inferAt >= 0) throw new Error(`${op}: only one dimension can be -1, got ${formatShape(requested)}`);
       inferAt = i;
     } else if (!Number.isInteger(s) || s < 0) {
-      throw new Error(`${op}: invalid size ${s} in ${fmt(requested)}`);
+      throw new Error(`${op}: invalid size ${s} in ${formatShape(requested)}`);
     } else known *= s;
   }
   const out = [...requested];
   if (inferAt >= 0) {
     if (known === 0 || numel % known !== 0) {
-      throw new Error(`${op}: cannot reshape ${fmt(from)} (${numel} elements) to ${fmt(requested)}`);
+      throw new Error(`${op}: cannot reshape ${formatShape(from)} (${numel} elements) to ${formatShape(requested)}`);
     }
     out[inferAt] = numel / known;
   } else if (known !== numel) {
-    throw new Error(`${op}: cannot reshape ${fmt(from)} (${numel} elements) to ${fmt(requested)} (${known} elements)`);
+    throw new Error(`${op}: cannot reshape ${formatShape(from)} (${numel} elements) to ${formatShape(requested)} (${known} elements)`);
   }
   return out;
 }

@@ -2,7 +2,7 @@
 // The methods are one-line delegations to ops/*, where each op's forward and backward live.
 
 import { type DType, type Storage, allocStorage, checkDType } from './dtype.js';
-import { contiguousStrides, fmt, numelOf } from './shape.js';
+import { contiguousStrides, formatShape, numelOf } from './shape.js';
 import type { GradFn } from './autograd/graph.js';
 import { copyStrided } from './kernels/elementwise.js';
 import * as unary from './ops/unary.js';
@@ -70,9 +70,14 @@ export class Tensor {
     this.dtype = dtype ?? (storage instanceof Float32Array ? 'float32' : storage instanceof Float64Array ? 'float64' : 'int32');
   }
 
-  /** A new contiguous tensor of zeros. */
-  static empty(shape: readonly number[], dtype: DType = 'float32'): Tensor {
+  /** A new contiguous tensor of zeros, not requiring grad (the internal form of `zeros()`, which ops use to fill buffers). */
+  static zeros(shape: readonly number[], dtype: DType = 'float32'): Tensor {
     return new Tensor(allocStorage(dtype, numelOf(shape)), shape, undefined, 0, dtype);
+  }
+
+  /** @deprecated The old name of `Tensor.zeros` (it allocates zeros, unlike PyTorch's `empty`); kept until every caller is renamed. */
+  static empty(shape: readonly number[], dtype: DType = 'float32'): Tensor {
+    return Tensor.zeros(shape, dtype);
   }
 
   /** Number of dimensions. */
@@ -115,7 +120,7 @@ export class Tensor {
 
   /** The value of a one-element tensor. */
   item(): number {
-    if (this.numel !== 1) throw new Error(`item: expected a tensor with one element, got shape ${fmt(this.shape)}`);
+    if (this.numel !== 1) throw new Error(`item: expected a tensor with one element, got shape ${formatShape(this.shape)}`);
     return this.storage[this.offset]!;
   }
 

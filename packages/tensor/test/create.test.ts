@@ -195,8 +195,8 @@ describe('reading tensors out', () => {
     expect(tensor([-Infinity, NaN]).toString()).toBe('tensor([-Infinity, NaN], shape=[2], dtype=float32)');
   });
 
-  it('Tensor.empty allocates zeros of a shape and dtype', () => {
-    const t = Tensor.empty([2, 3], 'float64');
+  it('Tensor.zeros allocates zeros of a shape and dtype', () => {
+    const t = Tensor.zeros([2, 3], 'float64');
     expect(t.dtype).toBe('float64');
     expect(t.toArray()).toEqual([[0, 0, 0], [0, 0, 0]]);
   });

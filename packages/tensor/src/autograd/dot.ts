@@ -1,5 +1,6 @@
 // toDot: the graph that produced a tensor as Graphviz DOT text, for seeing what autograd records.
 
+import { formatShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 
 /** Graphviz DOT text of the graph behind t: op nodes, their shapes, and leaves (marked if they require grad). */
@@ -20,7 +21,7 @@ export function toDot(t: Tensor, names: Map<Tensor, string> = new Map()): string
     const x = stack.pop()!;
     if (seen.has(x)) continue;
     seen.add(x);
-    const shape = `[${x.shape.join(', ')}]`;
+    const shape = formatShape(x.shape);
     const name = names.get(x);
     if (x.gradFn) {
       lines.push(`  ${id(x)} [shape=box, label="${x.gradFn.name}\\n${shape}${name ? `\\n${name}` : ''}"];`);

@@ -59,15 +59,15 @@ function seedGradients(outputs: readonly Tensor[], gradOutputs: GradOptions['gra
     if (out.numel !== 1) {
       throw new Error(`${op}: output ${i} has shape ${fmt(out.shape)}; a gradient can be created implicitly only for scalar outputs (pass gradOutputs)`);
     }
-    const one = Tensor.empty(out.shape, out.dtype);
+    const one = Tensor.zeros(out.shape, out.dtype);
     one.storage[0] = 1;
     return one;
   });
 }
 
-// Runs the backward pass. Calls onLeafGrad for every tensor in `stopAt` (or every leaf that
-// requires grad when stopAt is null) with its total gradient.
-function run(
+// Runs the backward pass. Calls capture for every tensor in `wanted` (or every leaf that
+// requires grad when wanted is null) with its total gradient.
+function backpropagate(
   op: string, outputs: readonly Tensor[], seeds: readonly Tensor[], createGraph: boolean, retainGraph: boolean,
   capture: (t: Tensor, g: Tensor) => void, wanted: Set<Tensor> | null,
 ): void {
@@ -114,7 +114,7 @@ function run(
 export function backward(root: Tensor, gradOutput?: Tensor, opts: { retainGraph?: boolean; createGraph?: boolean } = {}): void {
   const createGraph = opts.createGraph ?? false;
   const seeds = seedGradients([root], [gradOutput], 'backward');
-  run('backward', [root], seeds, createGraph, opts.retainGraph ?? createGraph, (leaf, g) => {
+  backpropagate('backward', [root], seeds, createGraph, opts.retainGraph ?? createGraph, (leaf, g) => {
     if (g.dtype !== leaf.dtype) g = g.to(leaf.dtype);
     if (createGraph) {
       // clone: g may be a view shared with another leaf's gradient (add passes its gradient through)
@@ -153,9 +153,9 @@ export function grad(outputs: Tensor | Tensor[], inputs: Tensor | Tensor[], opts
   const createGraph = opts.createGraph ?? false;
   const seeds = seedGradients(outs, opts.gradOutputs, 'grad');
   const result = new Map<Tensor, Tensor>();
-  run('grad', outs, seeds, createGraph, opts.retainGraph ?? createGraph, (t, g) => {
+  backpropagate('grad', outs, seeds, createGraph, opts.retainGraph ?? createGraph, (t, g) => {
     const prev = result.get(t);
     result.set(t, prev ? prev.add(g) : g);
   }, new Set(ins));
-  return ins.map((t) => result.get(t) ?? Tensor.empty(t.shape, t.dtype));
+  return ins.map((t) => result.get(t) ?? Tensor.zeros(t.shape, t.dtype));
 }

@@ -2,7 +2,7 @@
 // vector-Jacobian product per output element) with central finite differences, in float64.
 
 import { Tensor } from '../tensor.js';
-import { fmt } from '../shape.js';
+import { formatShape } from '../shape.js';
 import { grad } from './engine.js';
 
 /** Options of gradcheck and gradgradcheck (PyTorch's defaults). */
@@ -48,7 +48,7 @@ function checkInputs(op: string, inputs: Tensor[]): void {
     }
     // NOTE: an empty tensor has zero strides in front of its zero-size dim yet nothing to perturb
     if (t.requiresGrad && t.numel > 0 && t.strides.some((s, k) => s === 0 && t.shape[k]! > 1)) {
-      throw new Error(`${op}: input ${i} of shape ${fmt(t.shape)} is expanded (a stride is 0): perturbing one element would move several; pass a contiguous copy`);
+      throw new Error(`${op}: input ${i} of shape ${formatShape(t.shape)} is expanded (a stride is 0): perturbing one element would move several; pass a contiguous copy`);
     }
   });
 }
@@ -105,12 +105,12 @@ export function gradcheck(fn: Fn, inputs: Tensor[], opts: GradcheckOptions = {})
       // an output that depends on no input must have a zero numeric Jacobian
       for (const [k, [t, i]] of differentiable.entries()) {
         const bad = numeric[oi]![k]!.findIndex((v) => Math.abs(v) > atol);
-        if (bad >= 0) return fail(raise, `gradcheck: output ${oi} does not require grad, but its numeric derivative with respect to input ${i} (shape ${fmt(t.shape)}) element ${bad % t.numel} is ${numeric[oi]![k]![bad]}`);
+        if (bad >= 0) return fail(raise, `gradcheck: output ${oi} does not require grad, but its numeric derivative with respect to input ${i} (shape ${formatShape(t.shape)}) element ${bad % t.numel} is ${numeric[oi]![k]![bad]}`);
       }
       continue;
     }
     for (let r = 0; r < out.numel; r++) {
-      const seed = Tensor.empty(out.shape, out.dtype);
+      const seed = Tensor.zeros(out.shape, out.dtype);
       seed.storage[r] = 1;
       const rows = grad([out], differentiable.map(([t]) => t), { gradOutputs: [seed], retainGraph: true });
       for (const [k, [t, i]] of differentiable.entries()) {
@@ -120,7 +120,7 @@ export function gradcheck(fn: Fn, inputs: Tensor[], opts: GradcheckOptions = {})
           const n = num[r * t.numel + e]!;
           const an = a[e]!;
           if (!(Math.abs(an - n) <= atol + rtol * Math.abs(n))) {
-            return fail(raise, `gradcheck: Jacobian mismatch for output ${oi} (element ${r}) with respect to input ${i} (shape ${fmt(t.shape)}), element ${e}: analytic ${an}, numeric ${n} (atol ${atol}, rtol ${rtol})`);
+            return fail(raise, `gradcheck: Jacobian mismatch for output ${oi} (element ${r}) with respect to input ${i} (shape ${formatShape(t.shape)}), element ${e}: analytic ${an}, numeric ${n} (atol ${atol}, rtol ${rtol})`);
           }
         }
       }
@@ -147,7 +147,7 @@ export function gradgradcheck(fn: Fn, inputs: Tensor[], opts: GradcheckOptions &
     return state / 2 ** 32 - 0.5;
   };
   const weights = outputs.map((o) => {
-    const v = Tensor.empty(o.shape, 'float64');
+    const v = Tensor.zeros(o.shape, 'float64');
     for (let i = 0; i < v.numel; i++) v.storage[i] = random();
     return v.setRequiresGrad(true);
   });

@@ -8,7 +8,7 @@
 // caches), so saving a tensor is one WeakMap lookup and never an insertion; no per-element work.
 
 import type { Storage } from '../dtype.js';
-import { fmt } from '../shape.js';
+import { formatShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 
 /** How many in-place writes one storage has had; shared by every tensor viewing that storage. */
@@ -68,7 +68,7 @@ export function checkSavedVersions(caller: string, opName: string, saved: readon
     if (now !== s.version) {
       throw new Error(
         `${caller}: one of the tensors needed for gradient computation has been modified by an in-place operation: ` +
-        `the tensor of shape ${fmt(s.shape)} saved by '${opName}' is at version ${now}; expected version ${s.version}. ` +
+        `the tensor of shape ${formatShape(s.shape)} saved by '${opName}' is at version ${now}; expected version ${s.version}. ` +
         `An in-place write (copy_, add_, mul_, fill_, zero_, an optimizer step) changed it after the forward: ` +
         `make the write after backward, or write to a clone()`,
       );

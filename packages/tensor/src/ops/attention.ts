@@ -8,14 +8,15 @@
 // Float64 (Tk numbers per mask row) and one log-sum-exp per query row (8 bytes × Tq per slice).
 // The probabilities are never kept: the backward recomputes them block by block from q, k and the
 // log-sum-exp (flash-attention style), so the memory held for the backward grows linearly in T.
-// When a graph of the backward is asked for (createGraph), the backward is the composite formula
-// written with tensor ops, so higher-order gradients stay exact.
+// When a graph of the backward is asked for (createGraph), recordFusedOp runs the composite formula
+// written with tensor ops instead, so higher-order gradients stay exact (autograd/fused-op.ts).
 
 import { allocStorage, promoteTypes } from '../dtype.js';
-import { isGradEnabled, recordOp } from '../autograd/graph.js';
+import { isGradEnabled } from '../autograd/graph.js';
+import { recordFusedOp } from '../autograd/fused-op.js';
 import { type AttentionPlan, type StridedMatrix, attentionPlan, runAttention } from '../kernels/attention.js';
 import type { FloatArray } from '../kernels/matmul.js';
-import { broadcastShapes, broadcastStrides, contiguousStrides, fmt, numelOf, stridedOffsets } from '../shape.js';
+import { broadcastShapes, broadcastStrides, contiguousStrides, formatShape, numelOf, stridedOffsets } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { sumToShape } from './binary.js';
 import { requireFloat } from './common.js';
@@ -43,7 +44,7 @@ function sliceOffsets(batch: readonly number[], shape: readonly number[], stride
 }
 
 // q, k and v as strided matrices, with the storage offset of each of their slices.
-function operands(q: Tensor, k: Tensor, v: Tensor, batch: readonly number[]) {
+function qkvMatrices(q: Tensor, k: Tensor, v: Tensor, batch: readonly number[]) {
   return {
     q: matrix(q), k: matrix(k), v: matrix(v),
     qOffs: sliceOffsets(batch, q.shape, q.strides, q.offset),
@@ -58,7 +59,7 @@ function matrix(t: Tensor): StridedMatrix {
 
 // A causal mask [Tq, Tk] for the composite path: 1 where a key lies in a query's future.
 function causalMask(Tq: number, Tk: number): Tensor {
-  const mask = Tensor.empty([Tq, Tk], 'int32');
+  const mask = Tensor.zeros([Tq, Tk], 'int32');
   for (let i = 0; i < Tq; i++) for (let j = Tk - Tq + i + 1; j < Tk; j++) mask.storage[i * Tk + j] = 1;
   return mask;
 }
@@ -66,13 +67,13 @@ function causalMask(Tq: number, Tk: number): Tensor {
 // The key mask, checked: its values as a contiguous Float64Array [rows, Tk] and its shape.
 function keyMaskValues(mask: Tensor, Tk: number): Float64Array {
   if (mask.ndim < 1 || mask.shape[mask.ndim - 1] !== Tk) {
-    throw new Error(`attention: keyMask must be [..., Tk] with Tk = ${Tk} keys, got ${fmt(mask.shape)}`);
+    throw new Error(`attention: keyMask must be [..., Tk] with Tk = ${Tk} keys, got ${formatShape(mask.shape)}`);
   }
   const values = Float64Array.from(mask.toTypedArray());
   for (let i = 0; i < values.length; i++) {
     const x = values[i]!;
     if (x !== 0 && x !== 1) {
-      throw new Error(`attention: keyMask must hold only 0 (padding) and 1 (token), got ${x} at flat index ${i} of ${fmt(mask.shape)}`);
+      throw new Error(`attention: keyMask must hold only 0 (padding) and 1 (token), got ${x} at flat index ${i} of ${formatShape(mask.shape)}`);
     }
   }
   return values;
@@ -83,8 +84,8 @@ function keyMaskValues(mask: Tensor, Tk: number): Float64Array {
 // so its softmax stays finite, and is then zeroed by its factor.
 function compositeMask(Tq: number, Tk: number, causal: boolean, keys: Float64Array | null, lead: readonly number[], dtype: Tensor['dtype']) {
   const rows = keys ? keys.length / Tk : 1;
-  const hidden = Tensor.empty([...lead, Tq, Tk], 'int32');
-  const seen = Tensor.empty([...lead, Tq, 1], dtype);
+  const hidden = Tensor.zeros([...lead, Tq, Tk], 'int32');
+  const seen = Tensor.zeros([...lead, Tq, 1], dtype);
   for (let r = 0; r < rows; r++) {
     for (let i = 0; i < Tq; i++) {
       const limit = causal ? Tk - Tq + i + 1 : Tk;
@@ -120,13 +121,13 @@ function compositeProbs(q: Tensor, k: Tensor, scale: number, causal: boolean, ke
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
   for (const t of [q, k, v]) requireFloat('attention', t);
   if (q.ndim < 2 || k.ndim < 2 || v.ndim < 2) {
-    throw new Error(`attention: q, k and v need at least 2 dims, got ${fmt(q.shape)}, ${fmt(k.shape)}, ${fmt(v.shape)}`);
+    throw new Error(`attention: q, k and v need at least 2 dims, got ${formatShape(q.shape)}, ${formatShape(k.shape)}, ${formatShape(v.shape)}`);
   }
   const [Tq, D] = q.shape.slice(-2) as [number, number];
   const [Tk, Dk] = k.shape.slice(-2) as [number, number];
   const [Tv, Dv] = v.shape.slice(-2) as [number, number];
   if (Dk !== D || Tv !== Tk) {
-    throw new Error(`attention: expected q [..., Tq, D], k [..., Tk, D], v [..., Tk, Dv], got ${fmt(q.shape)}, ${fmt(k.shape)}, ${fmt(v.shape)}`);
+    throw new Error(`attention: expected q [..., Tq, D], k [..., Tk, D], v [..., Tk, Dv], got ${formatShape(q.shape)}, ${formatShape(k.shape)}, ${formatShape(v.shape)}`);
   }
   const causal = opts.causal ?? false;
   if (causal && Tq > Tk) throw new Error(`attention: causal attention needs Tq ≤ Tk, got Tq ${Tq} and Tk ${Tk}`);
@@ -141,23 +142,24 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     try {
       batch = broadcastShapes('attention', batch, maskLead);
     } catch {
-      throw new Error(`attention: keyMask ${fmt(keyMask.shape)}: its leading dims ${fmt(maskLead)} do not broadcast against the batch dims ${fmt(batch)} of q, k and v`);
+      throw new Error(`attention: keyMask ${formatShape(keyMask.shape)}: its leading dims ${formatShape(maskLead)} do not broadcast against the batch dims ${formatShape(batch)} of q, k and v`);
     }
   }
   const count = numelOf(batch);
   const plan = attentionPlan(Tq, Tk, D, Dv, causal, scale);
   const out = allocStorage(dtype, count * Tq * Dv) as FloatArray;
-  const keep = isGradEnabled() && (q.requiresGrad || k.requiresGrad || v.requiresGrad);
+  const backwardRecorded = isGradEnabled() && (q.requiresGrad || k.requiresGrad || v.requiresGrad);
   // the one number per query row the backward needs (see the header): never the probabilities
-  const lse = keep ? new Float64Array(count * Tq) : null;
+  const lse = backwardRecorded ? new Float64Array(count * Tq) : null;
   const masks = keyMaskOperand(keys, maskLead, Tk, batch);
   runAttention({
-    plan, ...operands(q, k, v, batch), ...masks,
+    plan, ...qkvMatrices(q, k, v, batch), ...masks,
     lse, out, g: null, gOffs: null, dq: null, dqOffs: null, dk: null, dkOffs: null, dv: null, dvOffs: null,
   }, count);
   const result = new Tensor(out, [...batch, Tq, Dv]);
-  return recordOp(result, 'attention', [q, k, v], (grad) => {
-    if (isGradEnabled()) {
+  return recordFusedOp(result, 'attention', [q, k, v], {
+    backward: (grad) => attentionGrads(grad, q, k, v, batch, masks, lse!, plan),
+    composite: (grad) => {
       const P = compositeProbs(q, k, scale, causal, keys, maskLead); // [..., Tq, Tk]
       const dP = grad.matmul(v.transpose(-2, -1)); // [..., Tq, Tk]
       const dS = P.mul(dP.sub(dP.mul(P).sum(-1, true))).mul(scale);
@@ -166,9 +168,9 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
         k.requiresGrad ? sumToShape(dS.transpose(-2, -1).matmul(q), k.shape) : null,
         v.requiresGrad ? sumToShape(P.transpose(-2, -1).matmul(grad), v.shape) : null,
       ];
-    }
-    return attentionGrads(grad, q, k, v, batch, masks, lse!, plan);
-  }, [q, k, v]);
+    },
+    saved: [q, k, v],
+  });
 }
 
 // The key mask as the kernel reads it: the values and each slice's offset into them.
@@ -190,7 +192,7 @@ function attentionGrads(
   const offsets = (t: Tensor | null) => (t ? sliceOffsets(batch, t.shape, contiguousStrides(t.shape), 0) : null);
   const [dqOffs, dkOffs, dvOffs] = [offsets(dq), offsets(dk), offsets(dv)];
   runAttention({
-    plan, ...operands(q, k, v, batch), ...masks,
+    plan, ...qkvMatrices(q, k, v, batch), ...masks,
     lse, out: null, g: matrix(grad), gOffs: sliceOffsets(batch, grad.shape, grad.strides, grad.offset),
     dq: (dq?.storage ?? null) as FloatArray | null, dqOffs,
     dk: (dk?.storage ?? null) as FloatArray | null, dkOffs,

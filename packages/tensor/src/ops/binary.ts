@@ -112,15 +112,15 @@ export function pow(a: Tensor, exponent: TensorLike): Tensor {
 
 /** max(a, b) elementwise. d/da = 1 where a > b, ½ where equal (as PyTorch), else 0 */
 export function maximum(a: Tensor, other: TensorLike): Tensor {
-  return extremum('maximum', a, other);
+  return elementwiseExtremum('maximum', a, other);
 }
 
 /** min(a, b) elementwise. d/da = 1 where a < b, ½ where equal (as PyTorch), else 0 */
 export function minimum(a: Tensor, other: TensorLike): Tensor {
-  return extremum('minimum', a, other);
+  return elementwiseExtremum('minimum', a, other);
 }
 
-function extremum(kind: 'maximum' | 'minimum', a: Tensor, other: TensorLike): Tensor {
+function elementwiseExtremum(kind: 'maximum' | 'minimum', a: Tensor, other: TensorLike): Tensor {
   const [x, y] = operands(a, other);
   const out = mapBinary(kind, x, y);
   return recordOp(out, kind, [x, y], (grad) => {

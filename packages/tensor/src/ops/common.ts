@@ -2,7 +2,7 @@
 // and the dtype checks that make errors name the op.
 
 import { type DType, type Storage, allocStorage, isFloatDType } from '../dtype.js';
-import { contiguousStrides } from '../shape.js';
+import { contiguousStrides, formatShape } from '../shape.js';
 import { copyStrided } from '../kernels/elementwise.js';
 import { Tensor, type TensorLike } from '../tensor.js';
 
@@ -11,7 +11,7 @@ export function asTensor(value: TensorLike, like: Tensor): Tensor {
   if (value instanceof Tensor) return value;
   if (typeof value !== 'number') throw new Error(`expected a Tensor or a number, got ${typeof value}`);
   const dtype: DType = like.dtype === 'int32' && !Number.isInteger(value) ? 'float32' : like.dtype;
-  const out = Tensor.empty([], dtype);
+  const out = Tensor.zeros([], dtype);
   out.storage[0] = value;
   return out;
 }
@@ -32,7 +32,7 @@ export function flatBuffer(t: Tensor): [Storage, number] {
 /** Throws unless t is a float tensor: for ops that have no meaning on integers. */
 export function requireFloat(op: string, t: Tensor): void {
   if (!isFloatDType(t.dtype)) {
-    throw new Error(`${op}: expected a float tensor (float32 or float64), got ${t.dtype} of shape [${t.shape.join(', ')}]`);
+    throw new Error(`${op}: expected a float tensor (float32 or float64), got ${t.dtype} of shape ${formatShape(t.shape)}`);
   }
 }
 

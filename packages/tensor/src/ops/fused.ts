@@ -1,14 +1,14 @@
 // Fused ops: a hand-written kernel for the forward and the backward (one pass over memory, no
-// intermediates). When a graph of the backward is asked for (grad with createGraph), the backward
-// is written with tensor ops instead, so higher-order gradients stay exact.
+// intermediates), each with its composite backward written with tensor ops beside it, which
+// recordFusedOp runs instead when a graph of the backward is asked for (autograd/fused-op.ts).
 
-import { allocStorage } from '../dtype.js';
-import { isGradEnabled, recordOp } from '../autograd/graph.js';
+import { type Storage, allocStorage } from '../dtype.js';
+import { recordFusedOp } from '../autograd/fused-op.js';
 import {
   crossEntropyBackward, crossEntropyForward, logSoftmaxBackward, logSoftmaxForward, rmsNormBackward,
   rmsNormForward, rotaryBackward, rotaryForward, softmaxBackward, softmaxForward, swigluBackward, swigluForward,
 } from '../kernels/fused.js';
-import { contiguousStrides, fmt, normalizeDim, sameShape, stridedOffsets } from '../shape.js';
+import { contiguousStrides, formatShape, normalizeDim, sameShape, stridedOffsets } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { flatBuffer, requireFloat, requireInt } from './common.js';
 import { cat } from './movement.js';
@@ -18,41 +18,50 @@ function lastDimRows(x: Tensor): [number, number] {
   return [cols === 0 ? 0 : x.numel / cols, cols];
 }
 
-/** softmax(x)_i = e^{x_i} / Σ_j e^{x_j} along dim. d: dx = y ⊙ (g − Σ g ⊙ y) */
-export function softmax(x: Tensor, dim: number): Tensor {
-  requireFloat('softmax', x);
-  const d = normalizeDim('softmax', dim, x.ndim);
-  if (x.ndim > 0 && d !== x.ndim - 1) return softmax(x.transpose(d, -1), -1).transpose(d, -1);
+// ************* softmax and logSoftmax *************
+
+/** The kernels and the composite backward of a row-wise op over the last dim whose backward reads only its output y. */
+interface RowwiseOp {
+  forward: (y: Storage, x: Storage, xOff: number, rows: number, cols: number) => void;
+  backward: (dx: Storage, g: Storage, gOff: number, y: Storage, rows: number, cols: number) => void;
+  composite: (grad: Tensor, y: Tensor) => Tensor;
+}
+
+// softmax and logSoftmax: along any dim by transposing it last, then one kernel call over the rows.
+function rowwise(name: string, x: Tensor, dim: number, op: RowwiseOp): Tensor {
+  requireFloat(name, x);
+  const d = normalizeDim(name, dim, x.ndim);
+  if (x.ndim > 0 && d !== x.ndim - 1) return rowwise(name, x.transpose(d, -1), -1, op).transpose(d, -1);
   const [rows, cols] = lastDimRows(x);
   const [data, off] = flatBuffer(x);
   const y = new Tensor(allocStorage(x.dtype, x.numel), x.shape);
-  softmaxForward(y.storage, data, off, rows, cols);
-  return recordOp(y, 'softmax', [x], (grad) => {
-    if (isGradEnabled()) return [y.mul(grad.sub(grad.mul(y).sum(-1, true)))];
-    const [g, gOff] = flatBuffer(grad);
-    const dx = allocStorage(x.dtype, x.numel);
-    softmaxBackward(dx, g, gOff, y.storage, rows, cols);
-    return [new Tensor(dx, x.shape)];
-  }, [y]);
+  op.forward(y.storage, data, off, rows, cols);
+  return recordFusedOp(y, name, [x], {
+    backward: (grad) => {
+      const [g, gOff] = flatBuffer(grad);
+      const dx = allocStorage(x.dtype, x.numel);
+      op.backward(dx, g, gOff, y.storage, rows, cols);
+      return [new Tensor(dx, x.shape)];
+    },
+    composite: (grad) => [op.composite(grad, y)],
+    saved: [y],
+  });
+}
+
+const SOFTMAX: RowwiseOp = { forward: softmaxForward, backward: softmaxBackward, composite: (g, y) => y.mul(g.sub(g.mul(y).sum(-1, true))) };
+const LOG_SOFTMAX: RowwiseOp = { forward: logSoftmaxForward, backward: logSoftmaxBackward, composite: (g, y) => g.sub(y.exp().mul(g.sum(-1, true))) };
+
+/** softmax(x)_i = e^{x_i} / Σ_j e^{x_j} along dim. d: dx = y ⊙ (g − Σ g ⊙ y) */
+export function softmax(x: Tensor, dim: number): Tensor {
+  return rowwise('softmax', x, dim, SOFTMAX);
 }
 
 /** log softmax(x) = x − logsumexp(x) along dim. d: dx = g − softmax(x) · Σ g */
 export function logSoftmax(x: Tensor, dim: number): Tensor {
-  requireFloat('logSoftmax', x);
-  const d = normalizeDim('logSoftmax', dim, x.ndim);
-  if (x.ndim > 0 && d !== x.ndim - 1) return logSoftmax(x.transpose(d, -1), -1).transpose(d, -1);
-  const [rows, cols] = lastDimRows(x);
-  const [data, off] = flatBuffer(x);
-  const y = new Tensor(allocStorage(x.dtype, x.numel), x.shape);
-  logSoftmaxForward(y.storage, data, off, rows, cols);
-  return recordOp(y, 'logSoftmax', [x], (grad) => {
-    if (isGradEnabled()) return [grad.sub(y.exp().mul(grad.sum(-1, true)))];
-    const [g, gOff] = flatBuffer(grad);
-    const dx = allocStorage(x.dtype, x.numel);
-    logSoftmaxBackward(dx, g, gOff, y.storage, rows, cols);
-    return [new Tensor(dx, x.shape)];
-  }, [y]);
+  return rowwise('logSoftmax', x, dim, LOG_SOFTMAX);
 }
+
+// ************* RMSNorm *************
 
 /**
  * RMSNorm over the last dim: x / √(mean(x²) + eps) · weight; x [..., C], weight [C].
@@ -63,7 +72,7 @@ export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-6): Tensor {
   requireFloat('rmsNorm', weight);
   const cols = x.shape[x.ndim - 1];
   if (x.ndim === 0 || weight.ndim !== 1 || weight.shape[0] !== cols) {
-    throw new Error(`rmsNorm: weight ${fmt(weight.shape)} must be [C] with C the last dim of x ${fmt(x.shape)}`);
+    throw new Error(`rmsNorm: weight ${formatShape(weight.shape)} must be [C] with C the last dim of x ${formatShape(x.shape)}`);
   }
   if (x.dtype !== weight.dtype) throw new Error(`rmsNorm: x is ${x.dtype} but weight is ${weight.dtype}`);
   const [rows] = lastDimRows(x);
@@ -72,23 +81,28 @@ export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-6): Tensor {
   const out = new Tensor(allocStorage(x.dtype, x.numel), x.shape);
   const rstd = new Float64Array(rows);
   rmsNormForward(out.storage, rstd, xd, xOff, wd, wOff, rows, cols, eps);
-  return recordOp(out, 'rmsNorm', [x, weight], (grad) => {
-    if (isGradEnabled()) {
+  return recordFusedOp(out, 'rmsNorm', [x, weight], {
+    backward: (grad) => {
+      const [g, gOff] = flatBuffer(grad);
+      const dx = allocStorage(x.dtype, x.numel);
+      const dw64 = new Float64Array(cols);
+      rmsNormBackward(dx, dw64, g, gOff, xd, xOff, wd, wOff, rstd, rows, cols);
+      const dw = allocStorage(weight.dtype, cols);
+      dw.set(dw64);
+      return [new Tensor(dx, x.shape), new Tensor(dw, weight.shape)];
+    },
+    composite: (grad) => {
       const r = x.square().mean(-1, true).add(eps).rsqrt();
       const gw = grad.mul(weight);
       const dx = r.mul(gw).sub(x.mul(r.pow(3)).mul(gw.mul(x).mean(-1, true)));
       const dw = grad.mul(x).mul(r).reshape([-1, cols]).sum(0);
       return [dx, dw];
-    }
-    const [g, gOff] = flatBuffer(grad);
-    const dx = allocStorage(x.dtype, x.numel);
-    const dw64 = new Float64Array(cols);
-    rmsNormBackward(dx, dw64, g, gOff, xd, xOff, wd, wOff, rstd, rows, cols);
-    const dw = allocStorage(weight.dtype, cols);
-    dw.set(dw64);
-    return [new Tensor(dx, x.shape), new Tensor(dw, weight.shape)];
-  }, [x, weight]);
+    },
+    saved: [x, weight],
+  });
 }
+
+// ************* cross-entropy *************
 
 /** Options of crossEntropy. */
 export interface CrossEntropyOptions {
@@ -106,12 +120,7 @@ export interface CrossEntropyOptions {
 export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropyOptions = {}): Tensor {
   const ignoreIndex = opts.ignoreIndex ?? -100;
   const reduction = opts.reduction ?? 'mean';
-  requireFloat('crossEntropy', logits);
-  requireInt('crossEntropy', 'targets', targets);
-  if (logits.ndim !== 2 || targets.ndim !== 1 || targets.shape[0] !== logits.shape[0]) {
-    throw new Error(`crossEntropy: expected logits [N, C] and targets [N], got ${fmt(logits.shape)} and ${fmt(targets.shape)}`);
-  }
-  if (!['mean', 'sum', 'none'].includes(reduction)) throw new Error(`crossEntropy: unknown reduction '${reduction}'; expected 'mean', 'sum' or 'none'`);
+  checkCrossEntropyArgs(logits, targets, reduction);
   const [rows, cols] = [logits.shape[0]!, logits.shape[1]!];
   const [xd, xOff] = flatBuffer(logits);
   const [td, tOff] = flatBuffer(targets);
@@ -125,36 +134,61 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
   if (reduction === 'mean' && counted === 0) {
     throw new Error(`crossEntropy: every target equals ignoreIndex ${ignoreIndex}; the mean over zero targets is undefined`);
   }
-  let out: Tensor;
-  if (reduction === 'none') {
-    out = new Tensor(allocStorage(logits.dtype, rows), [rows]);
-    out.storage.set(losses);
-  } else {
-    let total = 0;
-    for (let r = 0; r < rows; r++) total += losses[r]!;
-    out = new Tensor(allocStorage(logits.dtype, 1), []);
-    out.storage[0] = reduction === 'mean' ? total / counted : total;
+  // the gradient of each row's loss: g itself ('none'), or the one scalar g shared by all rows
+  const rowGrad = (g: Storage, gOff: number, r: number) => (reduction === 'none' ? g[gOff + r]! : reduction === 'mean' ? g[gOff]! / counted : g[gOff]!);
+  const out = reduceLosses(losses, reduction, counted, logits.dtype);
+  return recordFusedOp(out, 'crossEntropy', [logits], {
+    backward: (grad) => {
+      const [g, gOff] = flatBuffer(grad);
+      const scale = Float64Array.from({ length: rows }, (_, r) => rowGrad(g, gOff, r));
+      const dx = allocStorage(logits.dtype, logits.numel);
+      crossEntropyBackward(dx, scale, xd, xOff, td, tOff, lse, rows, cols, ignoreIndex);
+      return [new Tensor(dx, logits.shape)];
+    },
+    composite: (grad) => {
+      const rowScale = reduction === 'none' ? grad.unsqueeze(-1) : reduction === 'mean' ? grad.div(counted) : grad;
+      const { onehot, counts } = targetRows(logits, td, tOff, ignoreIndex);
+      return [logits.softmax(-1).sub(onehot).mul(counts).mul(rowScale)];
+    },
+    saved: [logits, targets],
+  });
+}
+
+function checkCrossEntropyArgs(logits: Tensor, targets: Tensor, reduction: string): void {
+  requireFloat('crossEntropy', logits);
+  requireInt('crossEntropy', 'targets', targets);
+  if (logits.ndim !== 2 || targets.ndim !== 1 || targets.shape[0] !== logits.shape[0]) {
+    throw new Error(`crossEntropy: expected logits [N, C] and targets [N], got ${formatShape(logits.shape)} and ${formatShape(targets.shape)}`);
   }
-  const rowScale = (grad: Tensor): Tensor => (reduction === 'none' ? grad.unsqueeze(-1) : reduction === 'mean' ? grad.div(counted) : grad);
-  return recordOp(out, 'crossEntropy', [logits], (grad) => {
-    if (isGradEnabled()) {
-      const counts = new Tensor(allocStorage(logits.dtype, rows), [rows, 1]);
-      const onehot = new Tensor(allocStorage(logits.dtype, rows * cols), [rows, cols]);
-      for (let r = 0; r < rows; r++) {
-        const t = td[tOff + r]!;
-        if (t === ignoreIndex) continue;
-        counts.storage[r] = 1;
-        onehot.storage[r * cols + t] = 1;
-      }
-      return [logits.softmax(-1).sub(onehot).mul(counts).mul(rowScale(grad))];
-    }
-    const scale = new Float64Array(rows);
-    const [g, gOff] = flatBuffer(grad);
-    for (let r = 0; r < rows; r++) scale[r] = reduction === 'none' ? g[gOff + r]! : reduction === 'mean' ? g[gOff]! / counted : g[gOff]!;
-    const dx = allocStorage(logits.dtype, logits.numel);
-    crossEntropyBackward(dx, scale, xd, xOff, td, tOff, lse, rows, cols, ignoreIndex);
-    return [new Tensor(dx, logits.shape)];
-  }, [logits, targets]);
+  if (!['mean', 'sum', 'none'].includes(reduction)) throw new Error(`crossEntropy: unknown reduction '${reduction}'; expected 'mean', 'sum' or 'none'`);
+}
+
+// The loss tensor: one loss per row ('none'), or their sum or mean over the counted rows, as a scalar.
+function reduceLosses(losses: Float64Array, reduction: 'mean' | 'sum' | 'none', counted: number, dtype: Tensor['dtype']): Tensor {
+  if (reduction === 'none') {
+    const out = new Tensor(allocStorage(dtype, losses.length), [losses.length]);
+    out.storage.set(losses);
+    return out;
+  }
+  let total = 0;
+  for (const loss of losses) total += loss;
+  const out = new Tensor(allocStorage(dtype, 1), []);
+  out.storage[0] = reduction === 'mean' ? total / counted : total;
+  return out;
+}
+
+// For the composite backward: the one-hot targets [N, C] and which rows count (1) or are ignored (0) [N, 1].
+function targetRows(logits: Tensor, td: Storage, tOff: number, ignoreIndex: number) {
+  const [rows, cols] = [logits.shape[0]!, logits.shape[1]!];
+  const counts = new Tensor(allocStorage(logits.dtype, rows), [rows, 1]);
+  const onehot = new Tensor(allocStorage(logits.dtype, rows * cols), [rows, cols]);
+  for (let r = 0; r < rows; r++) {
+    const t = td[tOff + r]!;
+    if (t === ignoreIndex) continue;
+    counts.storage[r] = 1;
+    onehot.storage[r * cols + t] = 1;
+  }
+  return { onehot, counts };
 }
 
 // ************* SwiGLU *************
@@ -170,17 +204,20 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
   const [ud, uOff] = flatBuffer(up);
   const out = new Tensor(allocStorage(gate.dtype, n), gate.shape);
   swigluForward(out.storage, gd, gOff, ud, uOff, n);
-  return recordOp(out, 'swiglu', [gate, up], (grad) => {
-    if (isGradEnabled()) {
+  return recordFusedOp(out, 'swiglu', [gate, up], {
+    backward: (grad) => {
+      const [g, gradOff] = flatBuffer(grad);
+      const dGate = allocStorage(gate.dtype, n);
+      const dUp = allocStorage(up.dtype, n);
+      swigluBackward(dGate, dUp, g, gradOff, gd, gOff, ud, uOff, n);
+      return [new Tensor(dGate, gate.shape), new Tensor(dUp, up.shape)];
+    },
+    composite: (grad) => {
       const s = gate.sigmoid();
       return [grad.mul(up).mul(s.mul(gate.mul(s.neg().add(1)).add(1))), grad.mul(gate.silu())];
-    }
-    const [g, gradOff] = flatBuffer(grad);
-    const dGate = allocStorage(gate.dtype, n);
-    const dUp = allocStorage(up.dtype, n);
-    swigluBackward(dGate, dUp, g, gradOff, gd, gOff, ud, uOff, n);
-    return [new Tensor(dGate, gate.shape), new Tensor(dUp, up.shape)];
-  }, [gate, up]);
+    },
+    saved: [gate, up],
+  });
 }
 
 // ************* rotary embedding *************
@@ -222,7 +259,7 @@ function rowOffsets(shape: readonly number[], strides: readonly number[], offset
 }
 
 // A tensor whose last dim has stride 1: t itself, or a contiguous copy (no autograd).
-function unitInner(t: Tensor): Tensor {
+function withUnitLastStride(t: Tensor): Tensor {
   if (t.strides[t.ndim - 1] === 1 || t.shape[t.ndim - 1]! <= 1) return t;
   const [data, off] = flatBuffer(t);
   return new Tensor(data, t.shape, undefined, off, t.dtype);
@@ -237,9 +274,9 @@ function unitInner(t: Tensor): Tensor {
 export function rotary(x: Tensor, cos: Tensor, sin: Tensor, offset = 0): Tensor {
   requireFloat('rotary', x);
   const D = x.shape[x.ndim - 1]!;
-  if (x.ndim < 2 || D % 2 !== 0) throw new Error(`rotary: expected x [..., T, D] with D even, got ${fmt(x.shape)}`);
+  if (x.ndim < 2 || D % 2 !== 0) throw new Error(`rotary: expected x [..., T, D] with D even, got ${formatShape(x.shape)}`);
   if (cos.ndim !== 2 || cos.shape[1] !== D || !sameShape(cos.shape, sin.shape)) {
-    throw new Error(`rotary: cos ${fmt(cos.shape)} and sin ${fmt(sin.shape)} must both be [maxT, ${D}]`);
+    throw new Error(`rotary: cos ${formatShape(cos.shape)} and sin ${formatShape(sin.shape)} must both be [maxT, ${D}]`);
   }
   const T = x.shape[x.ndim - 2]!;
   if (!Number.isInteger(offset) || offset < 0 || offset + T > cos.shape[0]!) {
@@ -255,15 +292,18 @@ export function rotary(x: Tensor, cos: Tensor, sin: Tensor, offset = 0): Tensor 
   const [sd, sOff] = flatBuffer(sin);
   const N = x.numel / (T * D);
   const strides = denseStridesLike(x) ?? contiguousStrides(x.shape);
-  const xr = unitInner(x);
+  const xr = withUnitLastStride(x);
   const out = new Tensor(allocStorage(x.dtype, x.numel), x.shape, strides, 0, x.dtype);
   const outRows = rowOffsets(x.shape, strides, 0);
   rotaryForward(out.storage, outRows, strides[x.ndim - 2]!, xr.storage, rowOffsets(xr.shape, xr.strides, xr.offset), xr.strides[xr.ndim - 2]!, cd, cOff + offset * D, sd, sOff + offset * D, N, T, D);
-  return recordOp(out, 'rotary', [x], (grad) => {
-    if (isGradEnabled()) return [grad.mul(c).add(rotateHalfT(grad.mul(s)))];
-    const g = unitInner(grad);
-    const dx = new Tensor(allocStorage(x.dtype, x.numel), x.shape, strides, 0, x.dtype);
-    rotaryBackward(dx.storage, outRows, strides[x.ndim - 2]!, g.storage, rowOffsets(g.shape, g.strides, g.offset), g.strides[g.ndim - 2]!, cd, cOff + offset * D, sd, sOff + offset * D, N, T, D);
-    return [dx];
-  }, [cos, sin]);
+  return recordFusedOp(out, 'rotary', [x], {
+    backward: (grad) => {
+      const g = withUnitLastStride(grad);
+      const dx = new Tensor(allocStorage(x.dtype, x.numel), x.shape, strides, 0, x.dtype);
+      rotaryBackward(dx.storage, outRows, strides[x.ndim - 2]!, g.storage, rowOffsets(g.shape, g.strides, g.offset), g.strides[g.ndim - 2]!, cd, cOff + offset * D, sd, sOff + offset * D, N, T, D);
+      return [dx];
+    },
+    composite: (grad) => [grad.mul(c).add(rotateHalfT(grad.mul(s)))],
+    saved: [cos, sin],
+  });
 }

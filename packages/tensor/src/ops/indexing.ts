@@ -3,7 +3,7 @@
 import { allocStorage, promoteTypes } from '../dtype.js';
 import { recordOp } from '../autograd/graph.js';
 import { indexSelectBackward, indexSelectForward, triangleForward, whereStridedForward } from '../kernels/indexing.js';
-import { broadcastShapes, broadcastStrides, fmt, normalizeDim, numelOf } from '../shape.js';
+import { broadcastShapes, broadcastStrides, formatShape, normalizeDim, numelOf } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { sumToShape } from './binary.js';
 import { asTensor, flatBuffer, requireInt } from './common.js';
@@ -22,10 +22,10 @@ function forEachIndex(shape: readonly number[], visit: (flat: number, idx: numbe
 }
 
 function checkGatherShapes(op: string, shape: readonly number[], d: number, index: Tensor): void {
-  if (index.ndim !== shape.length) throw new Error(`${op}: index must have ${shape.length} dims like the input ${fmt(shape)}, got ${fmt(index.shape)}`);
+  if (index.ndim !== shape.length) throw new Error(`${op}: index must have ${shape.length} dims like the input ${formatShape(shape)}, got ${formatShape(index.shape)}`);
   for (let k = 0; k < shape.length; k++) {
     if (k !== d && index.shape[k]! > shape[k]!) {
-      throw new Error(`${op}: index ${fmt(index.shape)} is larger than input ${fmt(shape)} at dim ${k}`);
+      throw new Error(`${op}: index ${formatShape(index.shape)} is larger than input ${formatShape(shape)} at dim ${k}`);
     }
   }
 }
@@ -81,7 +81,7 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   const [idx, idxOff] = flatBuffer(index);
   for (let j = 0; j < index.numel; j++) {
     const v = idx[idxOff + j]!;
-    if (v < 0 || v >= size) throw new Error(`indexSelect: index ${v} is out of range for dim ${d} of size ${size} (shape ${fmt(x.shape)})`);
+    if (v < 0 || v >= size) throw new Error(`indexSelect: index ${v} is out of range for dim ${d} of size ${size} (shape ${formatShape(x.shape)})`);
   }
   const outer = numelOf(x.shape.slice(0, d));
   const inner = numelOf(x.shape.slice(d + 1));
@@ -104,7 +104,7 @@ function indexAdd(shape: readonly number[], d: number, index: Tensor, src: Tenso
 
 /** a where cond is nonzero, else b (all three broadcast). d/da = cond, d/db = 1 − cond */
 export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Tensor {
-  const ref = a instanceof Tensor ? a : b instanceof Tensor ? b : Tensor.empty([], 'float32');
+  const ref = a instanceof Tensor ? a : b instanceof Tensor ? b : Tensor.zeros([], 'float32');
   const x = asTensor(a, ref);
   const y = asTensor(b, ref);
   const shape = broadcastShapes('where', broadcastShapes('where', cond.shape, x.shape), y.shape);
@@ -124,13 +124,13 @@ export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Ten
 export function maskedFill(x: Tensor, mask: Tensor, value: number): Tensor {
   const shape = broadcastShapes('maskedFill', x.shape, mask.shape);
   if (shape.length !== x.ndim || shape.some((s, i) => s !== x.shape[i])) {
-    throw new Error(`maskedFill: mask ${fmt(mask.shape)} must broadcast to the input's shape ${fmt(x.shape)}`);
+    throw new Error(`maskedFill: mask ${formatShape(mask.shape)} must broadcast to the input's shape ${formatShape(x.shape)}`);
   }
   return where(mask, value, x);
 }
 
 function triangle(op: 'tril' | 'triu', x: Tensor, k: number): Tensor {
-  if (x.ndim < 2) throw new Error(`${op}: expected a tensor with at least 2 dims, got ${fmt(x.shape)}`);
+  if (x.ndim < 2) throw new Error(`${op}: expected a tensor with at least 2 dims, got ${formatShape(x.shape)}`);
   const rows = x.shape[x.ndim - 2]!;
   const cols = x.shape[x.ndim - 1]!;
   const [data, off] = flatBuffer(x);

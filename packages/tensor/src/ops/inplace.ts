@@ -5,7 +5,7 @@
 import { isGradEnabled } from '../autograd/graph.js';
 import { incrementVersion } from '../autograd/version.js';
 import { copyStrided } from '../kernels/elementwise.js';
-import { broadcastStrides, fmt } from '../shape.js';
+import { broadcastStrides, formatShape } from '../shape.js';
 import { Tensor, type TensorLike } from '../tensor.js';
 import { asTensor } from './common.js';
 
@@ -16,18 +16,18 @@ function checkWritable(op: string, t: Tensor): void {
 }
 
 // The source broadcast to the target's shape, readable through (storage, offset, strides).
-function source(op: string, target: Tensor, value: TensorLike): Tensor {
+function broadcastSource(op: string, target: Tensor, value: TensorLike): Tensor {
   const src = asTensor(value, target);
   try {
     return new Tensor(src.storage, target.shape, broadcastStrides(op, src.shape, src.strides, target.shape), src.offset, src.dtype);
   } catch {
-    throw new Error(`${op}: source of shape ${fmt(src.shape)} cannot be broadcast to the target's shape ${fmt(target.shape)}`);
+    throw new Error(`${op}: source of shape ${formatShape(src.shape)} cannot be broadcast to the target's shape ${formatShape(target.shape)}`);
   }
 }
 
 // The copy behind every op here; the exported ops bump the version once, after writing.
 function copyInto(op: string, t: Tensor, value: TensorLike): void {
-  const src = source(op, t, value);
+  const src = broadcastSource(op, t, value);
   copyStrided(t.storage, t.offset, t.strides, src.storage, src.offset, src.strides, t.shape);
 }
 
@@ -61,7 +61,7 @@ export function add_(t: Tensor, other: TensorLike, alpha = 1): void {
     return;
   }
   // broadcast other to t's shape first, so a mismatch is reported by add_, not by add or copy_
-  copyInto('add_', t, t.detach().add(source('add_', t, other).mul(alpha)));
+  copyInto('add_', t, t.detach().add(broadcastSource('add_', t, other).mul(alpha)));
   incrementVersion(t);
 }
 
@@ -74,7 +74,7 @@ export function mul_(t: Tensor, other: TensorLike): void {
     incrementVersion(t);
     return;
   }
-  copyInto('mul_', t, t.detach().mul(source('mul_', t, other)));
+  copyInto('mul_', t, t.detach().mul(broadcastSource('mul_', t, other)));
   incrementVersion(t);
 }
 

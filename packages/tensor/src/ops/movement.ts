@@ -5,7 +5,7 @@
 import { allocStorage, promoteTypes } from '../dtype.js';
 import { recordOp } from '../autograd/graph.js';
 import { copyStrided } from '../kernels/elementwise.js';
-import { broadcastStrides, checkShape, contiguousStrides, fmt, inferShape, normalizeDim, numelOf, sameShape, viewStrides } from '../shape.js';
+import { broadcastStrides, checkShape, contiguousStrides, formatShape, inferShape, normalizeDim, numelOf, sameShape, viewStrides } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { sumToShape } from './binary.js';
 
@@ -34,9 +34,9 @@ export function transpose(x: Tensor, dim0: number, dim1: number): Tensor {
 
 /** Reorders dims (a view). d: the inverse permutation */
 export function permute(x: Tensor, dims: number[]): Tensor {
-  if (dims.length !== x.ndim) throw new Error(`permute: expected ${x.ndim} dims for shape ${fmt(x.shape)}, got ${fmt(dims)}`);
+  if (dims.length !== x.ndim) throw new Error(`permute: expected ${x.ndim} dims for shape ${formatShape(x.shape)}, got ${formatShape(dims)}`);
   const order = dims.map((d) => normalizeDim('permute', d, x.ndim));
-  if (new Set(order).size !== order.length) throw new Error(`permute: dims ${fmt(dims)} repeat a dim`);
+  if (new Set(order).size !== order.length) throw new Error(`permute: dims ${formatShape(dims)} repeat a dim`);
   if (order.every((d, i) => d === i)) return x;
   const out = view(x, order.map((d) => x.shape[d]!), order.map((d) => x.strides[d]!), x.offset);
   const inverse = new Array<number>(order.length);
@@ -47,7 +47,7 @@ export function permute(x: Tensor, dims: number[]): Tensor {
 /** Repeats size-1 dims (and adds leading dims) with stride 0, no copy; −1 keeps a size. d: sum back */
 export function expand(x: Tensor, shape: number[]): Tensor {
   const lead = shape.length - x.ndim;
-  if (lead < 0) throw new Error(`expand: cannot expand ${fmt(x.shape)} to ${fmt(shape)} (fewer dims)`);
+  if (lead < 0) throw new Error(`expand: cannot expand ${formatShape(x.shape)} to ${formatShape(shape)} (fewer dims)`);
   const target = shape.map((s, i) => (s === -1 && i >= lead ? x.shape[i - lead]! : s));
   checkShape('expand', target);
   if (sameShape(target, x.shape)) return x;
@@ -86,7 +86,7 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
   const d = normalizeDim('narrow', dim, x.ndim);
   const size = x.shape[d]!;
   if (!Number.isInteger(start) || !Number.isInteger(length) || start < 0 || length < 0 || start + length > size) {
-    throw new Error(`narrow: range [${start}, ${start + length}) is out of bounds for dim ${d} of size ${size} (shape ${fmt(x.shape)})`);
+    throw new Error(`narrow: range [${start}, ${start + length}) is out of bounds for dim ${d} of size ${size} (shape ${formatShape(x.shape)})`);
   }
   if (start === 0 && length === size) return x;
   const shape = [...x.shape];
@@ -144,7 +144,7 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   let dtype = first.dtype;
   for (const [i, t] of tensors.entries()) {
     if (t.ndim !== first.ndim || t.shape.some((s, k) => k !== d && s !== first.shape[k])) {
-      throw new Error(`cat: tensor ${i} has shape ${fmt(t.shape)}, which does not match ${fmt(first.shape)} outside dim ${d}`);
+      throw new Error(`cat: tensor ${i} has shape ${formatShape(t.shape)}, which does not match ${formatShape(first.shape)} outside dim ${d}`);
     }
     total += t.shape[d]!;
     dtype = promoteTypes(dtype, t.dtype);
@@ -172,7 +172,7 @@ export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
   if (tensors.length === 0) throw new Error('stack: expected at least one tensor');
   const first = tensors[0]!;
   for (const [i, t] of tensors.entries()) {
-    if (!sameShape(t.shape, first.shape)) throw new Error(`stack: tensor ${i} has shape ${fmt(t.shape)}, expected ${fmt(first.shape)}`);
+    if (!sameShape(t.shape, first.shape)) throw new Error(`stack: tensor ${i} has shape ${formatShape(t.shape)}, expected ${formatShape(first.shape)}`);
   }
   const d = normalizeDim('stack', dim, first.ndim + 1);
   return cat(tensors.map((t) => t.unsqueeze(d)), d);

@@ -4,7 +4,7 @@
 import { allocStorage } from '../dtype.js';
 import { recordOp } from '../autograd/graph.js';
 import { maxForward, sumForward } from '../kernels/reduce.js';
-import { fmt, normalizeDim, numelOf } from '../shape.js';
+import { formatShape, normalizeDim, numelOf } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { flatBuffer, fromStorage, requireFloat } from './common.js';
 import { scatterAdd } from './indexing.js';
@@ -12,7 +12,7 @@ import { scatterAdd } from './indexing.js';
 function reducedDims(op: string, x: Tensor, dim: number | number[] | undefined): number[] {
   if (dim === undefined) return x.shape.map((_, i) => i);
   const list = (Array.isArray(dim) ? dim : [dim]).map((d) => normalizeDim(op, d, x.ndim));
-  if (new Set(list).size !== list.length) throw new Error(`${op}: dim ${fmt(list)} appears more than once`);
+  if (new Set(list).size !== list.length) throw new Error(`${op}: dim ${formatShape(list)} appears more than once`);
   // NOTE: a 0-d tensor accepts dim 0 or -1 (as PyTorch) but has no dim to reduce: it stays as is
   if (x.ndim === 0) return [];
   return list.sort((p, q) => p - q);
@@ -93,13 +93,13 @@ export function variance(x: Tensor, dim?: number | number[], keepdim = false, co
   return centered.square().sum(dims, keepdim).div(Math.max(count - correction, 0));
 }
 
-function extremum(op: 'max' | 'min', x: Tensor, dim: number | undefined, keepdim: boolean): Tensor {
+function extremumAlongDim(op: 'max' | 'min', x: Tensor, dim: number | undefined, keepdim: boolean): Tensor {
   if (dim === undefined) {
-    if (x.numel === 0) throw new Error(`${op}: cannot reduce an empty tensor of shape ${fmt(x.shape)}`);
-    return extremum(op, x.reshape([x.numel]), 0, false).reshape(keepdim ? x.shape.map(() => 1) : []);
+    if (x.numel === 0) throw new Error(`${op}: cannot reduce an empty tensor of shape ${formatShape(x.shape)}`);
+    return extremumAlongDim(op, x.reshape([x.numel]), 0, false).reshape(keepdim ? x.shape.map(() => 1) : []);
   }
   const d = normalizeDim(op, dim, x.ndim);
-  if (x.ndim > 0 && x.shape[d] === 0) throw new Error(`${op}: cannot reduce dim ${d} of size 0 in shape ${fmt(x.shape)}`);
+  if (x.ndim > 0 && x.shape[d] === 0) throw new Error(`${op}: cannot reduce dim ${d} of size 0 in shape ${formatShape(x.shape)}`);
   const shape = x.ndim === 0 ? [1] : x.shape;
   const [outer, r, inner] = splitAt(shape, x.ndim === 0 ? 0 : d);
   const [data, off] = flatBuffer(x);
@@ -117,12 +117,12 @@ function extremum(op: 'max' | 'min', x: Tensor, dim: number | undefined, keepdim
 
 /** Maximum over a dim (or of all elements). d/dx = 1 at the index that won (the first on ties), 0 elsewhere */
 export function max(x: Tensor, dim?: number, keepdim = false): Tensor {
-  return extremum('max', x, dim, keepdim);
+  return extremumAlongDim('max', x, dim, keepdim);
 }
 
 /** Minimum over a dim (or of all elements). d/dx = 1 at the index that won (the first on ties), 0 elsewhere */
 export function min(x: Tensor, dim?: number, keepdim = false): Tensor {
-  return extremum('min', x, dim, keepdim);
+  return extremumAlongDim('min', x, dim, keepdim);
 }
 
 /** Index (int32) of the first maximum over a dim, or in the flattened tensor when dim is omitted. Not differentiable. */
@@ -134,7 +134,7 @@ export function argmax(x: Tensor, dim?: number, keepdim = false): Tensor {
   const d = normalizeDim('argmax', dim, x.ndim);
   const shape = x.ndim === 0 ? [1] : x.shape;
   const [outer, r, inner] = splitAt(shape, x.ndim === 0 ? 0 : d);
-  if (r === 0) throw new Error(`argmax: cannot reduce dim ${d} of size 0 in shape ${fmt(x.shape)}`);
+  if (r === 0) throw new Error(`argmax: cannot reduce dim ${d} of size 0 in shape ${formatShape(x.shape)}`);
   const [data, off] = flatBuffer(x);
   const index = new Int32Array(outer * inner);
   maxForward(null, index, data, off, outer, r, inner, 1);
