@@ -8,7 +8,7 @@ export type {
   LlamaAttentionForwardOptions, ProjectionOptions,
 } from './model.js';
 export { KVCache } from './kv-cache.js';
-export type { GenerateOptions, BatchGenerateOptions, GenerativeModel } from './generate.js';
+export type { GenerateOptions, BatchGenerateOptions } from './generate.js';
 export {
   llamaConfigFromHF, llamaConfigToHF, llamaPreset, countParameters, estimateTrainingMemory,
   ffnHiddenSize, flopsPerToken, trainingFlopsPerStep, resolvedHeadDim, validateLlamaConfig,
