@@ -1,20 +1,11 @@
-// Shared test helpers: seeded random tensors and element-wise comparison.
+// Test helpers of the layer tests (as @tsgrad/nn's): seeded random tensors and element-wise comparison.
 
-import { type DType, Generator, type Tensor, cat, randn } from '@tsgrad/tensor';
+import { type DType, Generator, type Tensor, randn } from '@tsgrad/tensor';
 import { expect } from 'vitest';
 
 /** A seeded standard-normal tensor (float64 by default) that requires grad when asked. */
 export function randomTensor(shape: number[], seed: number, opts: { dtype?: DType; requiresGrad?: boolean } = {}): Tensor {
   return randn(shape, { generator: new Generator(seed), dtype: opts.dtype ?? 'float64', requiresGrad: opts.requiresGrad ?? false });
-}
-
-/**
- * Hugging Face's rotate_half, cat(−x[..., D/2:], x[..., :D/2]) along the last dim: the composite
- * reference for the fused rotary op (which keeps its own copy, private to ops/fused.ts).
- */
-export function rotateHalf(x: Tensor): Tensor {
-  const half = x.shape[x.ndim - 1]! / 2;
-  return cat([x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)], -1);
 }
 
 /** The largest |a − b| over the elements of two tensors (or flat arrays) of equal size. */
