@@ -1,10 +1,14 @@
 // The platform-independent surface of @tsgrad/llama, shared by the Node and browser entries.
 
 export {
-  LlamaForCausalLM, LlamaModel, LlamaDecoderLayer,
+  LlamaForCausalLM, LlamaModel, LlamaDecoderLayer, LlamaAttention, LlamaMLP,
 } from './model.js';
-export type { LlamaInitOptions, CausalLMOutput, CausalLMForwardOptions, GenerateOptions, DecoderInputs } from './model.js';
-export type { BatchGenerateOptions } from './generate.js';
+export type {
+  LlamaInitOptions, CausalLMOutput, CausalLMForwardOptions, DecoderInputs, LlamaAttentionOptions,
+  LlamaAttentionForwardOptions, ProjectionOptions,
+} from './model.js';
+export { KVCache } from './kv-cache.js';
+export type { GenerateOptions, BatchGenerateOptions } from './generate.js';
 export {
   llamaConfigFromHF, llamaConfigToHF, llamaPreset, countParameters, estimateTrainingMemory,
   ffnHiddenSize, flopsPerToken, trainingFlopsPerStep, resolvedHeadDim, validateLlamaConfig,

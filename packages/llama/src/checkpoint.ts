@@ -4,9 +4,18 @@
 // non-finite weight.
 
 import { type Tensor, formatShape, loadSafetensors, saveSafetensors } from '@tsgrad/tensor';
+import type { Module } from '@tsgrad/nn';
 import { getFileSource } from './file-source.js';
 import { type LlamaConfig, llamaConfigFromHF, llamaConfigToHF, resolvedHeadDim } from './config.js';
-import { LlamaForCausalLM } from './model.js';
+
+/**
+ * A model whose parameters carry Hugging Face names, built from a config: LlamaForCausalLM, passed
+ * in (not imported) so that model.ts can delegate to this file without the two importing each other.
+ */
+export interface PretrainedModel extends Module {
+  /** The configuration written to config.json. */
+  readonly config: LlamaConfig;
+}
 
 const decoder = new TextDecoder();
 
@@ -165,8 +174,8 @@ function checkFinite(name: string, path: string, t: Tensor): void {
   }
 }
 
-/** Loads config.json and the weights of a Hugging Face LLaMA folder (F32, F16 or BF16) into float32. */
-export async function loadPretrained(dir: string): Promise<LlamaForCausalLM> {
+/** Loads config.json and the weights of a Hugging Face LLaMA folder (F32, F16 or BF16) into float32, as a new Model(config). */
+export async function loadPretrained<M extends PretrainedModel>(dir: string, Model: new (config: LlamaConfig) => M): Promise<M> {
   const fs = getFileSource();
   const config = llamaConfigFromHF(await readJson(fs.join(dir, 'config.json')));
   const files = await readWeightFiles(dir);
@@ -181,7 +190,7 @@ export async function loadPretrained(dir: string): Promise<LlamaForCausalLM> {
     checkFinite(name, path, t);
     state.set(name, t.dtype === 'float32' ? t : t.to('float32'));
   }
-  const model = new LlamaForCausalLM(config);
+  const model = new Model(config);
   try {
     model.loadStateDict(state, { strict: true });
   } catch (err) {
@@ -191,7 +200,7 @@ export async function loadPretrained(dir: string): Promise<LlamaForCausalLM> {
 }
 
 /** Writes config.json and model.safetensors (float32), each atomically. */
-export async function savePretrained(model: LlamaForCausalLM, dir: string): Promise<void> {
+export async function savePretrained(model: PretrainedModel, dir: string): Promise<void> {
   const fs = getFileSource();
   const tensors = new Map<string, Tensor>();
   for (const [name, p] of model.namedParameters()) tensors.set(name, p);

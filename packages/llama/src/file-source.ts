@@ -16,14 +16,14 @@ export interface FileSource {
 
 let current: FileSource | null = null;
 
-/** Installs the file source the model code uses (the package entries do this on import). */
+/** Installs the file source the model code uses: each entry does (index.ts and browser.ts on import, the CLIs in main). */
 export function setFileSource(source: FileSource): void {
   current = source;
 }
 
 /** The installed file source, or an error when none was installed. */
 export function getFileSource(): FileSource {
-  if (!current) throw new Error('getFileSource: no file source installed; import @tsgrad/llama (Node) or its browser entry, or call setFileSource');
+  if (!current) throw new Error('getFileSource: no file source installed; import @tsgrad/llama (Node) or its browser entry, or call setFileSource (e.g. setFileSource(fsFileSource) in Node)');
   return current;
 }
 

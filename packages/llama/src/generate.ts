@@ -2,8 +2,46 @@
 // compute that appends its keys and values to every layer's cache.
 
 import { Generator, Tensor, noGrad } from '@tsgrad/tensor';
-import type { GenerateOptions, LlamaForCausalLM } from './model.js';
+import type { LlamaConfig } from './config.js';
+import type { KVCache } from './kv-cache.js';
 import { checkSamplingOptions, sampleToken } from './sampling.js';
+
+/** Options of generate. */
+export interface GenerateOptions {
+  /** How many tokens to add at most. */
+  maxNewTokens: number;
+  /** 0 (default) is greedy; higher is more random. */
+  temperature?: number;
+  /** Keep only the k most likely tokens. */
+  topK?: number;
+  /** Nucleus sampling: keep the smallest set of tokens whose probability reaches p. */
+  topP?: number;
+  /** Seed of the sampling generator (default 0). */
+  seed?: number;
+  /** Stop after producing any of these ids (the stop token is kept, as Hugging Face). */
+  stopTokens?: number[];
+  /** Called with each new id as it is produced (for streaming). */
+  onToken?: (id: number) => void;
+}
+
+/**
+ * What generation uses of a model: GenerativeModel, described here rather than imported so that
+ * model.ts can delegate generate to this file without the two importing each other.
+ */
+export interface GenerativeModel {
+  /** The model's configuration (vocabSize, maxPositionEmbeddings, padTokenId). */
+  readonly config: LlamaConfig;
+  /** True in training mode; generation switches to eval and back. */
+  readonly training: boolean;
+  /** Switches to eval mode. */
+  eval(): unknown;
+  /** Switches to training mode (or to eval with false). */
+  train(mode?: boolean): unknown;
+  /** One empty KV cache per layer. */
+  createCaches(): KVCache[];
+  /** ids [B, T] → logits [B, T, V], the tokens following those in kvCaches. */
+  forward(ids: Tensor, opts: { kvCaches: KVCache[]; attentionMask?: number[][]; positionIds?: Tensor }): { logits: Tensor };
+}
 
 // Checks one prompt and the options shared by both forms of generate.
 function checkPrompt(promptIds: number[], V: number, what = 'the prompt'): void {
@@ -20,7 +58,7 @@ function checkOptions(opts: GenerateOptions): void {
 }
 
 /** The prompt followed by the generated ids (see LlamaForCausalLM.generate). */
-export function generateTokens(model: LlamaForCausalLM, promptIds: number[], opts: GenerateOptions): number[] {
+export function generateTokens(model: GenerativeModel, promptIds: number[], opts: GenerateOptions): number[] {
   const { maxNewTokens, seed = 0, stopTokens = [] } = opts;
   checkPrompt(promptIds, model.config.vocabSize);
   checkOptions(opts);
@@ -65,7 +103,7 @@ export interface BatchGenerateOptions extends GenerateOptions {
  * Sampling draws each step's rows in order from one generator (so only greedy rows equal
  * generating alone). onToken is not called (which row a token belongs to would be lost).
  */
-export function generateBatch(model: LlamaForCausalLM, prompts: number[][], opts: BatchGenerateOptions): number[][] {
+export function generateBatch(model: GenerativeModel, prompts: number[][], opts: BatchGenerateOptions): number[][] {
   const { maxNewTokens, seed = 0, stopTokens = [] } = opts;
   const V = model.config.vocabSize;
   if (!Array.isArray(prompts) || prompts.length === 0) throw new Error('generate: the batch must be a non-empty array of prompts');

@@ -9,6 +9,7 @@
 import { setFileSource } from './file-source.js';
 import { fsFileSource } from './node/fs-source.js';
 
+// this entry's explicit choice: fromPretrained / savePretrained read and write through fs
 setFileSource(fsFileSource);
 
 export * from './api.js';

@@ -3,20 +3,183 @@
 // RMSNorm → SwiGLU MLP → residual] → RMSNorm → lm_head.
 //
 // NOTE: submodule fields use Hugging Face's snake_case names (embed_tokens, self_attn, mlp,
-// input_layernorm, post_attention_layernorm, lm_head) because the dotted field paths ARE the
-// checkpoint keys: a Hugging Face safetensors file loads with no mapping table.
+// input_layernorm, post_attention_layernorm, lm_head, q_proj, gate_proj, ...) because the dotted
+// field paths ARE the checkpoint keys: a Hugging Face safetensors file loads with no mapping table.
 //
-// Shapes: B batch, T time, C hidden, H heads, Hkv key/value heads, D head dim, F FFN hidden,
-// V vocab, L layers.
+// Shapes: B batch, T new tokens, P cached tokens, C hidden, H query heads, Hkv key/value heads,
+// G = H / Hkv query heads per key/value head, D head dim, F FFN hidden, V vocab, L layers.
 
-import { type DType, type Generator, Tensor, cat, full, tensor } from '@tsgrad/tensor';
+import { type DType, type Generator, Tensor, cat, full, swiglu, tensor } from '@tsgrad/tensor';
 import {
-  Attention, type KVCache, Embedding, Linear, MLP, Module, ModuleList, RMSNorm, RotaryEmbedding,
-  createKVCache, crossEntropy,
+  Embedding, Linear, Module, ModuleList, RMSNorm, RotaryEmbedding, crossEntropy, scaledDotProductAttention,
 } from '@tsgrad/nn';
 import { type LlamaConfig, resolvedHeadDim, validateLlamaConfig } from './config.js';
-import { type BatchGenerateOptions, generateBatch, generateTokens } from './generate.js';
+import { KVCache } from './kv-cache.js';
+import { type BatchGenerateOptions, type GenerateOptions, generateBatch, generateTokens } from './generate.js';
 import { loadPretrained, savePretrained } from './checkpoint.js';
+
+/** Options of the layers that hold Linear projections (LlamaMLP, LlamaAttention). */
+export interface ProjectionOptions {
+  /** Source of the initial weights (default: the default generator). */
+  generator?: Generator;
+  /** Standard deviation of the initial weights (default 0.02). */
+  std?: number;
+  /** Element type of the parameters (default float32). */
+  dtype?: DType;
+}
+
+/** SwiGLU feed-forward (Shazeer, 2020): down(silu(gate(x)) ⊙ up(x)), x [..., C] → [..., C] through [..., F]; no biases. */
+export class LlamaMLP extends Module {
+  /** Gate projection, weight [F, C]. */
+  gate_proj: Linear;
+  /** Up projection, weight [F, C]. */
+  up_proj: Linear;
+  /** Down projection, weight [C, F]. */
+  down_proj: Linear;
+
+  /** A SwiGLU block from hiddenSize C to intermediateSize F and back. */
+  constructor(hiddenSize: number, intermediateSize: number, opts: ProjectionOptions = {}) {
+    super();
+    const linear = { ...opts, bias: false };
+    this.gate_proj = new Linear(hiddenSize, intermediateSize, linear);
+    this.up_proj = new Linear(hiddenSize, intermediateSize, linear);
+    this.down_proj = new Linear(intermediateSize, hiddenSize, linear);
+  }
+
+  /** x [..., C] → [..., C]. */
+  forward(x: Tensor): Tensor {
+    const h = swiglu(this.gate_proj.forward(x), this.up_proj.forward(x)); // [..., F]: silu(gate) ⊙ up, fused
+    return this.down_proj.forward(h); // [..., C]
+  }
+}
+
+/** Options of LlamaAttention. */
+export interface LlamaAttentionOptions extends ProjectionOptions {
+  /** Size of each head (default hiddenSize / numHeads). */
+  headDim?: number;
+  /** The rotary embedding to use (often one shared by all layers); default a new one for headDim. */
+  rotary?: RotaryEmbedding;
+}
+
+/** Options of LlamaAttention.forward. */
+export interface LlamaAttentionForwardOptions {
+  /** Position of the first of the T tokens (default: the cache's length, or 0). */
+  positionOffset?: number;
+  /** Past keys and values; forward attends to them and appends the new ones. */
+  kvCache?: KVCache;
+  /**
+   * Key padding mask [B, P+T] (int32 or float, 1 = token, 0 = padding) over the cached and the
+   * new tokens: padded keys are never attended to. A query that sees no key outputs zeros.
+   */
+  keyMask?: Tensor;
+  /** Rotary position of each new token [B, T] (int32); default positionOffset + t for every row. */
+  positionIds?: Tensor;
+}
+
+/** Causal self-attention with H query heads and Hkv key/value heads (GQA): x [B, T, C] → [B, T, C]. */
+export class LlamaAttention extends Module {
+  /** Query projection, weight [H·D, C]. */
+  q_proj: Linear;
+  /** Key projection, weight [Hkv·D, C]. */
+  k_proj: Linear;
+  /** Value projection, weight [Hkv·D, C]. */
+  v_proj: Linear;
+  /** Output projection, weight [C, H·D]. */
+  o_proj: Linear;
+  /** The rotary embedding applied to queries and keys (no parameters). */
+  rotary: RotaryEmbedding;
+  /** Hidden size C. */
+  readonly hiddenSize: number;
+  /** Number of query heads H. */
+  readonly numHeads: number;
+  /** Number of key/value heads Hkv (divides H). */
+  readonly numKeyValueHeads: number;
+  /** Size of each head D. */
+  readonly headDim: number;
+
+  /** An attention layer over hidden size C with H query heads and Hkv key/value heads. */
+  constructor(hiddenSize: number, numHeads: number, numKeyValueHeads: number, opts: LlamaAttentionOptions = {}) {
+    super();
+    checkSize('hiddenSize', hiddenSize);
+    checkSize('numHeads', numHeads);
+    checkSize('numKeyValueHeads', numKeyValueHeads);
+    if (numHeads % numKeyValueHeads !== 0) {
+      throw new Error(`LlamaAttention: numKeyValueHeads ${numKeyValueHeads} must divide numAttentionHeads ${numHeads}`);
+    }
+    if (opts.headDim === undefined && hiddenSize % numHeads !== 0) {
+      throw new Error(`LlamaAttention: hiddenSize ${hiddenSize} is not divisible by numHeads ${numHeads}; pass headDim`);
+    }
+    const D = opts.headDim ?? hiddenSize / numHeads;
+    checkSize('headDim', D);
+    const rotary = opts.rotary ?? new RotaryEmbedding(D);
+    if (rotary.headDim !== D) throw new Error(`LlamaAttention: the rotary embedding is for headDim ${rotary.headDim}, but the heads have ${D}`);
+    const linear = { generator: opts.generator, std: opts.std, dtype: opts.dtype, bias: false };
+    this.q_proj = new Linear(hiddenSize, numHeads * D, linear);
+    this.k_proj = new Linear(hiddenSize, numKeyValueHeads * D, linear);
+    this.v_proj = new Linear(hiddenSize, numKeyValueHeads * D, linear);
+    this.o_proj = new Linear(numHeads * D, hiddenSize, linear);
+    this.rotary = rotary;
+    this.hiddenSize = hiddenSize;
+    this.numHeads = numHeads;
+    this.numKeyValueHeads = numKeyValueHeads;
+    this.headDim = D;
+  }
+
+  /** x [B, T, C] → [B, T, C]; with a kvCache the T tokens follow the cached ones and are appended to it. */
+  forward(x: Tensor, opts: LlamaAttentionForwardOptions = {}): Tensor {
+    const { numHeads: H, numKeyValueHeads: Hkv, headDim: D } = this;
+    if (x.ndim !== 3 || x.shape[2] !== this.hiddenSize) {
+      throw new Error(`LlamaAttention: expected x [B, T, ${this.hiddenSize}], got [${x.shape.join(', ')}]`);
+    }
+    const [B, T] = x.shape as [number, number, number];
+    const cache = opts.kvCache;
+    const past = cache ? cache.length : 0;
+    const P = opts.positionOffset ?? past;
+    if (cache && P !== past) throw new Error(`LlamaAttention: positionOffset ${P} differs from the ${past} tokens in the KV cache`);
+
+    let q = this.q_proj.forward(x).reshape([B, T, H, D]).transpose(1, 2); // [B, H, T, D]
+    let k = this.k_proj.forward(x).reshape([B, T, Hkv, D]).transpose(1, 2); // [B, Hkv, T, D]
+    let v = this.v_proj.forward(x).reshape([B, T, Hkv, D]).transpose(1, 2); // [B, Hkv, T, D]
+    if (opts.positionIds) {
+      q = this.rotary.applyAt(q, opts.positionIds); // [B, H, T, D]
+      k = this.rotary.applyAt(k, opts.positionIds); // [B, Hkv, T, D]
+    } else {
+      q = this.rotary.apply(q, P); // [B, H, T, D]
+      k = this.rotary.apply(k, P); // [B, Hkv, T, D]
+    }
+    if (cache) {
+      if (cache.k && (cache.k.shape[0] !== B || cache.k.shape[1] !== Hkv || cache.k.shape[3] !== D)) {
+        throw new Error(`LlamaAttention: the KV cache holds [${cache.k.shape.join(', ')}], which does not fit [${B}, ${Hkv}, P, ${D}]`);
+      }
+      cache.append(k, v);
+      k = cache.k!; // [B, Hkv, P+T, D]
+      v = cache.v!; // [B, Hkv, P+T, D]
+    }
+
+    // grouped-query heads: query head h uses key/value head ⌊h / G⌋ (HF's repeat_kv). Splitting H
+    // into [Hkv, G] is a view of q, and k and v broadcast over G: nothing is copied, and the fused
+    // attention sums their gradients over the G query heads as it goes.
+    const G = H / Hkv;
+    const qg = q.reshape([B, Hkv, G, T, D]); // [B, Hkv, G, T, D]
+    const kg = k.unsqueeze(2); // [B, Hkv, 1, P+T, D]
+    const vg = v.unsqueeze(2); // [B, Hkv, 1, P+T, D]
+    let keyMask: Tensor | undefined;
+    if (opts.keyMask) {
+      const Tk = k.shape[2]!;
+      if (opts.keyMask.ndim !== 2 || opts.keyMask.shape[0] !== B || opts.keyMask.shape[1] !== Tk) {
+        throw new Error(`LlamaAttention: keyMask must be [${B}, ${Tk}] (batch, cached + new tokens), got [${opts.keyMask.shape.join(', ')}]`);
+      }
+      keyMask = opts.keyMask.reshape([B, 1, 1, Tk]); // [B, 1, 1, P+T]: broadcast over [Hkv, G]
+    }
+    const y = scaledDotProductAttention(qg, kg, vg, { causal: true, keyMask }); // [B, Hkv, G, T, D]
+    const merged = y.reshape([B, H, T, D]).transpose(1, 2).reshape([B, T, H * D]); // [B, T, H·D]
+    return this.o_proj.forward(merged); // [B, T, C]
+  }
+}
+
+function checkSize(what: string, n: number): void {
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`LlamaAttention: ${what} must be a positive integer, got ${n}`);
+}
 
 /** Options of the model constructors. */
 export interface LlamaInitOptions {
@@ -38,9 +201,9 @@ export interface DecoderInputs {
 export class LlamaDecoderLayer extends Module {
   // declared in Hugging Face's order, so namedParameters() lists the checkpoint's keys in its order
   /** Causal self-attention with grouped-query heads. */
-  self_attn: Attention;
+  self_attn: LlamaAttention;
   /** SwiGLU feed-forward. */
-  mlp: MLP;
+  mlp: LlamaMLP;
   /** RMSNorm before attention. */
   input_layernorm: RMSNorm;
   /** RMSNorm before the MLP. */
@@ -50,15 +213,15 @@ export class LlamaDecoderLayer extends Module {
   constructor(config: LlamaConfig, rotary: RotaryEmbedding, opts: LlamaInitOptions = {}) {
     super();
     const init = { generator: opts.generator, std: config.initializerRange ?? 0.02, dtype: opts.dtype };
-    this.self_attn = new Attention(config.hiddenSize, config.numAttentionHeads, config.numKeyValueHeads, {
+    this.self_attn = new LlamaAttention(config.hiddenSize, config.numAttentionHeads, config.numKeyValueHeads, {
       ...init, headDim: resolvedHeadDim(config), rotary,
     });
-    this.mlp = new MLP(config.hiddenSize, config.intermediateSize, init);
+    this.mlp = new LlamaMLP(config.hiddenSize, config.intermediateSize, init);
     this.input_layernorm = new RMSNorm(config.hiddenSize, { eps: config.rmsNormEps, dtype: opts.dtype });
     this.post_attention_layernorm = new RMSNorm(config.hiddenSize, { eps: config.rmsNormEps, dtype: opts.dtype });
   }
 
-  /** h [B, T, C] → [B, T, C]; the key mask and positions as in Attention.forward. */
+  /** h [B, T, C] → [B, T, C]; the key mask and positions as in LlamaAttention.forward. */
   forward(h: Tensor, kvCache?: KVCache, opts: DecoderInputs = {}): Tensor {
     const attn = { kvCache, keyMask: opts.keyMask, positionIds: opts.positionIds };
     h = h.add(this.self_attn.forward(this.input_layernorm.forward(h), attn)); // [B, T, C]
@@ -165,14 +328,14 @@ export class LlamaForCausalLM extends Module {
 
   /** One empty key/value cache per layer, for `forward(..., { kvCaches })` and generation. */
   createCaches(): KVCache[] {
-    return Array.from({ length: this.config.numHiddenLayers }, () => createKVCache());
+    return Array.from({ length: this.config.numHiddenLayers }, () => new KVCache());
   }
 
   /** inputIds int32 [B, T] (or nested arrays) → { logits [B, T, V], loss? }. */
   forward(inputIds: Tensor | number[][], opts: CausalLMForwardOptions = {}): CausalLMOutput {
     const ids = toIds('forward', 'inputIds', inputIds);
     const [B, T] = ids.shape as [number, number];
-    const past = opts.kvCaches?.[0]?.k?.shape[2] ?? 0;
+    const past = opts.kvCaches?.[0]?.length ?? 0;
     if (past + T > this.config.maxPositionEmbeddings) {
       throw new Error(`LlamaForCausalLM.forward: ${past > 0 ? `${past} cached + ` : ''}${T} tokens exceed maxPositionEmbeddings ${this.config.maxPositionEmbeddings}`);
     }
@@ -259,31 +422,13 @@ export class LlamaForCausalLM extends Module {
    * ```
    */
   static fromPretrained(dirOrUrl: string): Promise<LlamaForCausalLM> {
-    return loadPretrained(dirOrUrl);
+    return loadPretrained(dirOrUrl, LlamaForCausalLM);
   }
 
   /** Writes config.json and model.safetensors (float32) to dir, each file atomically. */
   savePretrained(dir: string): Promise<void> {
     return savePretrained(this, dir);
   }
-}
-
-/** Options of generate. */
-export interface GenerateOptions {
-  /** How many tokens to add at most. */
-  maxNewTokens: number;
-  /** 0 (default) is greedy; higher is more random. */
-  temperature?: number;
-  /** Keep only the k most likely tokens. */
-  topK?: number;
-  /** Nucleus sampling: keep the smallest set of tokens whose probability reaches p. */
-  topP?: number;
-  /** Seed of the sampling generator (default 0). */
-  seed?: number;
-  /** Stop after producing any of these ids (the stop token is kept, as Hugging Face). */
-  stopTokens?: number[];
-  /** Called with each new id as it is produced (for streaming). */
-  onToken?: (id: number) => void;
 }
 
 // attentionMask as an int32 [B, Tk] tensor of zeros and ones with a token in every row, or a clear error.

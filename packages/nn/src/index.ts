@@ -1,7 +1,8 @@
 /**
- * Neural-network building blocks on @tsgrad/tensor: `Module` and `Parameter`, the layers LLaMA is
- * made of (`Linear`, `Embedding`, `RMSNorm`, `RotaryEmbedding`, `MLP`, `Attention`), initializers,
- * and functional forms (`crossEntropy`, `scaledDotProductAttention`, ...).
+ * Neural-network building blocks on @tsgrad/tensor: `Module` and `Parameter`, general layers
+ * (`Linear`, `Embedding`, `RMSNorm`, `RotaryEmbedding`), initializers, and functional forms
+ * (`crossEntropy`, `scaledDotProductAttention`, ...). LLaMA's own attention and MLP live in
+ * @tsgrad/llama's model.ts.
  * @module @tsgrad/nn
  */
 
@@ -18,10 +19,6 @@ export { RMSNorm } from './rmsnorm.js';
 export type { RMSNormOptions } from './rmsnorm.js';
 export { RotaryEmbedding } from './rotary.js';
 export type { RotaryOptions, RotaryTables } from './rotary.js';
-export { MLP } from './mlp.js';
-export type { ProjectionOptions } from './mlp.js';
-export { Attention, createKVCache } from './attention.js';
-export type { KVCache, AttentionLayerOptions, AttentionForwardOptions } from './attention.js';
 
 // initialization
 export { normal_, ones_, zeros_, DEFAULT_INIT_STD } from './init.js';

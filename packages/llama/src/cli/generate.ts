@@ -5,7 +5,9 @@
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runIfMain } from './run-main.js';
-import { LlamaForCausalLM } from '../index.js';
+import { LlamaForCausalLM } from '../model.js';
+import { setFileSource } from '../file-source.js';
+import { fsFileSource } from '../node/fs-source.js';
 import { createStreamingDecoder } from '../tokenizer.js';
 import { pickModelFolder, readTokenizer } from '../node/checkpoints.js';
 import { setupThreads } from '../node/threads.js';
@@ -22,6 +24,7 @@ export async function main(
   write: (s: string) => void = (s) => process.stdout.write(s),
   warn: (line: string) => void = (line) => console.error(line),
 ): Promise<number> {
+  setFileSource(fsFileSource); // fromPretrained reads the model folder with fs
   let args;
   try {
     args = parseArgs({

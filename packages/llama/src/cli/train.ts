@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
 import { loadZooConfig } from '../node/zoo-config.js';
 import { describeConfig, runTraining } from '../node/trainer.js';
+import { setFileSource } from '../file-source.js';
+import { fsFileSource } from '../node/fs-source.js';
 import { setupThreads } from '../node/threads.js';
 import { integerFlag, joinNegativeValues } from '../node/flags.js';
 
@@ -21,6 +23,7 @@ const DEFAULT_PARAMS = join(here, '..', '..', 'configs', 'params_llama_tiny.yaml
 
 /** Parses argv and runs; returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
+  setFileSource(fsFileSource); // checkpoints are written with savePretrained and read with fromPretrained, through fs
   let args;
   try {
     args = parseArgs({

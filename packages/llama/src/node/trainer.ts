@@ -7,7 +7,7 @@ import { freemem } from 'node:os';
 import { join } from 'node:path';
 import { Generator, type Tensor, noGrad } from '@tsgrad/tensor';
 import { AdamW, clipGradNorm } from '@tsgrad/optim';
-import { LlamaForCausalLM } from '../index.js';
+import { LlamaForCausalLM } from '../model.js';
 import { type LlamaConfig, countParameters, estimateTrainingMemory, resolvedHeadDim, trainingFlopsPerStep } from '../config.js';
 import { ByteTokenizer } from '../tokenizer.js';
 import type { LrSchedule, TrainConfig } from './zoo-config.js';

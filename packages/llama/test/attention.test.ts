@@ -1,12 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { type DType, Generator, type Tensor, cat, gradcheck, noGrad } from '@tsgrad/tensor';
-import { Attention, type KVCache, RotaryEmbedding, createKVCache } from '../src/index.js';
+import { RotaryEmbedding } from '@tsgrad/nn';
+import { LlamaAttention } from '../src/model.js';
+import { KVCache } from '../src/kv-cache.js';
 import { expectClose, maxAbsDiff, randomTensor } from './helpers.js';
 
 // LLaMA attention by plain loops in float64: projections, rotary on q and k (pairs (i, i + D/2)),
 // causal softmax with query head h reading key/value head ⌊h / (H / Hkv)⌋, output projection.
-function attentionReference(attn: Attention, x: Tensor, theta = 10000): Float64Array {
+function attentionReference(attn: LlamaAttention, x: Tensor, theta = 10000): Float64Array {
   const [B, T, C] = x.shape as [number, number, number];
   const { numHeads: H, numKeyValueHeads: Hkv, headDim: D } = attn;
   const xd = x.toTypedArray();
@@ -80,20 +82,20 @@ const configs = fc
     return { ...c, kvHeads: divisors[c.kvPick % divisors.length]! };
   });
 
-function makeAttention(c: { hidden: number; heads: number; kvHeads: number; headDim: number; seed: number }, dtype: DType = 'float64'): Attention {
-  return new Attention(c.hidden, c.heads, c.kvHeads, { headDim: c.headDim, dtype, std: 0.5, generator: new Generator(c.seed) });
+function makeAttention(c: { hidden: number; heads: number; kvHeads: number; headDim: number; seed: number }, dtype: DType = 'float64'): LlamaAttention {
+  return new LlamaAttention(c.hidden, c.heads, c.kvHeads, { headDim: c.headDim, dtype, std: 0.5, generator: new Generator(c.seed) });
 }
 
-describe('Attention', () => {
+describe('LlamaAttention', () => {
   it('has Hugging Face field names and weight shapes [H·D, C], [Hkv·D, C], [Hkv·D, C], [C, H·D]', () => {
-    const attn = new Attention(8, 4, 2);
+    const attn = new LlamaAttention(8, 4, 2);
     expect(attn.namedParameters().map(([n, p]) => [n, [...p.shape]])).toEqual([
       ['q_proj.weight', [8, 8]],
       ['k_proj.weight', [4, 8]],
       ['v_proj.weight', [4, 8]],
       ['o_proj.weight', [8, 8]],
     ]);
-    expect(new Attention(8, 2, 1, { headDim: 6 }).q_proj.weight.shape).toEqual([12, 8]);
+    expect(new LlamaAttention(8, 2, 1, { headDim: 6 }).q_proj.weight.shape).toEqual([12, 8]);
   });
 
   it('equals a plain-loop LLaMA attention, grouped-query heads included', () => {
@@ -139,7 +141,7 @@ describe('Attention', () => {
           const attn = makeAttention(c, dtype);
           const x = randomTensor([c.batch, c.seq, c.hidden], c.seed + 1, { dtype });
           const full = attn.forward(x);
-          const cache = createKVCache();
+          const cache = new KVCache();
           const steps = noGrad(() => Array.from({ length: c.seq }, (_, t) => attn.forward(x.narrow(1, t, 1), { kvCache: cache })));
           expect([...cache.k!.shape]).toEqual([c.batch, c.kvHeads, c.seq, c.headDim]);
           expect([...cache.v!.shape]).toEqual([c.batch, c.kvHeads, c.seq, c.headDim]);
@@ -154,7 +156,7 @@ describe('Attention', () => {
     const c = { hidden: 6, heads: 4, kvHeads: 2, headDim: 2, seed: 3 };
     const attn = makeAttention(c);
     const x = randomTensor([2, 7, 6], 4);
-    const cache: KVCache = { k: null, v: null };
+    const cache = new KVCache();
     const first = attn.forward(x.narrow(1, 0, 3), { kvCache: cache });
     const second = attn.forward(x.narrow(1, 3, 4), { kvCache: cache, positionOffset: 3 });
     expectClose(cat([first, second], 1), attn.forward(x), 1e-12);
@@ -164,7 +166,7 @@ describe('Attention', () => {
     const c = { hidden: 8, heads: 4, kvHeads: 2, headDim: 2, seed: 5 };
     const attn = makeAttention(c);
     const x = randomTensor([2, 20, 8], 6);
-    const cache = createKVCache();
+    const cache = new KVCache();
     const views = noGrad(() => Array.from({ length: 20 }, (_, t) => {
       attn.forward(x.narrow(1, t, 1), { kvCache: cache });
       return { k: cache.k!, copy: cache.k!.contiguous().toTypedArray().slice() };
@@ -175,7 +177,7 @@ describe('Attention', () => {
     expect(views[15]!.k.storage).toBe(views[0]!.k.storage);
     expect(views[16]!.k.storage).toBe(views[19]!.k.storage);
     for (const s of views) expect(s.k.contiguous().toTypedArray()).toEqual(s.copy);
-    const whole = createKVCache();
+    const whole = new KVCache();
     noGrad(() => attn.forward(x, { kvCache: whole }));
     expect(maxAbsDiff(cache.k!, whole.k!)).toBeLessThan(1e-12);
     expect(maxAbsDiff(cache.v!, whole.v!)).toBeLessThan(1e-12);
@@ -191,7 +193,7 @@ describe('Attention', () => {
     };
     const full = gradsOf(() => attn.forward(x));
     const cached = gradsOf(() => {
-      const cache = createKVCache();
+      const cache = new KVCache();
       const first = attn.forward(x.narrow(1, 0, 2), { kvCache: cache });
       return cat([first, attn.forward(x.narrow(1, 2, 3), { kvCache: cache })], 1);
     });
@@ -200,33 +202,33 @@ describe('Attention', () => {
 
   it('shares one rotary embedding across layers and keeps it out of the parameters', () => {
     const rotary = new RotaryEmbedding(2, { theta: 500000 });
-    const a = new Attention(4, 2, 1, { rotary });
-    const b = new Attention(4, 2, 2, { rotary });
+    const a = new LlamaAttention(4, 2, 1, { rotary });
+    const b = new LlamaAttention(4, 2, 2, { rotary });
     expect(a.rotary).toBe(b.rotary);
     expect(a.parameters()).toHaveLength(4);
-    const attn = new Attention(4, 2, 1, { rotary, dtype: 'float64', std: 0.5 });
+    const attn = new LlamaAttention(4, 2, 1, { rotary, dtype: 'float64', std: 0.5 });
     const x = randomTensor([1, 3, 4], 1);
     expect(maxAbsDiff(attn.forward(x), attentionReference(attn, x, 500000))).toBeLessThan(1e-12);
   });
 
   it('rejects kv heads that do not divide the heads', () => {
-    expect(() => new Attention(12, 4, 3)).toThrow('Attention: numKeyValueHeads 3 must divide numAttentionHeads 4');
+    expect(() => new LlamaAttention(12, 4, 3)).toThrow('LlamaAttention: numKeyValueHeads 3 must divide numAttentionHeads 4');
   });
 
   it('rejects an odd head dim, a rotary for another head dim, and a hidden size the heads do not divide', () => {
-    expect(() => new Attention(6, 2, 1)).toThrow('RotaryEmbedding: headDim must be even to rotate pairs of halves, got 3');
-    expect(() => new Attention(8, 2, 1, { rotary: new RotaryEmbedding(2) })).toThrow('Attention: the rotary embedding is for headDim 2, but the heads have 4');
-    expect(() => new Attention(10, 4, 1)).toThrow('Attention: hiddenSize 10 is not divisible by numHeads 4; pass headDim');
+    expect(() => new LlamaAttention(6, 2, 1)).toThrow('RotaryEmbedding: headDim must be even to rotate pairs of halves, got 3');
+    expect(() => new LlamaAttention(8, 2, 1, { rotary: new RotaryEmbedding(2) })).toThrow('LlamaAttention: the rotary embedding is for headDim 2, but the heads have 4');
+    expect(() => new LlamaAttention(10, 4, 1)).toThrow('LlamaAttention: hiddenSize 10 is not divisible by numHeads 4; pass headDim');
   });
 
   it('rejects inputs of the wrong shape, positions beyond the rotary table, and an offset that contradicts the cache', () => {
-    const attn = new Attention(4, 2, 1, { rotary: new RotaryEmbedding(2, { maxPositions: 4 }) });
-    expect(() => attn.forward(randomTensor([1, 2, 5], 0, { dtype: 'float32' }))).toThrow('Attention: expected x [B, T, 4], got [1, 2, 5]');
+    const attn = new LlamaAttention(4, 2, 1, { rotary: new RotaryEmbedding(2, { maxPositions: 4 }) });
+    expect(() => attn.forward(randomTensor([1, 2, 5], 0, { dtype: 'float32' }))).toThrow('LlamaAttention: expected x [B, T, 4], got [1, 2, 5]');
     expect(() => attn.forward(randomTensor([1, 5, 4], 0, { dtype: 'float32' }))).toThrow('RotaryEmbedding: positions 0 to 4 exceed maxPositions 4');
-    const cache = createKVCache();
+    const cache = new KVCache();
     attn.forward(randomTensor([1, 2, 4], 0, { dtype: 'float32' }), { kvCache: cache });
     expect(() => attn.forward(randomTensor([1, 1, 4], 0, { dtype: 'float32' }), { kvCache: cache, positionOffset: 0 })).toThrow(
-      'Attention: positionOffset 0 differs from the 2 tokens in the KV cache',
+      'LlamaAttention: positionOffset 0 differs from the 2 tokens in the KV cache',
     );
     expect(() => attn.forward(randomTensor([2, 1, 4], 0, { dtype: 'float32' }), { kvCache: cache })).toThrow(/the KV cache holds \[1, 1, 2, 2\]/);
   });

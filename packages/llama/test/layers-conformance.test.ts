@@ -7,9 +7,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { type DType, type Tensor, loadSafetensors } from '@tsgrad/tensor';
-import { Attention, Embedding, Linear, MLP, Module, ModuleList, RMSNorm, RotaryEmbedding, crossEntropy } from '../src/index.js';
+import { Embedding, Linear, Module, ModuleList, RMSNorm, RotaryEmbedding, crossEntropy } from '@tsgrad/nn';
+import { LlamaAttention, LlamaMLP } from '../src/model.js';
 
-const fixtures = fileURLToPath(new URL('../../tensor/test/fixtures/', import.meta.url));
+const fixtures = fileURLToPath(new URL('./fixtures/llama-hf-tiny/', import.meta.url));
 
 function readFixture(file: string): Map<string, Tensor> {
   const path = `${fixtures}${file}`;
@@ -18,14 +19,14 @@ function readFixture(file: string): Map<string, Tensor> {
 }
 
 class DecoderLayer extends Module {
-  self_attn: Attention;
-  mlp: MLP;
+  self_attn: LlamaAttention;
+  mlp: LlamaMLP;
   input_layernorm: RMSNorm;
   post_attention_layernorm: RMSNorm;
   constructor(rotary: RotaryEmbedding) {
     super();
-    this.self_attn = new Attention(32, 4, 4, { headDim: 8, rotary });
-    this.mlp = new MLP(32, 96);
+    this.self_attn = new LlamaAttention(32, 4, 4, { headDim: 8, rotary });
+    this.mlp = new LlamaMLP(32, 96);
     this.input_layernorm = new RMSNorm(32, { eps: 1e-6 });
     this.post_attention_layernorm = new RMSNorm(32, { eps: 1e-6 });
   }
