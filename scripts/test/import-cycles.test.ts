@@ -12,11 +12,8 @@ const graph = (edges: Record<string, Array<[string, boolean?]>>) =>
 // - model.ts imports loadPretrained/savePretrained from checkpoint.ts, which constructs
 //   LlamaForCausalLM from model.ts (and generate.ts takes the model's types): part 1 ("checkpoint.ts
 //   taking a constructor, GenerateOptions living in generate.ts") restructures model.ts to end it.
-// - node/trainer.ts ↔ node/loss-plot.ts, through the MetricEntry type only: part 2 moves
-//   MetricEntry and readMetrics into a metrics file.
 const KNOWN_LLAMA_CYCLES = [
   '3 files (checkpoint.ts, generate.ts, model.ts), e.g. checkpoint.ts → model.ts → checkpoint.ts',
-  '2 files (node/loss-plot.ts, node/trainer.ts), e.g. node/loss-plot.ts → node/trainer.ts → node/loss-plot.ts, type-only',
 ];
 
 describe('import cycles', () => {
