@@ -2,6 +2,8 @@
 // group.lr = baseLr · factor(t), where t counts scheduler steps from 0 and baseLr is the group's lr
 // when the first schedule was attached (PyTorch's `initial_lr`). Construction sets the lr of step 0
 // at once (as LambdaLR does), so `lastLr` is always the lr the next `opt.step()` will use.
+// WarmupThenDecay, Cerebras Model Zoo's schedule, is stated in absolute rates instead (as its YAML
+// files give them) and sets the same lr in every group.
 
 /** What a schedule needs of an optimizer: its groups' learning rates. */
 export interface SchedulableOptimizer {

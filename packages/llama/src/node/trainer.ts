@@ -1,6 +1,10 @@
 // The training and validation loop behind `pnpm train`, as Cerebras Model Zoo's run.py performs it:
 // a Model-Zoo config in, checkpoints, metrics.jsonl and loss.svg out in model_dir; resumable from
 // the latest checkpoint with bit-identical losses.
+//
+// `runTraining` takes model_dir's lock and then reads in four parts, in this order below: prepare the
+// run (corpus, tokenizer, model or checkpoint, AdamW and its schedule, metrics.jsonl), `trainStep`
+// (one optimizer step), the metrics logger, and the loop with its validation and checkpoint cadence.
 
 import { mkdirSync } from 'node:fs';
 import { freemem } from 'node:os';
