@@ -7,14 +7,6 @@ import { type ModuleImport, describeCycle, findCycles, packageCycles, relativeIm
 const graph = (edges: Record<string, Array<[string, boolean?]>>) =>
   new Map<string, ModuleImport[]>(Object.entries(edges).map(([f, to]) => [f, to.map(([target, typeOnly]) => ({ target, typeOnly: typeOnly ?? false }))]));
 
-// The cycles llama still has. Each one is for issue 17 to remove, and then to be deleted from this
-// list (the test below fails on any change, a new cycle or a removed one):
-// - node/trainer.ts ↔ node/loss-plot.ts, through the MetricEntry type only: part 2 moves
-//   MetricEntry and readMetrics into a metrics file.
-const KNOWN_LLAMA_CYCLES = [
-  '2 files (node/loss-plot.ts, node/trainer.ts), e.g. node/loss-plot.ts → node/trainer.ts → node/loss-plot.ts, type-only',
-];
-
 describe('import cycles', () => {
   it('findCycles finds a cycle through three files, a self-import, and none in a diamond', () => {
     const cycles = findCycles(graph({ 'a.ts': [['b.ts']], 'b.ts': [['c.ts']], 'c.ts': [['a.ts']], 'd.ts': [['d.ts']], 'e.ts': [['a.ts']] }));
@@ -54,7 +46,7 @@ describe('import cycles', () => {
     expect(packageCycles('optim').map(describeCycle)).toEqual([]);
   });
 
-  it('packages/llama/src has no import cycles but the one listed (known gap, issue 17 part 2)', () => {
-    expect(packageCycles('llama').map(describeCycle)).toEqual(KNOWN_LLAMA_CYCLES);
+  it('packages/llama/src has no import cycles', () => {
+    expect(packageCycles('llama').map(describeCycle)).toEqual([]);
   });
 });

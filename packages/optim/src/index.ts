@@ -19,7 +19,7 @@ export { clipGradNorm } from './clip.js';
 export type { ClipGradNormOptions } from './clip.js';
 
 // schedules
-export { LrScheduler, CosineWithWarmup, LinearWarmup, ConstantLr, cosineWithWarmupLr } from './schedule.js';
+export { LrScheduler, CosineWithWarmup, LinearWarmup, ConstantLr, WarmupThenDecay, cosineWithWarmupLr, warmupThenDecayLr } from './schedule.js';
 export type {
-  CosineWithWarmupLrOptions, CosineWithWarmupOptions, LinearWarmupOptions, SchedulableOptimizer, SchedulerStateDict,
+  CosineWithWarmupLrOptions, CosineWithWarmupOptions, LinearWarmupOptions, SchedulableOptimizer, SchedulerStateDict, WarmupThenDecayOptions,
 } from './schedule.js';

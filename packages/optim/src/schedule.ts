@@ -2,6 +2,8 @@
 // group.lr = baseLr · factor(t), where t counts scheduler steps from 0 and baseLr is the group's lr
 // when the first schedule was attached (PyTorch's `initial_lr`). Construction sets the lr of step 0
 // at once (as LambdaLR does), so `lastLr` is always the lr the next `opt.step()` will use.
+// WarmupThenDecay, Cerebras Model Zoo's schedule, is stated in absolute rates instead (as its YAML
+// files give them) and sets the same lr in every group.
 
 /** What a schedule needs of an optimizer: its groups' learning rates. */
 export interface SchedulableOptimizer {
@@ -86,7 +88,11 @@ function checkStep(op: string, step: unknown): void {
   if (typeof step !== 'number' || !Number.isFinite(step) || step < 0) throw new Error(`${op}: step must be a finite number ≥ 0, got ${step}`);
 }
 
-/** Base class of the schedules (PyTorch's LambdaLR): group lr = base lr · factor(step). */
+/**
+ * Base class of the schedules (PyTorch's LambdaLR): group lr = lrAt(step, base lr), which is
+ * base lr · factor(step) for the schedules stated as fractions of the peak and the rate itself for
+ * those stated in absolute rates (Model Zoo's, `WarmupThenDecay`).
+ */
 export abstract class LrScheduler {
   /** The optimizer whose group learning rates this schedule sets. */
   readonly optimizer: SchedulableOptimizer;
@@ -96,12 +102,12 @@ export abstract class LrScheduler {
   lastStep = 0;
   private lastLrs: number[] = [];
   private readonly name: string;
-  private readonly factor: (step: number) => number;
+  private readonly lrAt: (step: number, baseLr: number) => number;
 
-  /** Attaches to an optimizer and sets each group's lr for step 0; `factor` is LambdaLR's lambda. */
-  protected constructor(name: string, optimizer: SchedulableOptimizer, factor: (step: number) => number) {
+  /** Attaches to an optimizer and sets each group's lr for step 0 to `lrAt(0, its base lr)`. */
+  protected constructor(name: string, optimizer: SchedulableOptimizer, lrAt: (step: number, baseLr: number) => number) {
     this.name = name;
-    this.factor = factor;
+    this.lrAt = lrAt;
     if (typeof optimizer !== 'object' || optimizer === null || !Array.isArray(optimizer.paramGroups)) {
       throw new Error(`${name}: expected an optimizer (with paramGroups)`);
     }
@@ -149,14 +155,13 @@ export abstract class LrScheduler {
     this.apply();
   }
 
-  // Sets every group's lr for lastStep: base_lr * lambda(last_epoch), LambdaLR's order.
+  // Sets every group's lr for lastStep (for LambdaLR's schedules base_lr * lambda(last_epoch), in its order).
   private apply(): void {
     const groups = this.optimizer.paramGroups;
     if (groups.length !== this.baseLrs.length) {
       throw new Error(`${this.name}: the optimizer has ${groups.length} param groups but the schedule was made for ${this.baseLrs.length}`);
     }
-    const factor = this.factor(this.lastStep);
-    this.lastLrs = this.baseLrs.map((base) => base * factor);
+    this.lastLrs = this.baseLrs.map((base) => this.lrAt(this.lastStep, base));
     groups.forEach((g, i) => { g.lr = this.lastLrs[i]!; });
   }
 }
@@ -196,7 +201,7 @@ export class CosineWithWarmup extends LrScheduler {
   constructor(optimizer: SchedulableOptimizer, opts: CosineWithWarmupOptions) {
     const { warmupSteps, totalSteps, minLrRatio = 0.1 } = opts ?? ({} as CosineWithWarmupOptions);
     checkCosineOptions('CosineWithWarmup', { warmupSteps, totalSteps, minLrRatio });
-    super('CosineWithWarmup', optimizer, (step) => cosineFactor(step, warmupSteps, totalSteps, minLrRatio));
+    super('CosineWithWarmup', optimizer, (step, base) => base * cosineFactor(step, warmupSteps, totalSteps, minLrRatio));
     this.warmupSteps = warmupSteps;
     this.totalSteps = totalSteps;
     this.minLrRatio = minLrRatio;
@@ -213,7 +218,7 @@ export class LinearWarmup extends LrScheduler {
     const { warmupSteps } = opts ?? ({} as LinearWarmupOptions);
     checkWarmup('LinearWarmup', warmupSteps);
     // HF: step / max(1.0, warmup) while step < warmup, then 1.0
-    super('LinearWarmup', optimizer, (step) => (step < warmupSteps ? step / Math.max(1, warmupSteps) : 1));
+    super('LinearWarmup', optimizer, (step, base) => base * (step < warmupSteps ? step / Math.max(1, warmupSteps) : 1));
     this.warmupSteps = warmupSteps;
   }
 }
@@ -222,6 +227,75 @@ export class LinearWarmup extends LrScheduler {
 export class ConstantLr extends LrScheduler {
   /** Attaches the schedule (the lr stays each group's initial lr). */
   constructor(optimizer: SchedulableOptimizer) {
-    super('ConstantLr', optimizer, () => 1);
+    super('ConstantLr', optimizer, (_step, base) => base * 1);
+  }
+}
+
+/** Options of `WarmupThenDecay` and `warmupThenDecayLr`: absolute rates, as Model Zoo's configs give them. */
+export interface WarmupThenDecayOptions {
+  /** The lr at step 0, where the warmup starts. */
+  initialLr: number;
+  /** The lr at the end of the warmup, where the decay starts. */
+  maxLr: number;
+  /** The lr after the decay, held from then on. */
+  endLr: number;
+  /** Steps of linear warmup initialLr → maxLr (an integer ≥ 0; 0: none). */
+  warmupSteps: number;
+  /** Steps of decay maxLr → endLr after the warmup (an integer ≥ 0; 0: none, maxLr is held). */
+  decaySteps: number;
+  /** The decay's shape: 'cosine' (Model Zoo's CosineDecay; the default) or 'linear' (a second Linear phase). */
+  decay?: 'cosine' | 'linear';
+}
+
+/**
+ * The lr at `step` of Cerebras Model Zoo's schedule: a Linear warmup initialLr → maxLr over warmupSteps,
+ * then a CosineDecay (or Linear) maxLr → endLr over decaySteps, then endLr held.
+ */
+export function warmupThenDecayLr(step: number, opts: WarmupThenDecayOptions): number {
+  const o = checkWarmupThenDecay('warmupThenDecayLr', opts);
+  checkStep('warmupThenDecayLr', step);
+  return warmupThenDecayRate(step, o);
+}
+
+// Written as the trainer has always computed it (bit for bit: its losses must not move), each phase
+// a straight line or a half cosine between its two end rates:
+//   warmup:  initial + (max − initial)·step / warmup
+//   cosine:  end + (max − end)·½(1 + cos(π·t / decay)),   t = step − warmup
+//   linear:  max + (end − max)·t / decay
+function warmupThenDecayRate(step: number, o: Required<WarmupThenDecayOptions>): number {
+  if (step < o.warmupSteps) return o.initialLr + ((o.maxLr - o.initialLr) * step) / o.warmupSteps;
+  const t = step - o.warmupSteps;
+  if (o.decaySteps <= 0) return o.maxLr;
+  if (t >= o.decaySteps) return o.endLr;
+  if (o.decay === 'linear') return o.maxLr + ((o.endLr - o.maxLr) * t) / o.decaySteps;
+  return o.endLr + (o.maxLr - o.endLr) * 0.5 * (1 + Math.cos((Math.PI * t) / o.decaySteps));
+}
+
+function checkWarmupThenDecay(op: string, opts: WarmupThenDecayOptions): Required<WarmupThenDecayOptions> {
+  if (typeof opts !== 'object' || opts === null) throw new Error(`${op}: expected options { initialLr, maxLr, endLr, warmupSteps, decaySteps }`);
+  const { initialLr, maxLr, endLr, warmupSteps, decaySteps, decay = 'cosine' } = opts;
+  for (const [name, lr] of [['initialLr', initialLr], ['maxLr', maxLr], ['endLr', endLr]] as const) {
+    if (typeof lr !== 'number' || !Number.isFinite(lr) || lr < 0) throw new Error(`${op}: ${name} must be a finite number ≥ 0, got ${lr}`);
+  }
+  checkWarmup(op, warmupSteps);
+  if (typeof decaySteps !== 'number' || !Number.isInteger(decaySteps) || decaySteps < 0) throw new Error(`${op}: decaySteps must be an integer ≥ 0, got ${decaySteps}`);
+  if (decay !== 'cosine' && decay !== 'linear') throw new Error(`${op}: decay must be 'cosine' or 'linear', got ${JSON.stringify(decay)}`);
+  return { initialLr, maxLr, endLr, warmupSteps, decaySteps, decay };
+}
+
+/**
+ * Cerebras Model Zoo's schedule (see warmupThenDecayLr): linear warmup, then cosine or linear decay,
+ * then flat. Its rates are absolute, as in a Model Zoo config: every group gets the same lr, whatever
+ * lr it was made with.
+ */
+export class WarmupThenDecay extends LrScheduler {
+  /** The schedule's rates and phase lengths. */
+  readonly options: Readonly<Required<WarmupThenDecayOptions>>;
+
+  /** Attaches the schedule and sets every group's lr to initialLr (the lr of step 0). */
+  constructor(optimizer: SchedulableOptimizer, opts: WarmupThenDecayOptions) {
+    const o = checkWarmupThenDecay('WarmupThenDecay', opts);
+    super('WarmupThenDecay', optimizer, (step) => warmupThenDecayRate(step, o));
+    this.options = o;
   }
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { tensor } from '@tsgrad/tensor';
-import { AdamW, ConstantLr, CosineWithWarmup, LinearWarmup, SGD, cosineWithWarmupLr } from '../src/index.js';
+import { AdamW, ConstantLr, CosineWithWarmup, LinearWarmup, SGD, WarmupThenDecay, cosineWithWarmupLr, warmupThenDecayLr } from '../src/index.js';
 import reference from './fixtures/reference.json' with { type: 'json' };
 
 const opts = (o: typeof reference.optimizer) => ({ maxLr: o.lr, warmupSteps: o.warmup, totalSteps: o.total, minLrRatio: o.min_lr_rate });
@@ -159,5 +159,61 @@ describe('LinearWarmup and ConstantLr', () => {
     sched.step();
     expect(sched.lastLr).toBe(0.3);
     expect(opt.paramGroups[0]!.lr).toBe(0.3);
+  });
+});
+
+describe('WarmupThenDecay (Model Zoo\'s schedule)', () => {
+  // warmup 0.1 → 1 over 4 steps, then decay 1 → 0.2 over 8 steps (steps 4..12), then 0.2
+  const zoo = { initialLr: 0.1, maxLr: 1, endLr: 0.2, warmupSteps: 4, decaySteps: 8 };
+
+  it('warmupThenDecayLr: linear warmup from initialLr, cosine from maxLr to endLr, then endLr (values worked by hand)', () => {
+    expect(warmupThenDecayLr(0, zoo)).toBe(0.1);
+    expect(warmupThenDecayLr(2, zoo)).toBeCloseTo(0.1 + 0.9 * 2 / 4, 15); // 0.55
+    expect(warmupThenDecayLr(4, zoo)).toBe(1); // the cosine's top: 0.2 + 0.8·½(1 + cos 0)
+    expect(warmupThenDecayLr(6, zoo)).toBeCloseTo(0.2 + 0.4 * (1 + Math.SQRT1_2), 15); // a quarter: 0.8828427...
+    expect(warmupThenDecayLr(8, zoo)).toBeCloseTo(0.6, 15); // half way: cos(π/2) = 0
+    expect(warmupThenDecayLr(12, zoo)).toBe(0.2);
+    expect(warmupThenDecayLr(1000, zoo)).toBe(0.2);
+  });
+
+  it('warmupThenDecayLr: decay "linear" falls in a straight line from maxLr to endLr', () => {
+    const linear = { ...zoo, decay: 'linear' as const };
+    expect(warmupThenDecayLr(2, linear)).toBeCloseTo(0.55, 15); // the warmup is the same
+    const expected: Array<[number, number]> = [[4, 1], [5, 0.9], [6, 0.8], [8, 0.6], [10, 0.4], [11, 0.3], [12, 0.2], [13, 0.2]];
+    for (const [k, lr] of expected) expect(warmupThenDecayLr(k, linear), `step ${k}`).toBeCloseTo(lr, 15);
+  });
+
+  it('warmupThenDecayLr: without a decay holds maxLr after the warmup; without a warmup starts at maxLr', () => {
+    expect(warmupThenDecayLr(4, { ...zoo, decaySteps: 0 })).toBe(1);
+    expect(warmupThenDecayLr(500, { ...zoo, decaySteps: 0 })).toBe(1);
+    expect(warmupThenDecayLr(0, { ...zoo, warmupSteps: 0 })).toBe(1);
+    expect(warmupThenDecayLr(4, { ...zoo, warmupSteps: 0 })).toBeCloseTo(0.6, 15);
+  });
+
+  it('sets every group to the same absolute lr, initialLr at construction, the next step\'s lr after each step(), and resumes from its state', () => {
+    const opt = new SGD([{ params: [param()] }, { params: [param()], lr: 7 }], { lr: 5 });
+    const sched = new WarmupThenDecay(opt, zoo);
+    const lrs: number[] = [];
+    for (let k = 0; k < 14; k++) {
+      expect(opt.paramGroups.map((g) => g.lr)).toEqual([sched.lastLr, sched.lastLr]);
+      lrs.push(sched.lastLr);
+      sched.step();
+    }
+    expect(lrs).toEqual(Array.from({ length: 14 }, (_, k) => warmupThenDecayLr(k, zoo)));
+    expect(lrs[0]).toBe(0.1);
+    expect(lrs[13]).toBe(0.2);
+    const resumed = new WarmupThenDecay(new SGD([{ params: [param()] }, { params: [param()] }], { lr: 5 }), zoo);
+    resumed.loadStateDict(JSON.parse(JSON.stringify({ ...sched.stateDict(), step: 6 })));
+    expect(resumed.getLastLr()).toEqual([lrs[6], lrs[6]]);
+  });
+
+  it('rejects bad options, naming the option', () => {
+    const opt = new SGD([param()], { lr: 1 });
+    expect(() => new WarmupThenDecay(opt, { ...zoo, endLr: -1 })).toThrow(/WarmupThenDecay: endLr must be a finite number ≥ 0, got -1/);
+    expect(() => new WarmupThenDecay(opt, { ...zoo, maxLr: NaN })).toThrow(/maxLr must be a finite number/);
+    expect(() => new WarmupThenDecay(opt, { ...zoo, warmupSteps: 1.5 })).toThrow(/warmupSteps must be an integer ≥ 0/);
+    expect(() => new WarmupThenDecay(opt, { ...zoo, decaySteps: -3 })).toThrow(/decaySteps must be an integer ≥ 0, got -3/);
+    expect(() => new WarmupThenDecay(opt, { ...zoo, decay: 'exponential' as 'linear' })).toThrow(/decay must be 'cosine' or 'linear', got "exponential"/);
+    expect(() => warmupThenDecayLr(-1, zoo)).toThrow(/warmupThenDecayLr: step must be a finite number ≥ 0/);
   });
 });

@@ -1,6 +1,6 @@
 // loss.svg: the training and validation loss curves of a run, as a small self-contained SVG.
 
-import type { MetricEntry } from './trainer.js';
+import type { MetricEntry } from './metrics.js';
 import { writeFileAtomic } from './fs-source.js';
 
 /** Writes an SVG line chart of train loss and validation loss against step. */

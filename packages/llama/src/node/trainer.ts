@@ -1,12 +1,16 @@
 // The training and validation loop behind `pnpm train`, as Cerebras Model Zoo's run.py performs it:
 // a Model-Zoo config in, checkpoints, metrics.jsonl and loss.svg out in model_dir; resumable from
 // the latest checkpoint with bit-identical losses.
+//
+// `runTraining` takes model_dir's lock and then reads in four parts, in this order below: prepare the
+// run (corpus, tokenizer, model or checkpoint, AdamW and its schedule, metrics.jsonl), `trainStep`
+// (one optimizer step), the metrics logger, and the loop with its validation and checkpoint cadence.
 
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { freemem } from 'node:os';
 import { join } from 'node:path';
 import { Generator, type Tensor, noGrad } from '@tsgrad/tensor';
-import { AdamW, clipGradNorm } from '@tsgrad/optim';
+import { AdamW, WarmupThenDecay, clipGradNorm, warmupThenDecayLr } from '@tsgrad/optim';
 import { LlamaForCausalLM } from '../model.js';
 import { type LlamaConfig, countParameters, estimateTrainingMemory, resolvedHeadDim, trainingFlopsPerStep } from '../config.js';
 import { ByteTokenizer } from '../tokenizer.js';
@@ -18,7 +22,7 @@ import {
 } from './checkpoints.js';
 import { acquireRunLock } from './run-lock.js';
 import { writeLossSvg } from './loss-plot.js';
-import { writeFileAtomic } from './fs-source.js';
+import { MetricsLog } from './metrics.js';
 
 /** What `runTraining` is asked to do. */
 export interface TrainRunOptions {
@@ -54,12 +58,9 @@ export interface TrainRunResult {
   interrupted: boolean;
 }
 
-/** The Model-Zoo schedule: linear warmup initialLr → maxLr, then cosine maxLr → endLr, then flat. */
+/** The Model-Zoo schedule: linear warmup initialLr → maxLr, then cosine maxLr → endLr, then flat (optim's warmupThenDecayLr). */
 export function zooLearningRate(step: number, s: LrSchedule): number {
-  if (step < s.warmupSteps) return s.initialLr + ((s.maxLr - s.initialLr) * step) / s.warmupSteps;
-  const t = step - s.warmupSteps;
-  if (s.decaySteps <= 0 || t >= s.decaySteps) return s.decaySteps <= 0 ? s.maxLr : s.endLr;
-  return s.endLr + (s.maxLr - s.endLr) * 0.5 * (1 + Math.cos((Math.PI * t) / s.decaySteps));
+  return warmupThenDecayLr(step, s);
 }
 
 /** Mean validation loss (nats per token) over fixed validation batches. */
@@ -142,41 +143,78 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult
   const lock = acquireRunLock(opts.modelDir, log);
   try {
     for (const note of recoverInterruptedSaves(opts.modelDir)) log(note);
-    return await trainUnderLock(opts);
+    const run = await prepareRun(opts, log);
+    return await trainAndEvaluate(run, opts);
   } finally {
     lock.release();
   }
 }
 
-// The newest checkpoint that verifies, named for an error message.
-async function newestIntactNote(modelDir: string): Promise<string> {
-  const dir = await newestIntactCheckpoint(modelDir);
-  return dir ? `the newest intact checkpoint is ${dir}` : `${modelDir} holds no intact checkpoint`;
+// ************* prepare the run: config, corpus, model, optimizer, resume *************
+
+// Everything a run works with, made before its first step.
+interface Run {
+  config: TrainConfig;
+  modelDir: string;
+  log: (line: string) => void;
+  corpus: Corpus;
+  evalBatches: Tensor[];
+  tokenizer: ByteTokenizer;
+  model: LlamaForCausalLM;
+  optimizer: AdamW;
+  schedule: WarmupThenDecay;
+  // the step reached, the order of the training windows, tokens seen: saved with every checkpoint
+  state: TrainerState;
+  dataGenerator: Generator;
+  metrics: MetricsLog;
 }
 
-async function trainUnderLock(opts: TrainRunOptions): Promise<TrainRunResult> {
+async function prepareRun(opts: TrainRunOptions, log: (line: string) => void): Promise<Run> {
   const { config, modelDir, mode } = opts;
-  const log = opts.log ?? ((line: string) => console.log(line));
-  const bar = opts.progressBar ?? Boolean(process.stdout.isTTY);
-  const maxSteps = opts.maxSteps ?? config.runconfig.maxSteps;
-  const { batchSize, microBatchSize, seqLen } = config.train;
+  const { microBatchSize, seqLen } = config.train;
   const rc = config.runconfig;
-  mkdirSync(modelDir, { recursive: true });
-
   const mem = estimateTrainingMemory(config.model, { batchSize: microBatchSize, seqLen });
   if (mode !== 'eval' && mem.total > freemem()) {
     throw new Error(`train: this config needs about ${(mem.total / 2 ** 30).toFixed(1)} GiB for training in float32 (weights, grads, AdamW moments, activations), but only ${(freemem() / 2 ** 30).toFixed(1)} GiB is free; use a smaller model or micro-batch (try --dry_run)`);
   }
+
+  // the text, and the fixed validation batches
   const corpus = opts.corpus ?? loadCorpus(config.train.dataDir, config.eval?.dataDir);
   const evalCfg = config.eval ?? { batchSize: microBatchSize, seqLen };
   const evalBatches = validationBatches(corpus.validation, Math.min(evalCfg.batchSize, 64), evalCfg.seqLen, rc.evalSteps > 0 ? rc.evalSteps : 0);
+
+  // the tokenizer, saved with every checkpoint
   const tokenizer = new ByteTokenizer();
   if (config.model.vocabSize < tokenizer.vocabSize) {
     throw new Error(`train: model.vocab_size ${config.model.vocabSize} is smaller than the byte-level tokenizer's ${tokenizer.vocabSize} tokens (in ${config.source})`);
   }
 
-  // start fresh, or resume from a checkpoint
-  // a damaged checkpoint is refused by name and the one before it used; an explicit one must be intact
+  // the model and where training stands: a checkpoint's, or a fresh model at step 0
+  const start = await resumeOrStart(opts, log);
+  const { model, state } = start;
+
+  // AdamW, with weight decay on matrices only: norm weights are left out, as is usual for LLaMA training
+  const o = config.optimizer;
+  const optimizer = new AdamW([
+    { params: model.namedParameters().filter(([, p]) => p.ndim >= 2) },
+    { params: model.namedParameters().filter(([, p]) => p.ndim < 2), weightDecay: 0 },
+  ], { lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weightDecay });
+  if (start.optimizerState) optimizer.loadStateDict(start.optimizerState as Parameters<typeof optimizer.loadStateDict>[0]);
+  // the Model-Zoo schedule sets every group's lr, from the step training stands at
+  const schedule = new WarmupThenDecay(optimizer, o.schedule);
+  if (state.step > 0) schedule.loadStateDict({ ...schedule.stateDict(), step: state.step });
+
+  return {
+    config, modelDir, log, corpus, evalBatches, tokenizer, model, optimizer, schedule, state,
+    dataGenerator: new Generator(0).setState(state.dataGenerator),
+    metrics: new MetricsLog(join(modelDir, 'metrics.jsonl'), state.step, log),
+  };
+}
+
+// Resumes --checkpoint_path, else model_dir's newest intact checkpoint, else starts a fresh model.
+// A damaged checkpoint in model_dir is refused by name and the one before it used; an explicit one must be intact.
+async function resumeOrStart(opts: TrainRunOptions, log: (line: string) => void): Promise<{ model: LlamaForCausalLM; state: TrainerState; optimizerState: unknown }> {
+  const { config, modelDir } = opts;
   const openCheckpoint = async (dir: string) => ({ model: await LlamaForCausalLM.fromPretrained(dir), ...readTrainingState(dir) });
   let resumed: { dir: string; value: Awaited<ReturnType<typeof openCheckpoint>> } | null;
   if (opts.checkpointPath) {
@@ -192,149 +230,145 @@ async function trainUnderLock(opts: TrainRunOptions): Promise<TrainRunResult> {
     resumed = await openNewestIntact(modelDir, openCheckpoint, log,
       'Refusing to start over from step 0 on top of them: move them away to start afresh, or pass --checkpoint_path');
   }
-  let model: LlamaForCausalLM;
-  let state: TrainerState;
-  let optimizerState: unknown = null;
   if (resumed) {
-    const resumeDir = resumed.dir;
-    ({ model, state, optimizerState } = resumed.value);
-    checkSameModel(config, model.config, resumeDir);
-    log(`resuming from ${resumeDir} at step ${state.step}`);
-  } else {
-    if (mode === 'eval') throw new Error(`train: --mode eval needs a checkpoint, but ${modelDir} has none (pass --checkpoint_path)`);
-    model = new LlamaForCausalLM(config.model, { generator: new Generator(rc.seed) });
-    // the order of the training windows: train_input.shuffle_seed when given, else derived from the seed
-    const shuffleSeed = config.train.shuffleSeed ?? rc.seed + 1;
-    state = { step: 0, dataGenerator: new Generator(shuffleSeed).getState(), tokensSeen: 0, configSource: config.source };
+    const { model, state, optimizerState } = resumed.value;
+    checkSameModel(config, model.config, resumed.dir);
+    log(`resuming from ${resumed.dir} at step ${state.step}`);
+    return { model, state, optimizerState };
   }
-  const dataGenerator = new Generator(0).setState(state.dataGenerator);
-  // weight decay on matrices only: norm weights are left out, as is usual for LLaMA training
-  const decay = model.namedParameters().filter(([, p]) => p.ndim >= 2);
-  const noDecay = model.namedParameters().filter(([, p]) => p.ndim < 2);
-  const o = config.optimizer;
-  const optimizer = new AdamW(
-    [{ params: decay }, { params: noDecay, weightDecay: 0 }],
-    { lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weightDecay },
-  );
-  if (optimizerState) optimizer.loadStateDict(optimizerState as Parameters<typeof optimizer.loadStateDict>[0]);
+  if (opts.mode === 'eval') throw new Error(`train: --mode eval needs a checkpoint, but ${modelDir} has none (pass --checkpoint_path)`);
+  const rc = config.runconfig;
+  const model = new LlamaForCausalLM(config.model, { generator: new Generator(rc.seed) });
+  // the order of the training windows: train_input.shuffle_seed when given, else derived from the seed
+  const shuffleSeed = config.train.shuffleSeed ?? rc.seed + 1;
+  const state = { step: 0, dataGenerator: new Generator(shuffleSeed).getState(), tokensSeen: 0, configSource: config.source };
+  return { model, state, optimizerState: null };
+}
 
-  const metricsPath = join(modelDir, 'metrics.jsonl');
-  const metrics = readMetrics(metricsPath, log).filter((m) => m.step <= state.step);
-  writeFileAtomic(metricsPath, metrics.map((m) => JSON.stringify(m) + '\n').join(''));
-  const record = (entry: MetricEntry) => {
-    metrics.push(entry);
-    appendFileSync(metricsPath, JSON.stringify(entry) + '\n');
-  };
-  const checkpoint = async () => {
-    state.dataGenerator = dataGenerator.getState();
-    let dir: string;
-    try {
-      dir = await saveTrainingCheckpoint(modelDir, model, optimizer.stateDict(), state, tokenizer);
-    } catch (err) {
-      if (err instanceof NonFiniteStateError) throw new Error(`${err.message}; stopping; ${await newestIntactNote(modelDir)}`);
-      throw err;
-    }
-    writeLossSvg(join(modelDir, 'loss.svg'), metrics);
-    return dir;
-  };
-  const runEval = () => {
-    const evalLoss = evaluate(model, evalBatches);
-    record({ step: state.step, eval_loss: evalLoss, eval_perplexity: Math.exp(evalLoss) });
-    log(`step ${state.step}: validation loss ${evalLoss.toFixed(4)} (perplexity ${Math.exp(evalLoss).toFixed(2)}) over ${evalBatches.length} batches`);
-    return evalLoss;
-  };
+// ************* one step *************
 
-  const result: TrainRunResult = { step: state.step, losses: [], evalLoss: null, interrupted: false };
-  if (mode === 'eval') {
-    result.evalLoss = runEval();
-    return result;
-  }
+// One optimizer step over batch_size sequences, in micro-batches whose gradients add up (each loss
+// divided by their count, so the sum is the batch's mean); returns the batch's mean loss.
+async function trainStep(run: Run): Promise<number> {
+  const { model, optimizer, schedule } = run;
+  const { batchSize, microBatchSize, seqLen } = run.config.train;
   const accumulation = batchSize / microBatchSize;
-  const evalEvery = rc.evalFrequency > 0 ? rc.evalFrequency : rc.checkpointSteps;
+  let loss = 0;
+  for (let micro = 0; micro < accumulation; micro++) {
+    const ids = randomBatch(run.corpus.train, microBatchSize, seqLen, run.dataGenerator);
+    const out = model.forward(ids, { labels: ids }).loss!;
+    loss += (await checkFinite(out.item(), run)) / accumulation;
+    (accumulation > 1 ? out.div(accumulation) : out).backward();
+  }
+  const maxNorm = run.config.optimizer.maxGradientNorm;
+  if (maxNorm !== null) clipGradNorm(model.parameters(), maxNorm);
+  optimizer.step();
+  optimizer.zeroGrad();
+  schedule.step();
+  return loss;
+}
+
+// A non-finite loss stops the run before its step is taken (nothing is saved), naming where to resume.
+async function checkFinite(loss: number, run: Run): Promise<number> {
+  if (Number.isFinite(loss)) return loss;
+  throw new Error(`train: the loss is ${loss} at step ${run.state.step + 1}; stopping without saving; ${await newestIntactNote(run.modelDir)}`);
+}
+
+// ************* metrics, validation, checkpoints *************
+
+// Reports each finished step: a progress bar (or, every log_steps, a line), and every log_steps a
+// line of metrics.jsonl; elapsed time and tokens per second count this invocation only.
+function stepLogger(run: Run, maxSteps: number, bar: boolean): (loss: number, lr: number) => void {
+  const { logSteps } = run.config.runconfig;
+  const tokensPerStep = run.config.train.batchSize * run.config.train.seqLen;
   const started = performance.now();
   let tokensThisRun = 0;
-  if (state.step === 0 && rc.saveInitialCheckpoint) await checkpoint();
-  while (state.step < maxSteps) {
-    const lr = zooLearningRate(state.step, o.schedule);
-    for (const group of optimizer.paramGroups) group.lr = lr;
-    let loss = 0;
-    for (let micro = 0; micro < accumulation; micro++) {
-      const ids = randomBatch(corpus.train, microBatchSize, seqLen, dataGenerator);
-      const out = model.forward(ids, { labels: ids }).loss!;
-      const value = out.item();
-      if (!Number.isFinite(value)) {
-        throw new Error(`train: the loss is ${value} at step ${state.step + 1}; stopping without saving; ${await newestIntactNote(modelDir)}`);
-      }
-      loss += value / accumulation;
-      (accumulation > 1 ? out.div(accumulation) : out).backward();
-    }
-    if (o.maxGradientNorm !== null) clipGradNorm(model.parameters(), o.maxGradientNorm);
-    optimizer.step();
-    optimizer.zeroGrad();
-    state.step++;
-    state.tokensSeen += batchSize * seqLen;
-    tokensThisRun += batchSize * seqLen;
-    result.losses.push({ step: state.step, loss });
+  return (loss, lr) => {
+    const step = run.state.step;
+    tokensThisRun += tokensPerStep;
     const elapsed = (performance.now() - started) / 1000;
     const tps = tokensThisRun / elapsed;
-    const eta = ((maxSteps - state.step) * batchSize * seqLen) / tps;
-    if (bar) process.stdout.write(`\r${progressLine(state.step, maxSteps, loss, lr, tps, elapsed, eta)}`);
-    if (state.step % rc.logSteps === 0 || state.step === maxSteps) {
-      record({ step: state.step, loss, lr, tokens_per_sec: tps });
-      if (!bar) log(`step ${state.step}/${maxSteps} loss ${loss.toFixed(4)} lr ${lr.toExponential(3)} ${Math.round(tps)} tok/s elapsed ${formatDuration(elapsed)} ETA ${formatDuration(eta)}`);
+    const eta = ((maxSteps - step) * tokensPerStep) / tps;
+    if (bar) process.stdout.write(`\r${progressLine(step, maxSteps, loss, lr, tps, elapsed, eta)}`);
+    if (step % logSteps === 0 || step === maxSteps) {
+      run.metrics.record({ step, loss, lr, tokens_per_sec: tps });
+      if (!bar) run.log(`step ${step}/${maxSteps} loss ${loss.toFixed(4)} lr ${lr.toExponential(3)} ${Math.round(tps)} tok/s elapsed ${formatDuration(elapsed)} ETA ${formatDuration(eta)}`);
     }
+  };
+}
+
+// The validation loss, recorded in metrics.jsonl and logged.
+function runEval(run: Run): number {
+  const { step } = run.state;
+  const evalLoss = evaluate(run.model, run.evalBatches);
+  run.metrics.record({ step, eval_loss: evalLoss, eval_perplexity: Math.exp(evalLoss) });
+  run.log(`step ${step}: validation loss ${evalLoss.toFixed(4)} (perplexity ${Math.exp(evalLoss).toFixed(2)}) over ${run.evalBatches.length} batches`);
+  return evalLoss;
+}
+
+// Saves a checkpoint of the model, optimizer and trainer state (refused when any is not finite),
+// and redraws loss.svg; returns its folder.
+async function saveCheckpoint(run: Run): Promise<string> {
+  run.state.dataGenerator = run.dataGenerator.getState();
+  let dir: string;
+  try {
+    dir = await saveTrainingCheckpoint(run.modelDir, run.model, run.optimizer.stateDict(), run.state, run.tokenizer);
+  } catch (err) {
+    if (err instanceof NonFiniteStateError) throw new Error(`${err.message}; stopping; ${await newestIntactNote(run.modelDir)}`);
+    throw err;
+  }
+  writeLossSvg(join(run.modelDir, 'loss.svg'), run.metrics.entries);
+  return dir;
+}
+
+// The newest checkpoint that verifies, named for an error message.
+async function newestIntactNote(modelDir: string): Promise<string> {
+  const dir = await newestIntactCheckpoint(modelDir);
+  return dir ? `the newest intact checkpoint is ${dir}` : `${modelDir} holds no intact checkpoint`;
+}
+
+// ************* the loop *************
+
+// Steps to max_steps, validating every eval_frequency steps (train_and_eval) and saving every
+// checkpoint_steps, and at the end; a stop request (Ctrl-C) saves and ends after the current step.
+async function trainAndEvaluate(run: Run, opts: TrainRunOptions): Promise<TrainRunResult> {
+  const { mode } = opts;
+  const { state } = run;
+  const rc = run.config.runconfig;
+  const maxSteps = opts.maxSteps ?? rc.maxSteps;
+  const bar = opts.progressBar ?? Boolean(process.stdout.isTTY);
+  const result: TrainRunResult = { step: state.step, losses: [], evalLoss: null, interrupted: false };
+  if (mode === 'eval') {
+    result.evalLoss = runEval(run);
+    return result;
+  }
+  const evalEvery = rc.evalFrequency > 0 ? rc.evalFrequency : rc.checkpointSteps;
+  const logStep = stepLogger(run, maxSteps, bar);
+  if (state.step === 0 && rc.saveInitialCheckpoint) await saveCheckpoint(run);
+  while (state.step < maxSteps) {
+    const lr = run.schedule.lastLr; // the lr this step uses
+    const loss = await trainStep(run);
+    state.step++;
+    state.tokensSeen += run.config.train.batchSize * run.config.train.seqLen;
+    result.losses.push({ step: state.step, loss });
+    logStep(loss, lr);
     // let pending signals (Ctrl-C) be delivered: the step itself never yields to the event loop
     await new Promise((resolve) => setImmediate(resolve));
     const stopping = opts.shouldStop?.() ?? false;
     if (bar && (stopping || state.step % evalEvery === 0 || state.step % rc.checkpointSteps === 0 || state.step === maxSteps)) process.stdout.write('\n');
-    if (mode === 'train_and_eval' && state.step % evalEvery === 0 && state.step !== maxSteps) result.evalLoss = runEval();
+    if (mode === 'train_and_eval' && state.step % evalEvery === 0 && state.step !== maxSteps) result.evalLoss = runEval(run);
     if (stopping) {
-      const dir = await checkpoint();
-      log(`interrupted: saved ${dir} at step ${state.step}; rerun the same command to continue`);
+      const dir = await saveCheckpoint(run);
+      run.log(`interrupted: saved ${dir} at step ${state.step}; rerun the same command to continue`);
       result.interrupted = true;
       break;
     }
-    if (state.step % rc.checkpointSteps === 0 && state.step !== maxSteps) await checkpoint();
+    if (state.step % rc.checkpointSteps === 0 && state.step !== maxSteps) await saveCheckpoint(run);
   }
   if (!result.interrupted) {
-    if (mode === 'train_and_eval') result.evalLoss = runEval();
-    const dir = await checkpoint();
-    log(`saved ${dir}`);
+    if (mode === 'train_and_eval') result.evalLoss = runEval(run);
+    run.log(`saved ${await saveCheckpoint(run)}`);
   }
   result.step = state.step;
   return result;
 }
-
-/** One line of metrics.jsonl. */
-export interface MetricEntry {
-  /** The step the line describes. */
-  step: number;
-  /** Training loss of that step. */
-  loss?: number;
-  /** Validation loss at that step. */
-  eval_loss?: number;
-  [key: string]: number | undefined;
-}
-
-// A kill while appending can tear the last line: drop it with a warning. A bad line before it is
-// damage we cannot explain, so it is an error naming the file and line.
-function readMetrics(path: string, log: (line: string) => void): MetricEntry[] {
-  if (!existsSync(path)) return [];
-  const lines = readFileSync(path, 'utf8').split('\n');
-  const entries: MetricEntry[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    if (lines[i]!.trim() === '') continue;
-    try {
-      entries.push(JSON.parse(lines[i]!) as MetricEntry);
-    } catch (err) {
-      if (lines.slice(i + 1).every((l) => l.trim() === '')) {
-        log(`warning: dropping the torn last line ${i + 1} of ${path} (a run was killed while writing it)`);
-        break;
-      }
-      throw new Error(`train: ${path} line ${i + 1} is not valid JSON (${(err as Error).message}); fix or remove that line`);
-    }
-  }
-  return entries;
-}
-
-
