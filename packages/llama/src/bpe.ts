@@ -87,6 +87,50 @@ function heapPop(size: number): number {
   return top;
 }
 
+/**
+ * (left id, right id) -> merge rank, in an open-addressing hash table on typed arrays: the merge
+ * loop looks up every adjacent pair, and a Map keyed by left * vocab + right is several times
+ * slower once the keys outgrow small integers (LLaMA 3's 128k vocabulary).
+ */
+class PairTable {
+  private readonly mask: number;
+  private readonly lefts: Int32Array;
+  private readonly rights: Int32Array;
+  private readonly ranks: Int32Array;
+
+  constructor(count: number) {
+    let capacity = 16;
+    while (capacity < 2 * count) capacity *= 2; // at most half full: short probe sequences
+    this.mask = capacity - 1;
+    this.lefts = new Int32Array(capacity).fill(-1);
+    this.rights = new Int32Array(capacity);
+    this.ranks = new Int32Array(capacity);
+  }
+
+  private slot(left: number, right: number): number {
+    return (Math.imul(left, 0x9e3779b1) ^ Math.imul(right + 0x632be5ab, 0x85ebca77)) >>> 0 & this.mask;
+  }
+
+  set(left: number, right: number, rank: number): void {
+    let i = this.slot(left, right);
+    while (this.lefts[i] !== -1 && !(this.lefts[i] === left && this.rights[i] === right)) i = (i + 1) & this.mask;
+    this.lefts[i] = left;
+    this.rights[i] = right;
+    this.ranks[i] = rank;
+  }
+
+  /** The rank of the pair, or -1 when it is not a merge. */
+  get(left: number, right: number): number {
+    let i = this.slot(left, right);
+    for (;;) {
+      const l = this.lefts[i];
+      if (l === -1) return -1;
+      if (l === left && this.rights[i] === right) return this.ranks[i];
+      i = (i + 1) & this.mask;
+    }
+  }
+}
+
 /** A BPE model read from a tokenizer.json: vocabulary, ranked merges, byte fallback. */
 export class BpeModel {
   /** Token string -> id. */
@@ -104,14 +148,15 @@ export class BpeModel {
   /** Whether consecutive unknown characters fuse into one unk. */
   readonly fuseUnk: boolean;
 
-  private readonly pairBound: number;
-  /** (left id * pairBound + right id) -> rank. */
-  private readonly pairRank = new Map<number, number>();
+  /** (left id, right id) -> rank. */
+  private readonly pairRank: PairTable;
   /** rank -> id of the merged token. */
   private readonly rankResult: Int32Array;
   /** byte -> id of "<0xXX>", or -1 when that token is missing. */
   private readonly byteIds = new Int32Array(256).fill(-1);
   private readonly unkId: number;
+  /** (last code point of a merge's left token, first code point of its right token), rank 0. */
+  private readonly crossable: PairTable;
   private cache = new Map<string, number[]>();
 
   constructor(json: BpeModelJSON) {
@@ -145,7 +190,8 @@ export class BpeModel {
     }
     for (let b = 0; b < 256; b++) this.byteIds[b] = this.vocab.get(byteTokenName(b)) ?? -1;
 
-    this.pairBound = maxId + 1;
+    this.pairRank = new PairTable(json.merges.length);
+    this.crossable = new PairTable(json.merges.length);
     this.merges = [];
     this.rankResult = new Int32Array(json.merges.length);
     json.merges.forEach((merge, rank) => {
@@ -167,9 +213,9 @@ export class BpeModel {
         throw new Error(`${where}: merge ${rank} ${JSON.stringify(pair)} needs ${JSON.stringify(missing)}, which is not in the vocabulary`);
       }
       this.merges.push(pair);
-      const key = left * this.pairBound + right;
       // a pair listed twice keeps its last rank, as Hugging Face's HashMap collect does
-      this.pairRank.set(key, rank);
+      this.pairRank.set(left, right, rank);
+      this.crossable.set(pair[0].codePointAt(pair[0].length - 1 - (isLowSurrogate(pair[0], pair[0].length - 1) ? 1 : 0))!, pair[1].codePointAt(0)!, 0);
       this.rankResult[rank] = result;
     });
   }
@@ -180,19 +226,48 @@ export class BpeModel {
       const whole = this.vocab.get(word);
       if (whole !== undefined) return [whole];
     }
-    // a long word (a whole LLaMA 2 text has no pre-tokenizer) is not worth caching
-    const cacheable = word.length < 256;
-    if (cacheable) {
-      const hit = this.cache.get(word);
-      if (hit !== undefined) return hit;
-    }
-    const n = this.splitIntoSymbols(word);
-    const ids = this.mergeSymbols(n);
-    if (cacheable) {
-      if (this.cache.size >= 50_000) this.cache = new Map();
-      this.cache.set(word, ids);
+    if (word.length < 256) return this.tokenizeCached(word);
+    // A long word (LLaMA 2 has no pre-tokenizer: the whole text is one word) is cut where no
+    // merge can ever join the two sides, and the pieces, mostly words, go through the cache.
+    const ids: number[] = [];
+    for (const piece of this.independentPieces(word)) {
+      const pieceIds = piece.length < 256 ? this.tokenizeCached(piece) : this.mergeSymbols(this.splitIntoSymbols(piece));
+      for (const id of pieceIds) ids.push(id);
     }
     return ids;
+  }
+
+  private tokenizeCached(word: string): number[] {
+    const hit = this.cache.get(word);
+    if (hit !== undefined) return hit;
+    const ids = this.mergeSymbols(this.splitIntoSymbols(word));
+    if (this.cache.size >= 50_000) this.cache = new Map();
+    this.cache.set(word, ids);
+    return ids;
+  }
+
+  // Cuts a word between two characters when no merge has a left token ending in the first and a
+  // right token starting with the second: every token that could ever form on the left of the
+  // cut ends in that character, so no merge crosses it, and merging each piece alone gives the
+  // same result. (A character outside the vocabulary is spelled "<0xXX>" or by unk, so it may
+  // start with "<" and end with ">"; next to it we simply never cut.)
+  private independentPieces(word: string): string[] {
+    const pieces: string[] = [];
+    let start = 0;
+    let prev = -1; // code point of the previous character when it is in the vocabulary, else -1
+    for (let i = 0; i < word.length;) {
+      const code = word.codePointAt(i)!;
+      const width = code > 0xffff ? 2 : 1;
+      const known = this.vocab.has(width === 2 ? word.slice(i, i + 2) : word[i]);
+      if (prev >= 0 && known && this.crossable.get(prev, code) < 0) {
+        pieces.push(word.slice(start, i));
+        start = i;
+      }
+      prev = known ? code : -1;
+      i += width;
+    }
+    pieces.push(word.slice(start));
+    return pieces;
   }
 
   // Fills symId[0..n) with one id per character, bytes for missing characters (byte_fallback),
@@ -234,14 +309,14 @@ export class BpeModel {
 
   // Merges symId[0..n) in place by rank and returns the surviving ids.
   private mergeSymbols(n: number): number[] {
-    const bound = this.pairBound;
+    const pairs = this.pairRank;
     let size = 0;
     for (let i = 0; i < n; i++) {
       symPrev[i] = i - 1;
       symNext[i] = i + 1 < n ? i + 1 : -1;
       if (i + 1 < n) {
-        const rank = this.pairRank.get(symId[i] * bound + symId[i + 1]);
-        if (rank !== undefined) size = heapPush(size, rank * POS_SCALE + i);
+        const rank = pairs.get(symId[i], symId[i + 1]);
+        if (rank >= 0) size = heapPush(size, rank * POS_SCALE + i);
       }
     }
     while (size > 0) {
@@ -253,8 +328,8 @@ export class BpeModel {
       if (symId[pos] < 0 || next < 0) continue; // merged away, or now the last symbol
       // a stale entry: the pair at pos changed since it was queued (Hugging Face compares the
       // merged token, so a different pair that makes the same token still merges here)
-      const current = this.pairRank.get(symId[pos] * bound + symId[next]);
-      if (current === undefined || this.rankResult[current] !== this.rankResult[rank]) continue;
+      const current = pairs.get(symId[pos], symId[next]);
+      if (current < 0 || this.rankResult[current] !== this.rankResult[rank]) continue;
       symId[pos] = this.rankResult[rank];
       symId[next] = -1;
       const after = symNext[next];
@@ -262,12 +337,12 @@ export class BpeModel {
       if (after >= 0) symPrev[after] = pos;
       const before = symPrev[pos];
       if (before >= 0) {
-        const r = this.pairRank.get(symId[before] * bound + symId[pos]);
-        if (r !== undefined) size = heapPush(size, r * POS_SCALE + before);
+        const r = pairs.get(symId[before], symId[pos]);
+        if (r >= 0) size = heapPush(size, r * POS_SCALE + before);
       }
       if (after >= 0) {
-        const r = this.pairRank.get(symId[pos] * bound + symId[after]);
-        if (r !== undefined) size = heapPush(size, r * POS_SCALE + pos);
+        const r = pairs.get(symId[pos], symId[after]);
+        if (r >= 0) size = heapPush(size, r * POS_SCALE + pos);
       }
     }
     const out: number[] = [];
@@ -292,6 +367,11 @@ export class BpeModel {
       merges: this.merges.map(([a, b]) => [a, b] as [string, string]),
     };
   }
+}
+
+function isLowSurrogate(s: string, i: number): boolean {
+  const c = s.charCodeAt(i);
+  return c >= 0xdc00 && c <= 0xdfff;
 }
 
 const utf8 = new TextEncoder();
