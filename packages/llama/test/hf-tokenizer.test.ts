@@ -52,6 +52,13 @@ const fragment = fc.oneof(
   fc.constantFrom('<s>', '</s>', '<unk>', '<|begin_of_text|>', '<|end_of_text|>', '<|eot_id|>', '<0x41>', '<s', '▁', '▁▁', 'Ġ', 'Ċ'),
 );
 const randomText = fc.array(fragment, { maxLength: 12 }).map((parts) => parts.join(''));
+// LLaMA 2 has no pre-tokenizer, so a whole text is one word; from 256 characters on, the model
+// cuts it where no merge can cross (bpe.ts), which these long texts exercise.
+const longRandomText = fc.array(fragment, { minLength: 1, maxLength: 60 }).map((parts) => {
+  let text = parts.join('');
+  while (text.length < 300) text += ` ${parts.join('')}`;
+  return text;
+});
 
 describe('Tokenizer on real LLaMA tokenizer.json files', () => {
   for (const { name, ours, rows } of layouts) {
@@ -122,6 +129,12 @@ describe('Tokenizer on real LLaMA tokenizer.json files', () => {
         const expected = oracle.encode(text, { add_special_tokens: addSpecialTokens }).ids;
         expect(ours.encode(text, { addSpecialTokens })).toEqual(expected);
       }), { numRuns: 400 });
+    });
+
+    it(`${name}: encodes long random Unicode text exactly as @huggingface/tokenizers does`, () => {
+      fc.assert(fc.property(longRandomText, (text) => {
+        expect(ours.encode(text)).toEqual(oracle.encode(text).ids);
+      }), { numRuns: 100 });
     });
 
     it(`${name}: decodes the ids of random Unicode text as @huggingface/tokenizers does`, () => {
