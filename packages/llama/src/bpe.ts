@@ -158,6 +158,8 @@ export class BpeModel {
   /** (last code point of a merge's left token, first code point of its right token), rank 0. */
   private readonly crossable: PairTable;
   private cache = new Map<string, number[]>();
+  /** Basic-plane code unit -> its vocabulary id, -1 when not in the vocabulary, -2 not looked up yet. */
+  private readonly bmpIds = new Int32Array(0x10000).fill(-2);
 
   constructor(json: BpeModelJSON) {
     const where = 'Tokenizer: model';
@@ -246,6 +248,14 @@ export class BpeModel {
     return ids;
   }
 
+  // The vocabulary id of the one character `ch` (code point `code`), or undefined.
+  private charId(ch: string, code: number): number | undefined {
+    if (code > 0xffff) return this.vocab.get(ch);
+    let id = this.bmpIds[code];
+    if (id === -2) id = this.bmpIds[code] = this.vocab.get(ch) ?? -1;
+    return id >= 0 ? id : undefined;
+  }
+
   // Cuts a word between two characters when no merge has a left token ending in the first and a
   // right token starting with the second: every token that could ever form on the left of the
   // cut ends in that character, so no merge crosses it, and merging each piece alone gives the
@@ -258,7 +268,7 @@ export class BpeModel {
     for (let i = 0; i < word.length;) {
       const code = word.codePointAt(i)!;
       const width = code > 0xffff ? 2 : 1;
-      const known = this.vocab.has(width === 2 ? word.slice(i, i + 2) : word[i]);
+      const known = this.charId(width === 2 ? word.slice(i, i + 2) : word[i], code) !== undefined;
       if (prev >= 0 && known && this.crossable.get(prev, code) < 0) {
         pieces.push(word.slice(start, i));
         start = i;
@@ -281,7 +291,7 @@ export class BpeModel {
       const code = word.codePointAt(i)!;
       const ch = code > 0xffff ? word.slice(i, i + 2) : word[i];
       i += ch.length;
-      const id = this.vocab.get(ch);
+      const id = this.charId(ch, code);
       if (id !== undefined) {
         if (pendingUnk) { symId[n++] = this.unkId; pendingUnk = false; }
         symId[n++] = id;

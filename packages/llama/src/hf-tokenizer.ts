@@ -91,8 +91,10 @@ export class Tokenizer {
   private readonly added: AddedTokenJSON[];
   private readonly addedById = new Map<number, AddedTokenJSON>();
   private readonly addedByContent = new Map<string, AddedTokenJSON>();
-  // first character -> added tokens starting with it, longest first (for leftmost-longest matching)
-  private readonly addedByFirstChar = new Map<string, AddedTokenJSON[]>();
+  // every added token, longest first: a JavaScript alternation takes the first alternative that
+  // matches, so at the leftmost match position this finds the longest token (Hugging Face's
+  // leftmost-longest rule)
+  private readonly addedPattern: RegExp | null;
   private readonly json: TokenizerJSON;
 
   private constructor(json: TokenizerJSON) {
@@ -120,17 +122,14 @@ export class Tokenizer {
       }
       this.addedById.set(t.id, t);
       this.addedByContent.set(t.content, t);
-      const first = String.fromCodePoint(t.content.codePointAt(0)!);
-      const list = this.addedByFirstChar.get(first) ?? [];
-      list.push(t);
-      list.sort((a, b) => b.content.length - a.content.length);
-      this.addedByFirstChar.set(first, list);
       if (t.id > maxId) maxId = t.id;
     }
     for (const id of [...this.postProcessor.before, ...this.postProcessor.after]) {
       if (this.idToToken(id) === undefined) throw new Error(`Tokenizer: the post_processor adds id ${id}, which is neither in the vocabulary nor an added token`);
     }
     this.vocabSize = maxId + 1;
+    const escaped = [...this.addedByContent.keys()].sort((a, b) => b.length - a.length).map((c) => c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+    this.addedPattern = escaped.length > 0 ? new RegExp(escaped.join('|'), 'gu') : null;
   }
 
   /** Reads a parsed tokenizer.json (Hugging Face's format; tsgrad's older byte-level file too). */
@@ -204,16 +203,11 @@ export class Tokenizer {
         for (const id of this.model.tokenize(word)) ids.push(id);
       }
     };
-    if (this.addedByFirstChar.size > 0) {
-      for (let i = 0; i < text.length;) {
-        const code = text.codePointAt(i)!;
-        const first = code > 0xffff ? text.slice(i, i + 2) : text[i];
-        const match = this.addedByFirstChar.get(first)?.find((t) => text.startsWith(t.content, i));
-        if (match === undefined) { i += first.length; continue; }
-        encodeStretch(i);
-        ids.push(match.id);
-        i += match.content.length;
-        stretchStart = i;
+    if (this.addedPattern !== null) {
+      for (const match of text.matchAll(this.addedPattern)) {
+        encodeStretch(match.index!);
+        ids.push(this.addedByContent.get(match[0])!.id);
+        stretchStart = match.index! + match[0].length;
       }
     }
     encodeStretch(text.length);
