@@ -6,7 +6,6 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runIfMain } from './run-main.js';
 import { LlamaForCausalLM } from '../index.js';
-import { createStreamingDecoder } from '../tokenizer.js';
 import { latestCheckpoint, readTokenizer } from '../node/checkpoints.js';
 import { setupThreads } from '../node/threads.js';
 
@@ -58,7 +57,9 @@ export async function main(argv: string[], write: (s: string) => void = (s) => p
   const promptIds = tokenizer.encode(prompt);
   if (promptIds.length === 0) throw new Error('generate: --prompt is empty');
   if (promptIds.some((id) => id >= model.config.vocabSize)) throw new Error(`generate: the prompt encodes to ids beyond the model's vocabulary of ${model.config.vocabSize}`);
-  const stream = createStreamingDecoder();
+  // the prompt primes the stream decoder, so the first new token decodes in context (its space)
+  const stream = tokenizer.createStreamingDecoder({ skipSpecialTokens: true });
+  for (const id of promptIds) stream.push(id);
   write(prompt);
   // A model only knows positions up to its context: past it, keep the last half of the text as the
   // new prompt and go on (a sliding window), so any --max_new_tokens works.

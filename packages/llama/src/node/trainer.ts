@@ -9,9 +9,9 @@ import { Generator, type Tensor, noGrad } from '@tsgrad/tensor';
 import { AdamW, clipGradNorm } from '@tsgrad/optim';
 import { LlamaForCausalLM } from '../index.js';
 import { countParameters, estimateTrainingMemory, trainingFlopsPerStep } from '../config.js';
-import { ByteTokenizer } from '../tokenizer.js';
 import type { LrSchedule, TrainConfig } from './zoo-config.js';
 import { type Corpus, loadCorpus, randomBatch, validationBatches } from './corpus.js';
+import { prepareTokens } from './tokenizer-setup.js';
 import { type TrainerState, latestCheckpoint, readTrainingState, saveTrainingCheckpoint } from './checkpoints.js';
 import { writeLossSvg } from './loss-plot.js';
 import { writeFileAtomic } from './fs-source.js';
@@ -113,10 +113,11 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult
   }
   const corpus = opts.corpus ?? loadCorpus(config.train.dataDir);
   const evalCfg = config.eval ?? { batchSize: microBatchSize, seqLen };
-  const evalBatches = validationBatches(corpus.validation, Math.min(evalCfg.batchSize, 64), evalCfg.seqLen, rc.evalSteps > 0 ? rc.evalSteps : 0);
-  const tokenizer = new ByteTokenizer();
+  const tokens = await prepareTokens(config.train.tokenizer ?? { kind: 'bytes' }, corpus, modelDir, log);
+  const tokenizer = tokens.tokenizer;
+  const evalBatches = validationBatches(tokens.validation, Math.min(evalCfg.batchSize, 64), evalCfg.seqLen, rc.evalSteps > 0 ? rc.evalSteps : 0);
   if (config.model.vocabSize < tokenizer.vocabSize) {
-    throw new Error(`train: model.vocab_size ${config.model.vocabSize} is smaller than the byte-level tokenizer's ${tokenizer.vocabSize} tokens (in ${config.source})`);
+    throw new Error(`train: model.vocab_size ${config.model.vocabSize} is smaller than the tokenizer's ${tokenizer.vocabSize} tokens (in ${config.source})`);
   }
 
   // start fresh, or resume from a checkpoint
@@ -179,7 +180,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult
     for (const group of optimizer.paramGroups) group.lr = lr;
     let loss = 0;
     for (let micro = 0; micro < accumulation; micro++) {
-      const ids = randomBatch(corpus.train, microBatchSize, seqLen, dataGenerator);
+      const ids = randomBatch(tokens.train, microBatchSize, seqLen, dataGenerator);
       const out = model.forward(ids, { labels: ids }).loss!;
       const value = out.item();
       if (!Number.isFinite(value)) {
