@@ -3,12 +3,15 @@
 // packages ship (test/fixtures/tokenizers/README.md, copied from ../shared/fixtures), and
 // @huggingface/tokenizers (Hugging Face's JavaScript port) as the oracle on random text.
 
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Tokenizer, byteLevelTokenizer } from '../src/hf-tokenizer.js';
+import { fetchFileSource, fsFileSource, setFileSource } from '../src/index.js';
 
 const require = createRequire(import.meta.url);
 const fixtureDir = new URL('./fixtures/tokenizers/', import.meta.url);
@@ -196,6 +199,35 @@ describe('Tokenizer.toJSON', () => {
     for (const row of rows) {
       expect(again.encode(row.text)).toEqual(row.ids_with_special);
       expect(oracle.encode(row.text).ids).toEqual(row.ids_with_special);
+    }
+  });
+});
+
+describe('Tokenizer.fromPretrained', () => {
+  it('reads tokenizer.json from a folder, from the file itself, and by URL through the fetch file source', async () => {
+    const { json, rows } = layouts[0];
+    const dir = mkdtempSync(join(tmpdir(), 'tsgrad-tokenizer-'));
+    try {
+      writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(json));
+      const row = rows[6];
+      expect((await Tokenizer.fromPretrained(dir)).encode(row.text)).toEqual(row.ids_with_special);
+      expect((await Tokenizer.fromPretrained(join(dir, 'tokenizer.json'))).encode(row.text)).toEqual(row.ids_with_special);
+      const requested: string[] = [];
+      const fakeFetch = (async (url: string) => {
+        requested.push(url);
+        return new Response(readFileSync(join(dir, 'tokenizer.json')));
+      }) as unknown as typeof fetch;
+      setFileSource(fetchFileSource(fakeFetch));
+      try {
+        expect((await Tokenizer.fromPretrained('https://example.org/llama2')).encode(row.text)).toEqual(row.ids_with_special);
+      } finally {
+        setFileSource(fsFileSource);
+      }
+      expect(requested).toEqual(['https://example.org/llama2/tokenizer.json']);
+      writeFileSync(join(dir, 'bad.json'), '{"version":');
+      await expect(Tokenizer.fromPretrained(join(dir, 'bad.json'))).rejects.toThrow(/^Tokenizer.fromPretrained: .*bad.json is not valid JSON/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
