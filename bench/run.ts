@@ -4,7 +4,7 @@
 //
 //   pnpm bench                  the full suite (~15 minutes on 2 cores); writes bench/results.md
 //   pnpm bench --quick          tiny sizes, one sample each (< 1 minute); writes bench/results-quick.md
-//   pnpm bench --only matmul    one family (matmul | norms | train | generate | memory); combine with --quick
+//   pnpm bench --only matmul    one family (matmul | norms | train | generate | memory | tokenizer); combine with --quick
 //
 // Every benchmark first checks tsgrad's outputs against tfjs's on the same data and aborts loudly
 // (exit code 1) if they differ.
@@ -20,15 +20,16 @@ import { type GenerateBenchOptions, benchGenerate, generateRows } from './genera
 import { benchTwoThreads } from './threads.js';
 import { benchPytorchTrain, pytorchRows } from './pytorch.js';
 import { type MemoryOptions, benchMemory, memoryRows } from './memory.js';
+import { benchTokenizer } from './tokenizer.js';
 import { type Row, renderMarkdown } from './table.js';
 import { initTfjs, tfjsVersion, wasmHasSimd } from './tfjs-env.js';
 import { largestErrors } from './timing.js';
 
 /** The benchmark families `--only` selects. */
-export type BenchName = 'matmul' | 'norms' | 'train' | 'generate' | 'memory';
+export type BenchName = 'matmul' | 'norms' | 'train' | 'generate' | 'memory' | 'tokenizer';
 
 /** The families in run order. */
-export const BENCH_NAMES: readonly BenchName[] = ['matmul', 'norms', 'train', 'generate', 'memory'];
+export const BENCH_NAMES: readonly BenchName[] = ['matmul', 'norms', 'train', 'generate', 'memory', 'tokenizer'];
 
 /** Options of runSuite. */
 export interface SuiteOptions {
@@ -129,7 +130,15 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResult> {
     rows.push(...memoryRows(results));
   }
 
-  const notes = buildNotes(q, sameTokens);
+  let tokenizerNote = '';
+  if (wants('tokenizer')) {
+    log('tokenizer …');
+    const r = benchTokenizer(q ? { maxChars: 20_000, samples: 1 } : { samples: 3 }, log);
+    rows.push(...r.rows);
+    tokenizerNote = r.note;
+  }
+
+  const notes = [...buildNotes(q, sameTokens), ...(tokenizerNote ? [tokenizerNote] : [])];
   return { rows, notes, markdown: renderMarkdown(rows, notes) };
 }
 

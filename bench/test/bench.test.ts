@@ -64,6 +64,9 @@ describe('quick suite', () => {
     }
     expect(names).toContain('4-token prompt + 8 new tokens');
     expect(result.rows.filter((r) => r.section.startsWith('two threads'))).toHaveLength(2);
+    expect(result.rows.filter((r) => r.section === 'tokenizer (one thread)').map((r) => r.benchmark)).toEqual([
+      'encode Moby Dick (0.02 MB), LLaMA 2 (32,000 entries), MB/s', 'encode Moby Dick (0.02 MB), LLaMA 3 (128,256 entries), MB/s',
+    ]);
   });
 
   it('gives every contender a finite positive figure on every comparison row', () => {

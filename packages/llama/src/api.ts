@@ -16,6 +16,11 @@ export {
 export type { LlamaConfig, LlamaPresetName, TrainingMemory } from './config.js';
 export { ByteTokenizer, createStreamingDecoder } from './tokenizer.js';
 export type { ByteTokenizerJSON, StreamingDecoder } from './tokenizer.js';
+export { Tokenizer, byteLevelTokenizer } from './hf-tokenizer.js';
+export type { TokenizerJSON, AddedTokenJSON, EncodeOptions, DecodeOptions } from './hf-tokenizer.js';
+export type { BpeModelJSON } from './bpe.js';
+export { trainBpeTokenizer } from './bpe-trainer.js';
+export type { TrainBpeOptions } from './bpe-trainer.js';
 export { sampleToken } from './sampling.js';
 export type { SamplingOptions } from './sampling.js';
 export { setFileSource, getFileSource, fetchFileSource } from './file-source.js';

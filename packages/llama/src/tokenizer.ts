@@ -1,10 +1,15 @@
 // A byte-level tokenizer: token ids are the UTF-8 bytes of the text, so the vocabulary is 256 and
 // nothing needs training. Browser-safe: TextEncoder and TextDecoder are in every runtime we target.
 //
+// It saves as a Hugging Face tokenizer.json (byteLevelTokenizer's: 256 tokens "<0x00>".."<0xFF>",
+// no merges), and still reads the {"type": "byte-level"} file that older tsgrad checkpoints carry.
+//
 // NOTE: TextDecoder strips a leading U+FEFF (byte-order mark) unless told not to; we keep it, so that
 // every string round-trips. Lone surrogates have no UTF-8 form: TextEncoder writes U+FFFD for them.
 
-/** The JSON saved as `tokenizer.json` next to a byte-level model. */
+import { type TokenizerJSON, Tokenizer, byteLevelTokenizer } from './hf-tokenizer.js';
+
+/** The tokenizer.json that older tsgrad checkpoints carry (still read; no longer written). */
 export interface ByteTokenizerJSON {
   /** Always "byte-level". */
   type: 'byte-level';
@@ -42,13 +47,24 @@ export class ByteTokenizer {
     return utf8Decoder().decode(bytes);
   }
 
-  /** The object to save as `tokenizer.json`. */
-  toJSON(): ByteTokenizerJSON {
-    return { type: 'byte-level', vocab_size: 256 };
+  /** The object to save as `tokenizer.json`: Hugging Face's format (see byteLevelTokenizer). */
+  toJSON(): TokenizerJSON {
+    return byteLevelTokenizer().toJSON();
   }
 
-  /** Reads what `toJSON` wrote; anything else (a BPE tokenizer.json, say) is an error. */
+  /** Reads what `toJSON` writes, or the older {"type": "byte-level"} file; anything else (a BPE with merges, say) is an error. */
   static fromJSON(json: unknown): ByteTokenizer {
+    if (typeof json === 'object' && json !== null && 'model' in json) {
+      const bytes = JSON.stringify(byteLevelTokenizer().toJSON());
+      let same = false;
+      try {
+        same = JSON.stringify(Tokenizer.fromJSON(json).toJSON()) === bytes;
+      } catch {
+        same = false;
+      }
+      if (!same) throw new Error('ByteTokenizer.fromJSON: unsupported tokenizer: this Hugging Face tokenizer.json is not the byte-level one (256 tokens "<0x00>".."<0xFF>", no merges); load it with Tokenizer.fromJSON');
+      return new ByteTokenizer();
+    }
     const expected = '{"type": "byte-level", "vocab_size": 256}';
     if (typeof json !== 'object' || json === null || Array.isArray(json)) {
       const got = typeof json === 'string' ? 'a string (parse it with JSON.parse first)' : JSON.stringify(json);

@@ -8,7 +8,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Generator, Tensor, loadSafetensors, noGrad, saveSafetensors } from '@tsgrad/tensor';
-import { ByteTokenizer, LlamaForCausalLM } from '../src/index.js';
+import { LlamaForCausalLM, byteLevelTokenizer } from '../src/index.js';
 import { loadZooConfig, type TrainConfig } from '../src/node/zoo-config.js';
 import { runTraining } from '../src/node/trainer.js';
 import { NonFiniteStateError, listCheckpoints, readTrainingState, saveTrainingCheckpoint } from '../src/node/checkpoints.js';
@@ -56,12 +56,12 @@ describe('checkpoints hold only finite state', () => {
     const state = { step: 7, dataGenerator: new Generator(2).getState(), tokensSeen: 0, configSource: 'x' };
     const w = model.namedParameters().find(([n]) => n === 'model.layers.0.mlp.down_proj.weight')![1];
     noGrad(() => w.mul_(NaN));
-    await expect(saveTrainingCheckpoint(dir, model, {}, state, new ByteTokenizer())).rejects.toThrow(
+    await expect(saveTrainingCheckpoint(dir, model, {}, state, byteLevelTokenizer())).rejects.toThrow(
       /not saving a checkpoint at step 7: weight model\.layers\.0\.mlp\.down_proj\.weight has NaN at flat index 0/);
     expect(existsSync(join(dir, 'checkpoint_7'))).toBe(false);
     const moments = { state: { 0: { expAvgSq: [...new Array(100).fill(1), Infinity] } } };
-    await expect(saveTrainingCheckpoint(dir, clean, moments, state, new ByteTokenizer())).rejects.toThrow(NonFiniteStateError);
-    await expect(saveTrainingCheckpoint(dir, clean, moments, state, new ByteTokenizer())).rejects.toThrow(/optimizer state optimizer\.state\.0\.expAvgSq\[100\] is Infinity/);
+    await expect(saveTrainingCheckpoint(dir, clean, moments, state, byteLevelTokenizer())).rejects.toThrow(NonFiniteStateError);
+    await expect(saveTrainingCheckpoint(dir, clean, moments, state, byteLevelTokenizer())).rejects.toThrow(/optimizer state optimizer\.state\.0\.expAvgSq\[100\] is Infinity/);
     expect(existsSync(dir)).toBe(false);
   });
 

@@ -44,15 +44,21 @@ describe('ByteTokenizer', () => {
     expect(() => tok.decode([1.5])).toThrow(/got 1.5 at index 0/);
   });
 
-  it('saves and loads its tokenizer.json', () => {
-    expect(tok.toJSON()).toEqual({ type: 'byte-level', vocab_size: 256 });
-    expect(JSON.stringify(tok)).toBe('{"type":"byte-level","vocab_size":256}');
-    expect(ByteTokenizer.fromJSON(JSON.parse(JSON.stringify(tok)))).toBeInstanceOf(ByteTokenizer);
+  it('saves its tokenizer.json in Hugging Face\'s format and loads it, and the older format too', () => {
+    const json = JSON.parse(JSON.stringify(tok));
+    expect(json.model.type).toBe('BPE');
+    expect(json.model.vocab['<0x41>']).toBe(0x41);
+    expect(json.model.merges).toEqual([]);
+    expect(ByteTokenizer.fromJSON(json)).toBeInstanceOf(ByteTokenizer);
+    expect(ByteTokenizer.fromJSON({ type: 'byte-level', vocab_size: 256 })).toBeInstanceOf(ByteTokenizer);
+    json.model.merges = [['<0x41>', '<0x42>']];
+    json.model.vocab['<0x41><0x42>'] = 256;
+    expect(() => ByteTokenizer.fromJSON(json)).toThrow(/not the byte-level one/);
   });
 
   it('rejects any other tokenizer.json with a clear error', () => {
     const hfBpe = { version: '1.0', truncation: null, model: { type: 'BPE', vocab: {} } };
-    expect(() => ByteTokenizer.fromJSON(hfBpe)).toThrow(/^ByteTokenizer.fromJSON: unsupported tokenizer an object with keys version, truncation, model/);
+    expect(() => ByteTokenizer.fromJSON(hfBpe)).toThrow(/^ByteTokenizer.fromJSON: unsupported tokenizer: this Hugging Face tokenizer.json is not the byte-level one/);
     expect(() => ByteTokenizer.fromJSON({ type: 'bpe', vocab_size: 256 })).toThrow(/unsupported tokenizer type "bpe"; expected/);
     expect(() => ByteTokenizer.fromJSON({ type: 'byte-level', vocab_size: 512 })).toThrow(/vocab_size must be 256, got 512/);
     expect(() => ByteTokenizer.fromJSON({ type: 'byte-level', vocab_size: 256, merges: [] })).toThrow(/unknown keys merges/);

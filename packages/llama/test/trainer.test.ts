@@ -64,7 +64,7 @@ describe('pnpm train', () => {
     expect(metrics.filter((m) => m.eval_loss !== undefined).length).toBeGreaterThanOrEqual(2);
     expect(readFileSync(join(dir, 'loss.svg'), 'utf8')).toMatch(/^<svg[\s\S]*<path/);
     const ckpt = latestCheckpoint(dir)!;
-    expect(readdirSync(ckpt).sort()).toEqual(['config.json', 'manifest.json', 'model.safetensors', 'optimizer.json', 'optimizer.safetensors', 'tokenizer.json', 'trainer_state.json']);
+    expect(readdirSync(ckpt).sort()).toEqual(['config.json', 'generation_config.json', 'manifest.json', 'model.safetensors', 'optimizer.json', 'optimizer.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'trainer_state.json']);
     const model = await LlamaForCausalLM.fromPretrained(ckpt);
     expect(model.config.hiddenSize).toBe(32);
   });

@@ -8,7 +8,6 @@ import { runIfMain } from './run-main.js';
 import { LlamaForCausalLM } from '../model.js';
 import { setFileSource } from '../file-source.js';
 import { fsFileSource } from '../node/fs-source.js';
-import { createStreamingDecoder } from '../tokenizer.js';
 import { pickModelFolder, readTokenizer } from '../node/checkpoints.js';
 import { setupThreads } from '../node/threads.js';
 import { integerFlag, joinNegativeValues, numberFlag } from '../node/flags.js';
@@ -66,7 +65,9 @@ export async function main(
   const promptIds = tokenizer.encode(prompt);
   if (promptIds.length === 0) throw new Error('generate: --prompt is empty');
   if (promptIds.some((id) => id >= model.config.vocabSize)) throw new Error(`generate: the prompt encodes to ids beyond the model's vocabulary of ${model.config.vocabSize}`);
-  const stream = createStreamingDecoder();
+  // the prompt primes the stream decoder, so the first new token decodes in context (its space)
+  const stream = tokenizer.createStreamingDecoder({ skipSpecialTokens: true });
+  for (const id of promptIds) stream.push(id);
   write(prompt);
   // A model only knows positions up to its context. When the prompt and the new tokens fit, the whole
   // prompt is used; beyond that the text slides: whenever the context is full, its last half becomes

@@ -19,7 +19,8 @@ import { basename, join } from 'node:path';
 import { Tensor, loadSafetensors, saveSafetensors } from '@tsgrad/tensor';
 import type { LlamaForCausalLM } from '../model.js';
 import { readCheckpointTensors } from '../checkpoint.js';
-import { ByteTokenizer } from '../tokenizer.js';
+import { Tokenizer } from '../hf-tokenizer.js';
+import { writeTokenizerFiles } from './tokenizer-setup.js';
 import { writeFileAtomic } from './fs-source.js';
 
 /** Everything besides weights and optimizer that a resumed run needs. */
@@ -195,7 +196,7 @@ function joinState(value: unknown, tensors: Map<string, Tensor>, file: string): 
  * folder. Throws NonFiniteStateError, writing nothing, when a weight or optimizer value is not finite.
  */
 export async function saveTrainingCheckpoint(
-  modelDir: string, model: LlamaForCausalLM, optimizerState: unknown, state: TrainerState, tokenizer: ByteTokenizer,
+  modelDir: string, model: LlamaForCausalLM, optimizerState: unknown, state: TrainerState, tokenizer: Tokenizer,
 ): Promise<string> {
   const bad = firstNonFiniteParameter(model) ?? firstNonFiniteState(optimizerState, 'optimizer');
   if (bad) throw new NonFiniteStateError(`train: not saving a checkpoint at step ${state.step}: ${bad} (the run diverged)`);
@@ -206,7 +207,7 @@ export async function saveTrainingCheckpoint(
   mkdirSync(tmp);
   try {
     await model.savePretrained(tmp);
-    writeFileAtomic(join(tmp, 'tokenizer.json'), JSON.stringify(tokenizer.toJSON(), null, 2) + '\n');
+    writeTokenizerFiles(tmp, tokenizer, model.config); // tokenizer.json, tokenizer_config.json, generation_config.json
     const tensors = new Map<string, Tensor>();
     const json = splitState(optimizerState, 'optimizer', tensors);
     writeFileAtomic(join(tmp, 'optimizer.safetensors'), saveSafetensors(tensors));
@@ -385,14 +386,14 @@ export function readTrainingState(dir: string): { state: TrainerState; optimizer
 }
 
 /** The tokenizer saved with a model folder; a clear error when it is not one we support. */
-export function readTokenizer(dir: string): ByteTokenizer {
+export function readTokenizer(dir: string): Tokenizer {
   const path = join(dir, 'tokenizer.json');
   if (!existsSync(path)) {
-    throw new Error(`generate: ${dir} has no tokenizer.json; tsgrad supports its byte-level tokenizer only (saved by pnpm train)`);
+    throw new Error(`generate: ${dir} has no tokenizer.json (pnpm train saves one; Hugging Face LLaMA folders carry one)`);
   }
   try {
-    return ByteTokenizer.fromJSON(JSON.parse(readFileSync(path, 'utf8')));
+    return Tokenizer.fromJSON(JSON.parse(readFileSync(path, 'utf8')));
   } catch (err) {
-    throw new Error(`generate: the tokenizer in ${path} is not supported (tsgrad reads its own byte-level tokenizer only): ${(err as Error).message}`);
+    throw new Error(`generate: the tokenizer in ${path} is not supported: ${(err as Error).message}`);
   }
 }

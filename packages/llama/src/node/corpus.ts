@@ -95,7 +95,7 @@ export function loadCorpus(dataDir?: string, evalDataDir?: string): Corpus {
  * A batch of random windows: inputs [B, T] int32 and the same windows as labels (the model shifts
  * labels inside, as Hugging Face). Windows are T tokens starting at uniform random offsets.
  */
-export function randomBatch(tokens: Uint8Array, batchSize: number, seqLen: number, generator: Generator): Tensor {
+export function randomBatch(tokens: ArrayLike<number>, batchSize: number, seqLen: number, generator: Generator): Tensor {
   if (tokens.length < seqLen + 1) throw new Error(`randomBatch: the text has ${tokens.length} tokens, fewer than one window of ${seqLen + 1}`);
   const ids = new Int32Array(batchSize * seqLen);
   for (let b = 0; b < batchSize; b++) {
@@ -106,7 +106,7 @@ export function randomBatch(tokens: Uint8Array, batchSize: number, seqLen: numbe
 }
 
 /** Consecutive non-overlapping windows for validation, so every evaluation sees the same text. */
-export function validationBatches(tokens: Uint8Array, batchSize: number, seqLen: number, maxBatches: number): Tensor[] {
+export function validationBatches(tokens: ArrayLike<number>, batchSize: number, seqLen: number, maxBatches: number): Tensor[] {
   const windows = Math.floor(tokens.length / seqLen);
   const out: Tensor[] = [];
   for (let w = 0; w + batchSize <= windows && (maxBatches <= 0 || out.length < maxBatches); w += batchSize) {

@@ -13,7 +13,6 @@ import { Generator, type Tensor, noGrad } from '@tsgrad/tensor';
 import { AdamW, WarmupThenDecay, clipGradNorm, warmupThenDecayLr } from '@tsgrad/optim';
 import { LlamaForCausalLM } from '../model.js';
 import { type LlamaConfig, countParameters, estimateTrainingMemory, resolvedHeadDim, trainingFlopsPerStep } from '../config.js';
-import { ByteTokenizer } from '../tokenizer.js';
 import type { LrSchedule, TrainConfig } from './zoo-config.js';
 import { type Corpus, loadCorpus, randomBatch, validationBatches } from './corpus.js';
 import {
@@ -21,6 +20,8 @@ import {
   recoverInterruptedSaves, saveTrainingCheckpoint, verifyManifest,
 } from './checkpoints.js';
 import { acquireRunLock } from './run-lock.js';
+import { prepareTokens } from './tokenizer-setup.js';
+import type { Tokenizer } from '../hf-tokenizer.js';
 import { writeLossSvg } from './loss-plot.js';
 import { MetricsLog } from './metrics.js';
 
@@ -157,9 +158,10 @@ interface Run {
   config: TrainConfig;
   modelDir: string;
   log: (line: string) => void;
-  corpus: Corpus;
+  // the training text as token ids, and the fixed validation batches
+  trainTokens: ArrayLike<number>;
   evalBatches: Tensor[];
-  tokenizer: ByteTokenizer;
+  tokenizer: Tokenizer;
   model: LlamaForCausalLM;
   optimizer: AdamW;
   schedule: WarmupThenDecay;
@@ -181,12 +183,12 @@ async function prepareRun(opts: TrainRunOptions, log: (line: string) => void): P
   // the text, and the fixed validation batches
   const corpus = opts.corpus ?? loadCorpus(config.train.dataDir, config.eval?.dataDir);
   const evalCfg = config.eval ?? { batchSize: microBatchSize, seqLen };
-  const evalBatches = validationBatches(corpus.validation, Math.min(evalCfg.batchSize, 64), evalCfg.seqLen, rc.evalSteps > 0 ? rc.evalSteps : 0);
-
-  // the tokenizer, saved with every checkpoint
-  const tokenizer = new ByteTokenizer();
+  // the tokenizer (bytes, a tokenizer.json, or a BPE trained on the training text), saved with every checkpoint
+  const tokens = await prepareTokens(config.train.tokenizer ?? { kind: 'bytes' }, corpus, modelDir, log);
+  const tokenizer = tokens.tokenizer;
+  const evalBatches = validationBatches(tokens.validation, Math.min(evalCfg.batchSize, 64), evalCfg.seqLen, rc.evalSteps > 0 ? rc.evalSteps : 0);
   if (config.model.vocabSize < tokenizer.vocabSize) {
-    throw new Error(`train: model.vocab_size ${config.model.vocabSize} is smaller than the byte-level tokenizer's ${tokenizer.vocabSize} tokens (in ${config.source})`);
+    throw new Error(`train: model.vocab_size ${config.model.vocabSize} is smaller than the tokenizer's ${tokenizer.vocabSize} tokens (in ${config.source})`);
   }
 
   // the model and where training stands: a checkpoint's, or a fresh model at step 0
@@ -205,7 +207,7 @@ async function prepareRun(opts: TrainRunOptions, log: (line: string) => void): P
   if (state.step > 0) schedule.loadStateDict({ ...schedule.stateDict(), step: state.step });
 
   return {
-    config, modelDir, log, corpus, evalBatches, tokenizer, model, optimizer, schedule, state,
+    config, modelDir, log, trainTokens: tokens.train, evalBatches, tokenizer, model, optimizer, schedule, state,
     dataGenerator: new Generator(0).setState(state.dataGenerator),
     metrics: new MetricsLog(join(modelDir, 'metrics.jsonl'), state.step, log),
   };
@@ -255,7 +257,7 @@ async function trainStep(run: Run): Promise<number> {
   const accumulation = batchSize / microBatchSize;
   let loss = 0;
   for (let micro = 0; micro < accumulation; micro++) {
-    const ids = randomBatch(run.corpus.train, microBatchSize, seqLen, run.dataGenerator);
+    const ids = randomBatch(run.trainTokens, microBatchSize, seqLen, run.dataGenerator);
     const out = model.forward(ids, { labels: ids }).loss!;
     loss += (await checkFinite(out.item(), run)) / accumulation;
     (accumulation > 1 ? out.div(accumulation) : out).backward();

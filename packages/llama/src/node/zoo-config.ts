@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { type LlamaConfig, validateLlamaConfig } from '../config.js';
+import { type TokenizerSpec, parseTokenizerSpec } from './tokenizer-setup.js';
 
 /** Learning rate per step: linear initialLr → maxLr over warmupSteps, cosine maxLr → endLr over decaySteps, then flat. */
 export interface LrSchedule {
@@ -33,7 +34,7 @@ export interface TrainConfig {
    * batchSize sequences per optimizer step, in micro-batches of microBatchSize (gradient accumulation);
    * shuffleSeed seeds the order of the training windows (default: runconfig.seed + 1).
    */
-  train: { batchSize: number; microBatchSize: number; seqLen: number; dataDir?: string; shuffleSeed?: number };
+  train: { batchSize: number; microBatchSize: number; seqLen: number; dataDir?: string; shuffleSeed?: number; tokenizer?: TokenizerSpec };
   /** Validation data, or null when the file has no eval_input; without dataDir it is split off the training text. */
   eval: { batchSize: number; seqLen: number; dataDir?: string } | null;
   /** AdamW (PyTorch's, with bias correction); lr is the peak, schedule.maxLr. */
@@ -351,6 +352,9 @@ function parseTrainInput(s: Section, model: LlamaConfig, ctx: Ctx): TrainConfig[
   if (dataDir !== undefined) train.dataDir = dataDir;
   const shuffleSeed = s.optNum('shuffle_seed', 'nonNegInt');
   if (shuffleSeed !== undefined) train.shuffleSeed = shuffleSeed;
+  const tokenizer = parseTokenizerSpec(s.get('tokenizer')); // bytes | path to a tokenizer.json | { train_bpe: N }
+  if (typeof tokenizer === 'string') s.problem('tokenizer', tokenizer);
+  else if (tokenizer.kind !== 'bytes') train.tokenizer = tokenizer;
   s.ignore(INPUT_IGNORED);
   s.done();
   return train;
