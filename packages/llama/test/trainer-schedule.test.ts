@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import '../src/index.js'; // the Node entry installs the fs file source that checkpoints are written through
 import { loadZooConfig } from '../src/node/zoo-config.js';
 import { runTraining } from '../src/node/trainer.js';
 import type { Corpus } from '../src/node/corpus.js';

@@ -42,10 +42,21 @@ function readHolder(path: string): LockHolder | null {
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     // EPERM: the process exists but belongs to someone else
     return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+  return !isZombie(pid);
+}
+
+// A killed process whose parent has not reaped it yet (or whose new parent never will, as a bare
+// container's pid 1) still answers signal 0, but it is dead: Linux shows state Z in /proc.
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return false; // no /proc (not Linux), or gone meanwhile: signal 0 said it exists
   }
 }
 
