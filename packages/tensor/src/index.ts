@@ -35,6 +35,7 @@ export type { GradOptions } from './autograd/engine.js';
 export { gradcheck, gradgradcheck } from './autograd/gradcheck.js';
 export type { GradcheckOptions } from './autograd/gradcheck.js';
 export { defineOp } from './autograd/function.js';
+export { checkpoint } from './autograd/checkpoint.js';
 export type { OpResult } from './autograd/function.js';
 export { toDot } from './autograd/dot.js';
 

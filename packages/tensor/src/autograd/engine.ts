@@ -16,13 +16,14 @@ export interface GradOptions {
   retainGraph?: boolean;
 }
 
-// Nodes (non-leaf tensors that require grad) reachable from the roots, outputs first.
-function topoSort(roots: readonly Tensor[]): Tensor[] {
+// Nodes (non-leaf tensors that require grad) reachable from the roots, outputs first; the walk
+// does not go past tensors in `stop` (checkpoint's boundary) nor list them.
+function topoSort(roots: readonly Tensor[], stop: ReadonlySet<Tensor> | null = null): Tensor[] {
   const order: Tensor[] = [];
   const visited = new Set<Tensor>();
   const stack: Array<[Tensor, number]> = [];
   for (const root of roots) {
-    if (!root.gradFn || visited.has(root)) continue;
+    if (!root.gradFn || visited.has(root) || stop?.has(root)) continue;
     visited.add(root);
     stack.push([root, 0]);
     while (stack.length > 0) {
@@ -32,7 +33,7 @@ function topoSort(roots: readonly Tensor[]): Tensor[] {
       if (next < inputs.length) {
         top[1] = next + 1;
         const child = inputs[next]!;
-        if (child.gradFn && child.requiresGrad && !visited.has(child)) {
+        if (child.gradFn && child.requiresGrad && !visited.has(child) && !stop?.has(child)) {
           visited.add(child);
           stack.push([child, 0]);
         }
@@ -68,7 +69,7 @@ function seedGradients(outputs: readonly Tensor[], gradOutputs: GradOptions['gra
 // requires grad when stopAt is null) with its total gradient.
 function run(
   op: string, outputs: readonly Tensor[], seeds: readonly Tensor[], createGraph: boolean, retainGraph: boolean,
-  capture: (t: Tensor, g: Tensor) => void, wanted: Set<Tensor> | null,
+  capture: (t: Tensor, g: Tensor) => void, wanted: Set<Tensor> | null, stop: ReadonlySet<Tensor> | null = null,
 ): void {
   const pending = new Map<Tensor, Tensor>();
   const accumulate = (t: Tensor, g: Tensor) => {
@@ -76,7 +77,7 @@ function run(
     pending.set(t, prev ? prev.add(g) : g);
   };
   outputs.forEach((o, i) => accumulate(o, seeds[i]!));
-  const order = topoSort(outputs);
+  const order = topoSort(outputs, stop);
   withGradMode(createGraph, () => {
     for (const node of order) {
       const g = pending.get(node);
@@ -140,4 +141,19 @@ export function grad(outputs: Tensor | Tensor[], inputs: Tensor | Tensor[], opts
     result.set(t, prev ? prev.add(g) : g);
   }, new Set(ins));
   return ins.map((t) => result.get(t) ?? Tensor.empty(t.shape, t.dtype));
+}
+
+/**
+ * Gradients of `outputs` (seeded with `gradOutputs`) with respect to `boundary`, walking no further
+ * back than the boundary tensors, null for a boundary tensor nothing flows to (internal: the
+ * backward of checkpoint, whose recomputed graph ends at the tensors the checkpoint depends on).
+ */
+export function gradToBoundary(outputs: readonly Tensor[], gradOutputs: readonly Tensor[], boundary: readonly Tensor[], createGraph: boolean): Array<Tensor | null> {
+  const result = new Map<Tensor, Tensor>();
+  const wanted = new Set(boundary);
+  run('checkpoint', outputs, gradOutputs, createGraph, createGraph, (t, g) => {
+    const prev = result.get(t);
+    result.set(t, prev ? prev.add(g) : g);
+  }, wanted, wanted);
+  return boundary.map((t) => result.get(t) ?? null);
 }
