@@ -78,6 +78,48 @@ describe('LlamaForCausalLM against Hugging Face transformers (llama-hf-tiny)', (
     expect(generated).toEqual(reference.generate.output);
   });
 
+  it('with gradient checkpointing: loss and every gradient bit-identical to without, each layer run twice, generation and the cached forward unchanged', async () => {
+    const plain = await LlamaForCausalLM.fromPretrained(FIXTURE);
+    const plainLoss = plain.forward(inputIds, { labels }).loss!;
+    plainLoss.backward();
+    const model = (await LlamaForCausalLM.fromPretrained(FIXTURE)).gradientCheckpointingEnable();
+    const calls = [...model.model.layers].map((layer) => {
+      const counter = { n: 0 };
+      const forward = layer.forward.bind(layer);
+      layer.forward = (...args: Parameters<typeof forward>) => { counter.n++; return forward(...args); };
+      return counter;
+    });
+    const loss = model.forward(inputIds, { labels }).loss!;
+    expect(calls.map((c) => c.n)).toEqual(calls.map(() => 1));
+    loss.backward();
+    // recomputed in backward: the layers kept no activations
+    expect(calls.map((c) => c.n)).toEqual(calls.map(() => 2));
+    expect(loss.item()).toBe(plainLoss.item());
+    const plainParams = new Map(plain.namedParameters());
+    for (const [name, p] of model.namedParameters()) {
+      expect(Array.from(p.grad!.toTypedArray()), name).toEqual(Array.from(plainParams.get(name)!.grad!.toTypedArray()));
+      expect(relativeError(p.grad!, tensors.get(`grad.${name}`)!), name).toBeLessThan(1e-3);
+    }
+    // generation (KV cache, no graph) takes the plain path
+    const before = calls.map((c) => c.n);
+    const generated = model.generate(reference.generate.prompt, { maxNewTokens: 2 });
+    expect(generated).toEqual(plain.generate(reference.generate.prompt, { maxNewTokens: 2 }));
+    expect(calls.map((c, i) => c.n - before[i]!)).toEqual(calls.map(() => 2));
+    // a KV cache means inference: the cached forward takes the plain path even in training mode with grad on
+    const cachedLogits = (m: LlamaForCausalLM) => {
+      const caches = m.createCaches();
+      m.forward([reference.generate.prompt], { kvCaches: caches });
+      return Array.from(m.forward([[3]], { kvCaches: caches }).logits.toTypedArray());
+    };
+    expect(model.training).toBe(true);
+    expect(cachedLogits(model)).toEqual(cachedLogits(plain));
+    expect(calls.map((c, i) => c.n - before[i]!)).toEqual(calls.map(() => 4));
+    // disabled again: one call per layer per step
+    model.gradientCheckpointingDisable();
+    model.forward(inputIds, { labels }).loss!.backward();
+    expect(calls.map((c, i) => c.n - before[i]!)).toEqual(calls.map(() => 5));
+  });
+
   it('round-trips savePretrained → fromPretrained exactly', async () => {
     const model = await LlamaForCausalLM.fromPretrained(FIXTURE);
     const dir = join(scratch, 'roundtrip');

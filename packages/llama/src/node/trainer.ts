@@ -74,7 +74,8 @@ export function evaluate(model: LlamaForCausalLM, batches: Tensor[]): number {
 export function describeConfig(config: TrainConfig): string[] {
   const m = config.model;
   const params = countParameters(m);
-  const mem = estimateTrainingMemory(m, { batchSize: config.train.microBatchSize, seqLen: config.train.seqLen });
+  const mem = estimateTrainingMemory(m, { batchSize: config.train.microBatchSize, seqLen: config.train.seqLen, gradientCheckpointing: config.gradientCheckpointing });
+  const other = estimateTrainingMemory(m, { batchSize: config.train.microBatchSize, seqLen: config.train.seqLen, gradientCheckpointing: !config.gradientCheckpointing });
   const tokens = config.train.batchSize * config.train.seqLen;
   const flops = trainingFlopsPerStep(m, { tokens, seqLen: config.train.seqLen });
   const gib = (b: number) => `${(b / 2 ** 30).toFixed(b < 2 ** 30 ? 3 : 1)} GiB`;
@@ -83,6 +84,7 @@ export function describeConfig(config: TrainConfig): string[] {
     `model:             hidden ${m.hiddenSize}, layers ${m.numHiddenLayers}, heads ${m.numAttentionHeads} (kv ${m.numKeyValueHeads}), ffn ${m.intermediateSize}, vocab ${m.vocabSize}, context ${m.maxPositionEmbeddings}`,
     `parameters:        ${params.toLocaleString('en-US')}`,
     `training memory:   ${gib(mem.total)} float32 (weights ${gib(mem.weights)}, grads ${gib(mem.grads)}, AdamW moments ${gib(mem.adamMoments)}, activations ${gib(mem.activations)} for a micro-batch of ${config.train.microBatchSize}×${config.train.seqLen})`,
+    `                   gradient checkpointing ${config.gradientCheckpointing ? 'on' : 'off'} (model.gradient_checkpointing); ${config.gradientCheckpointing ? 'off' : 'on'} it would be ${gib(other.total)} (activations ${gib(other.activations)})`,
     `tokens per step:   ${tokens.toLocaleString('en-US')} (batch ${config.train.batchSize} × ${config.train.seqLen}, micro-batches of ${config.train.microBatchSize})`,
     `FLOPs per step:    ${flops.toExponential(3)} (≈ 6·params·tokens + attention)`,
     `steps:             ${config.runconfig.maxSteps.toLocaleString('en-US')} (${(tokens * config.runconfig.maxSteps).toExponential(2)} tokens)`,
@@ -107,7 +109,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult
   const rc = config.runconfig;
   mkdirSync(modelDir, { recursive: true });
 
-  const mem = estimateTrainingMemory(config.model, { batchSize: microBatchSize, seqLen });
+  const mem = estimateTrainingMemory(config.model, { batchSize: microBatchSize, seqLen, gradientCheckpointing: config.gradientCheckpointing });
   if (mode !== 'eval' && mem.total > freemem()) {
     throw new Error(`train: this config needs about ${(mem.total / 2 ** 30).toFixed(1)} GiB for training in float32 (weights, grads, AdamW moments, activations), but only ${(freemem() / 2 ** 30).toFixed(1)} GiB is free; use a smaller model or micro-batch (try --dry_run)`);
   }
@@ -133,6 +135,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult
     model = new LlamaForCausalLM(config.model, { generator: new Generator(rc.seed) });
     state = { step: 0, dataGenerator: new Generator(rc.seed + 1).getState(), tokensSeen: 0, configSource: config.source };
   }
+  if (config.gradientCheckpointing) model.gradientCheckpointingEnable();
   const dataGenerator = new Generator(0).setState(state.dataGenerator);
   // weight decay on matrices only: norm weights are left out, as is usual for LLaMA training
   const decay = model.namedParameters().filter(([, p]) => p.ndim >= 2);
