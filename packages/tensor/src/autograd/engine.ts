@@ -5,6 +5,7 @@
 import { Tensor } from '../tensor.js';
 import { fmt, sameShape } from '../shape.js';
 import { withGradMode } from './graph.js';
+import { finishTracking, releaseUnreferenced, startTracking, stopTracking, untracked } from '../storage-pool.js';
 
 /** Options of `grad` and `backward`. */
 export interface GradOptions {
@@ -65,12 +66,27 @@ function seedGradients(outputs: readonly Tensor[], gradOutputs: GradOptions['gra
   });
 }
 
-// Runs the backward pass. Calls onLeafGrad for every tensor in `stopAt` (or every leaf that
-// requires grad when stopAt is null) with its total gradient.
+// Who owns the gradients run captures: `keeps` when capture holds on to them (grad's results)
+// rather than copying them (.grad); `toCaller` when they return into an enclosing backward step.
+interface CaptureOwnership { keeps: boolean; toCaller: boolean }
+
+// Runs the backward pass. Calls capture for every tensor in `wanted` (or every leaf that requires
+// grad when wanted is null) with its total gradient.
+//
+// Without createGraph and retainGraph, each node's backward (and so what it saved) is dropped as
+// soon as it has run, and the buffers allocated during the run go back to the storage pool as
+// soon as no pending gradient views them (the ownership rule is in storage-pool.ts).
 function run(
   op: string, outputs: readonly Tensor[], seeds: readonly Tensor[], createGraph: boolean, retainGraph: boolean,
-  capture: (t: Tensor, g: Tensor) => void, wanted: Set<Tensor> | null, stop: ReadonlySet<Tensor> | null = null,
+  capture: (t: Tensor, g: Tensor) => void, wanted: Set<Tensor> | null, stop: ReadonlySet<Tensor> | null,
+  ownership: CaptureOwnership,
 ): void {
+  const tracker = createGraph || retainGraph ? null : startTracking();
+  const handedOut = new Set<ArrayBufferLike>();
+  const give = (t: Tensor, g: Tensor) => {
+    handedOut.add(g.storage.buffer);
+    untracked(() => capture(t, g));
+  };
   const pending = new Map<Tensor, Tensor>();
   const accumulate = (t: Tensor, g: Tensor) => {
     const prev = pending.get(t);
@@ -78,10 +94,19 @@ function run(
   };
   outputs.forEach((o, i) => accumulate(o, seeds[i]!));
   const order = topoSort(outputs, stop);
-  withGradMode(createGraph, () => {
+  try {
+    withGradMode(createGraph, () => runNodes());
+  } finally {
+    if (tracker) stopTracking(tracker);
+  }
+  if (!retainGraph) for (const node of order) node.gradFn!.backward = null;
+  for (const [t, g] of pending) if (!t.gradFn || wanted?.has(t)) give(t, g);
+  if (tracker) finishTracking(tracker, ownership.keeps ? handedOut : new Set(), ownership.toCaller);
+
+  function runNodes(): void {
     for (const node of order) {
       const g = pending.get(node);
-      if (wanted?.has(node) && g) capture(node, g);
+      if (wanted?.has(node) && g) give(node, g);
       const fn = node.gradFn!;
       if (!fn.backward) {
         throw new Error(`${op}: trying to backward through the graph a second time (through '${fn.name}'); its buffers were freed after the first backward — pass { retainGraph: true } to the first call`);
@@ -89,6 +114,7 @@ function run(
       pending.delete(node);
       if (!g) continue;
       const grads = fn.backward(g);
+      if (tracker) fn.backward = null; // what it saved can go now
       fn.inputs.forEach((input, k) => {
         const gi = grads[k];
         if (!gi || !input.requiresGrad) return;
@@ -98,10 +124,13 @@ function run(
         if (input.gradFn) accumulate(input, gi);
         else if (wanted === null || wanted.has(input)) accumulate(input, gi);
       });
+      if (tracker && tracker.buffers.size > 0) {
+        const live = new Set(handedOut);
+        for (const p of pending.values()) live.add(p.storage.buffer);
+        releaseUnreferenced(tracker, live);
+      }
     }
-  });
-  if (!retainGraph) for (const node of order) node.gradFn!.backward = null;
-  for (const [t, g] of pending) if (!t.gradFn || wanted?.has(t)) capture(t, g);
+  }
 }
 
 /** Backpropagates from `root`, accumulating into `.grad` of every leaf that requires grad. */
@@ -119,7 +148,7 @@ export function backward(root: Tensor, gradOutput?: Tensor, opts: { retainGraph?
       // own a contiguous copy: g may alias another tensor's storage (add passes its gradient through)
       leaf.grad = withGradMode(false, () => g.clone());
     }
-  }, null);
+  }, null, null, { keeps: false, toCaller: false });
 }
 
 /**
@@ -139,7 +168,7 @@ export function grad(outputs: Tensor | Tensor[], inputs: Tensor | Tensor[], opts
   run('grad', outs, seeds, createGraph, opts.retainGraph ?? createGraph, (t, g) => {
     const prev = result.get(t);
     result.set(t, prev ? prev.add(g) : g);
-  }, new Set(ins));
+  }, new Set(ins), null, { keeps: true, toCaller: false });
   return ins.map((t) => result.get(t) ?? Tensor.empty(t.shape, t.dtype));
 }
 
@@ -154,6 +183,6 @@ export function gradToBoundary(outputs: readonly Tensor[], gradOutputs: readonly
   run('checkpoint', outputs, gradOutputs, createGraph, createGraph, (t, g) => {
     const prev = result.get(t);
     result.set(t, prev ? prev.add(g) : g);
-  }, wanted, wanted);
+  }, wanted, wanted, { keeps: true, toCaller: true });
   return boundary.map((t) => result.get(t) ?? null);
 }
