@@ -93,18 +93,28 @@ function run(
     pending.set(t, prev ? prev.add(g) : g);
   };
   outputs.forEach((o, i) => accumulate(o, seeds[i]!));
-  const order = topoSort(outputs, stop);
+  const order: Array<Tensor | undefined> = topoSort(outputs, stop);
+  // The graph behind a node that has run is not needed again: what its backward saved, its inputs
+  // and the node itself can go now (to the collector: the user may hold them, so only V8 can tell)
+  // rather than when the whole backward ends.
+  const dropNode = (i: number) => {
+    const fn = order[i]!.gradFn!;
+    fn.backward = null;
+    (fn as { inputs: readonly Tensor[] }).inputs = [];
+    order[i] = undefined;
+  };
   try {
     withGradMode(createGraph, () => runNodes());
   } finally {
     if (tracker) stopTracking(tracker);
   }
-  if (!retainGraph) for (const node of order) node.gradFn!.backward = null;
+  if (!retainGraph) for (const node of order) if (node) node.gradFn!.backward = null;
   for (const [t, g] of pending) if (!t.gradFn || wanted?.has(t)) give(t, g);
   if (tracker) finishTracking(tracker, ownership.keeps ? handedOut : new Set(), ownership.toCaller);
 
   function runNodes(): void {
-    for (const node of order) {
+    for (let i = 0; i < order.length; i++) {
+      const node = order[i]!;
       const g = pending.get(node);
       if (wanted?.has(node) && g) give(node, g);
       const fn = node.gradFn!;
@@ -112,9 +122,11 @@ function run(
         throw new Error(`${op}: trying to backward through the graph a second time (through '${fn.name}'); its buffers were freed after the first backward — pass { retainGraph: true } to the first call`);
       }
       pending.delete(node);
-      if (!g) continue;
+      if (!g) {
+        if (tracker) dropNode(i);
+        continue;
+      }
       const grads = fn.backward(g);
-      if (tracker) fn.backward = null; // what it saved can go now
       fn.inputs.forEach((input, k) => {
         const gi = grads[k];
         if (!gi || !input.requiresGrad) return;
@@ -124,6 +136,7 @@ function run(
         if (input.gradFn) accumulate(input, gi);
         else if (wanted === null || wanted.has(input)) accumulate(input, gi);
       });
+      if (tracker) dropNode(i);
       if (tracker && tracker.buffers.size > 0) {
         const live = new Set(handedOut);
         for (const p of pending.values()) live.add(p.storage.buffer);
