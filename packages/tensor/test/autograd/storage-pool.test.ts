@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  type Tensor, Generator, cat, checkpoint, grad, noGrad, randn, setStoragePool, storagePoolStats,
+  type Tensor, Generator, cat, checkpoint, defineOp, grad, noGrad, randn, setStoragePool, storagePoolStats,
 } from '../../src/index.js';
 
 const defaults = setStoragePool({});
@@ -159,5 +159,23 @@ describe('storage pool', () => {
     y.backward(undefined, { retainGraph: true });
     grad(x.sin().sum(), x, { createGraph: true });
     expect(storagePoolStats().released).toBe(before);
+  });
+
+  it('the engine drops each node\'s backward and inputs as soon as it has run, unless the graph is retained', () => {
+    const seen: Array<[boolean, number]> = [];
+    let later: Tensor | null = null;
+    // a custom op that, in its backward, looks at the node that ran before it
+    const probe = defineOp('probe', (x: Tensor) => ({
+      output: x.mul(1),
+      backward: (g) => {
+        seen.push([later!.gradFn!.backward === null, later!.gradFn!.inputs.length]);
+        return [g];
+      },
+    }));
+    const x = randn([3], { generator: new Generator(4) }).setRequiresGrad();
+    later = probe(x).exp();
+    later.sum().backward(undefined, { retainGraph: true });
+    later.sum().backward();
+    expect(seen).toEqual([[false, 1], [true, 0]]);
   });
 });
