@@ -4,6 +4,7 @@
 
 import { Tensor } from '../tensor.js';
 import { fmt, sameShape } from '../shape.js';
+import { allocStorage } from '../dtype.js';
 import { withGradMode } from './graph.js';
 import { finishTracking, releaseUnreferenced, startTracking, stopTracking, untracked } from '../storage-pool.js';
 
@@ -94,13 +95,27 @@ function run(
   };
   outputs.forEach((o, i) => accumulate(o, seeds[i]!));
   const order: Array<Tensor | undefined> = topoSort(outputs, stop);
-  // The graph behind a node that has run is not needed again: what its backward saved, its inputs
-  // and the node itself can go now (to the collector: the user may hold them, so only V8 can tell)
-  // rather than when the whole backward ends.
+  // The graph behind a node that has run is not needed again: what its backward saved and the
+  // values of its inputs can go now (to the collector: the user may hold them, so only V8 can
+  // tell) rather than when the whole backward ends. As in PyTorch the structure stays (toDot
+  // still draws it): a non-leaf input is replaced by a stand-in with its shape and gradFn but no
+  // elements.
+  const standIns = new Map<Tensor, Tensor>();
+  const standIn = (t: Tensor): Tensor => {
+    if (!t.gradFn) return t;
+    let s = standIns.get(t);
+    if (!s) {
+      s = new Tensor(allocStorage(t.dtype, 0), t.shape, t.shape.map(() => 0), 0, t.dtype);
+      s.requiresGrad = t.requiresGrad;
+      s.gradFn = t.gradFn;
+      standIns.set(t, s);
+    }
+    return s;
+  };
   const dropNode = (i: number) => {
     const fn = order[i]!.gradFn!;
     fn.backward = null;
-    (fn as { inputs: readonly Tensor[] }).inputs = [];
+    (fn as { inputs: readonly Tensor[] }).inputs = fn.inputs.map(standIn);
     order[i] = undefined;
   };
   try {

@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  type Tensor, Generator, cat, checkpoint, defineOp, grad, noGrad, randn, setStoragePool, storagePoolStats,
+  type Tensor, Generator, cat, checkpoint, defineOp, grad, noGrad, randn, setStoragePool, storagePoolStats, toDot,
 } from '../../src/index.js';
 
 const defaults = setStoragePool({});
@@ -161,21 +161,31 @@ describe('storage pool', () => {
     expect(storagePoolStats().released).toBe(before);
   });
 
-  it('the engine drops each node\'s backward and inputs as soon as it has run, unless the graph is retained', () => {
+  it('the engine drops each node\'s backward and its inputs\' values as soon as it has run, unless the graph is retained, and toDot draws the same graph after', () => {
     const seen: Array<[boolean, number]> = [];
     let later: Tensor | null = null;
     // a custom op that, in its backward, looks at the node that ran before it
     const probe = defineOp('probe', (x: Tensor) => ({
       output: x.mul(1),
       backward: (g) => {
-        seen.push([later!.gradFn!.backward === null, later!.gradFn!.inputs.length]);
+        seen.push([later!.gradFn!.backward === null, later!.gradFn!.inputs[0]!.storage.length]);
         return [g];
       },
     }));
     const x = randn([3], { generator: new Generator(4) }).setRequiresGrad();
-    later = probe(x).exp();
-    later.sum().backward(undefined, { retainGraph: true });
-    later.sum().backward();
-    expect(seen).toEqual([[false, 1], [true, 0]]);
+    const inner = probe(x);
+    later = inner.exp();
+    const loss = later.sum();
+    const names = new Map([[x, 'x'], [inner, 'inner'], [loss, 'loss']]);
+    const dot = toDot(loss, names);
+    loss.backward(undefined, { retainGraph: true });
+    loss.backward(); // the second one frees the graph
+    // retained, the input kept its 3 elements; freed, a stand-in with none took its place
+    expect(seen).toEqual([[false, 3], [true, 0]]);
+    expect(later.gradFn!.inputs[0]).not.toBe(inner);
+    expect(later.gradFn!.inputs[0]!.gradFn).toBe(inner.gradFn);
+    // the structure stays: the same drawing, names included
+    expect(toDot(loss, names)).toBe(dot);
+    expect(() => loss.backward()).toThrow(/backward through the graph a second time/);
   });
 });
