@@ -100,7 +100,7 @@ function run(
   // tell) rather than when the whole backward ends. As in PyTorch the structure stays (toDot
   // still draws it): a non-leaf input is replaced by a stand-in with its shape and gradFn but no
   // elements.
-  const standIns = new Map<Tensor, Tensor>();
+  const standIns = new WeakMap<Tensor, Tensor>(); // weak: it must not keep the originals alive
   const standIn = (t: Tensor): Tensor => {
     if (!t.gradFn) return t;
     let s = standIns.get(t);
