@@ -5,13 +5,18 @@
 // runtime's own share), after the warm-up steps, its range over the measured steps (flat means
 // within 10% of the post-warm-up figure), and the peak against the analytic training state
 // (weights + gradients + AdamW moments + one step's activations, estimateTrainingMemory).
+// Runs differ in gradient checkpointing (one checkpoint per decoder layer), in the float storage
+// pool (on as tsgrad ships, or off: every buffer waits for V8's collector), and in the context
+// length (the long-context runs: sequence 2048 and 8192, batch 1). Pairs that differ only in
+// checkpointing get a comparison: the activation part of each peak (peak − runtime − state) and
+// the step-time ratio.
 //
 // The child is this file run with --child '<options as JSON>'; it prints one JSON line, the result.
 
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { type LlamaConfig, LlamaForCausalLM, estimateTrainingMemory } from '@tsgrad/llama';
-import { Generator, Tensor } from '@tsgrad/tensor';
+import { Generator, Tensor, setStoragePool } from '@tsgrad/tensor';
 import { type Row, formatNumber } from './table.js';
 import { enableWorkerThreads } from '@tsgrad/tensor/node';
 import { tsgradTrainer } from './tsgrad-train.js';
@@ -31,6 +36,10 @@ export interface MemoryOptions {
   steps: number;
   /** Threads for the big matmuls (the worker pool, as the training CLI uses by default); 1 = none. */
   threads: number;
+  /** One checkpoint per decoder layer (model.gradientCheckpointingEnable()); default off. */
+  gradientCheckpointing?: boolean;
+  /** The float storage pool (default on, as tsgrad ships); off, freed buffers wait for V8's collector. */
+  pool?: boolean;
 }
 
 /** What one memory run measured (bytes). */
@@ -51,6 +60,8 @@ export interface MemoryResult {
   analytic: { state: number; activations: number; total: number };
   /** Measured steps per second. */
   stepsPerSecond: number;
+  /** The largest rss seen in each measured step (the curve over the run). */
+  stepPeaks: number[];
 }
 
 const MB = 1024 * 1024;
@@ -60,17 +71,23 @@ export async function measureMemory(opts: MemoryOptions, log: (line: string) => 
   const threads = Math.max(1, opts.threads);
   if (threads > 1) await enableWorkerThreads(threads - 1);
   const rss = (): number => process.memoryUsage.rss();
+  if (opts.pool === false) setStoragePool({ enabled: false });
   const baseline = rss();
-  const model = new LlamaForCausalLM(opts.config, { generator: new Generator(0) });
+  // a long-context run needs the rotary tables to reach its length
+  const config = { ...opts.config, maxPositionEmbeddings: Math.max(opts.config.maxPositionEmbeddings, opts.seqLen) };
+  const model = new LlamaForCausalLM(config, { generator: new Generator(0) });
+  if (opts.gradientCheckpointing) model.gradientCheckpointingEnable();
   const ids = new Tensor(seededInts(opts.batch * opts.seqLen, opts.config.vocabSize, 21), [opts.batch, opts.seqLen]);
   let measuring = false;
   let min = Infinity;
   let max = 0;
+  let stepMax = 0;
   const probe = (): void => {
     if (!measuring) return;
     const r = rss();
     min = Math.min(min, r);
     max = Math.max(max, r);
+    stepMax = Math.max(stepMax, r);
   };
   const trainer = tsgradTrainer(model, ids, 1e-3, probe);
   for (let s = 0; s < opts.warmupSteps; s++) trainer.step();
@@ -78,18 +95,21 @@ export async function measureMemory(opts: MemoryOptions, log: (line: string) => 
   measuring = true;
   const t0 = performance.now();
   let loss = NaN;
+  const stepPeaks: number[] = [];
   for (let s = 1; s <= opts.steps; s++) {
+    stepMax = 0;
     loss = trainer.step();
+    stepPeaks.push(stepMax);
     if (s % 50 === 0 || s === opts.steps) log(`memory: step ${s}/${opts.steps}, rss ${(rss() / MB).toFixed(0)} MB, loss ${loss.toFixed(3)}`);
   }
   const seconds = (performance.now() - t0) / 1000;
   if (!Number.isFinite(loss)) throw new Error(`memory: the training loss became ${loss}`);
-  const est = estimateTrainingMemory(opts.config, { batchSize: opts.batch, seqLen: opts.seqLen });
+  const est = estimateTrainingMemory(config, { batchSize: opts.batch, seqLen: opts.seqLen, gradientCheckpointing: opts.gradientCheckpointing });
   const state = est.weights + est.grads + est.adamMoments;
   return {
     options: opts, baseline, afterWarmup, last: rss(), min, max,
     analytic: { state, activations: est.activations, total: est.total },
-    stepsPerSecond: opts.steps / seconds,
+    stepsPerSecond: opts.steps / seconds, stepPeaks,
   };
 }
 
@@ -128,7 +148,7 @@ export function memoryRows(runs: readonly MemoryResult[]): Row[] {
   const mb = (x: number): string => formatNumber(x / MB);
   for (const r of runs) {
     const o = r.options;
-    const what = `batch ${o.batch} × ${o.seqLen}, ${o.threads} thread${o.threads > 1 ? 's' : ''}, ${o.steps} steps after ${o.warmupSteps} warm-up`;
+    const what = describeRun(o);
     const drift = (r.max - r.afterWarmup) / r.afterWarmup;
     const added = r.max - r.baseline;
     const row = (benchmark: string, value: number, text: string): Row => ({ section: SECTION, benchmark: `${what}: ${benchmark}`, values: { tsgrad: value / MB }, tsgradText: text, ratios: false });
@@ -138,9 +158,33 @@ export function memoryRows(runs: readonly MemoryResult[]): Row[] {
       row('rss range over the measured steps', r.max, `${mb(r.min)}–${mb(r.max)} (max ${drift >= 0 ? '+' : ''}${(100 * drift).toFixed(1)}% vs after warm-up)`),
       row('analytic: weights + grads + AdamW moments + activations', r.analytic.total, `${mb(r.analytic.state)} + ${mb(r.analytic.activations)} = ${mb(r.analytic.total)}`),
       row('peak rss ÷ analytic (above the runtime\'s own rss)', r.max, `${(r.max / r.analytic.total).toFixed(2)}× (${(added / r.analytic.total).toFixed(2)}×)`),
+      row('peak rss per measured step', r.max, r.stepPeaks.map((x) => mb(x)).join(', ')),
+    );
+  }
+  // checkpointing on against off, same everything else: the activation part of each peak
+  for (const on of runs.filter((r) => r.options.gradientCheckpointing)) {
+    const off = runs.find((r) => !r.options.gradientCheckpointing && sameRunBut(r.options, on.options));
+    if (!off) continue;
+    const activations = (r: MemoryResult): number => r.max - r.baseline - r.analytic.state;
+    const what = describeRun({ ...on.options, gradientCheckpointing: false }).replace(/, \d+ steps after \d+ warm-up/, '');
+    const row = (benchmark: string, value: number, text: string): Row => ({ section: SECTION, benchmark: `checkpointing on vs off, ${what}: ${benchmark}`, values: { tsgrad: value }, tsgradText: text, ratios: false });
+    rows.push(
+      row('activation part of the peak (peak − runtime − state), on ÷ off', activations(on) / activations(off),
+        `${mb(activations(on))} ÷ ${mb(activations(off))} = ${(activations(on) / activations(off)).toFixed(2)}`),
+      row('step time, on ÷ off', off.stepsPerSecond / on.stepsPerSecond, `${(off.stepsPerSecond / on.stepsPerSecond).toFixed(2)}× (${(1 / on.stepsPerSecond).toFixed(2)} s vs ${(1 / off.stepsPerSecond).toFixed(2)} s per step; noisy on a loaded machine)`),
     );
   }
   return rows;
+}
+
+/** A run's label: batch × sequence, threads, steps, and what differs from the default. */
+function describeRun(o: MemoryOptions): string {
+  const extras = [o.gradientCheckpointing ? 'checkpointing' : '', o.pool === false ? 'pool off' : ''].filter(Boolean);
+  return `batch ${o.batch} × ${o.seqLen}, ${o.threads} thread${o.threads > 1 ? 's' : ''}, ${o.steps} steps after ${o.warmupSteps} warm-up${extras.length ? `, ${extras.join(', ')}` : ''}`;
+}
+
+function sameRunBut(a: MemoryOptions, b: MemoryOptions): boolean {
+  return a.batch === b.batch && a.seqLen === b.seqLen && a.threads === b.threads && (a.pool ?? true) === (b.pool ?? true) && JSON.stringify(a.config) === JSON.stringify(b.config);
 }
 
 async function childMain(): Promise<void> {

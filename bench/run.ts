@@ -5,6 +5,7 @@
 //   pnpm bench                  the full suite (~15 minutes on 2 cores); writes bench/results.md
 //   pnpm bench --quick          tiny sizes, one sample each (< 1 minute); writes bench/results-quick.md
 //   pnpm bench --only matmul    one family (matmul | norms | train | generate | memory | tokenizer); combine with --quick
+//   pnpm bench --long           also one training step at sequence 8192 with checkpointing (slow: minutes)
 //
 // Every benchmark first checks tsgrad's outputs against tfjs's on the same data and aborts loudly
 // (exit code 1) if they differ.
@@ -39,6 +40,8 @@ export interface SuiteOptions {
   only?: BenchName;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
+  /** Also the memory run at sequence 8192 (batch 1, checkpointing): several minutes. */
+  long?: boolean;
 }
 
 /** What runSuite returns. */
@@ -114,17 +117,27 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResult> {
     rows.push(...(await benchTwoThreads({ matmulSize: q ? 128 : 512, matmulSamples: q ? 1 : 5, config, batch, seqLen, trainSteps: q ? 1 : 2 }, log)));
   }
   if (wants('memory')) {
-    // the peak at the benchmark's batch, and a 500-step soak at batch 2 (500 steps at batch 8
-    // would take half an hour); both with the worker pool, as the training command runs
+    // the peak at the benchmark's batch (as shipped; with the storage pool off; with
+    // checkpointing), a 500-step soak at batch 2 (500 steps at batch 8 would take half an hour),
+    // and long contexts at batch 1 (sequence 2048 without and with checkpointing; 8192 with it
+    // under --long); all with the worker pool, as the training command runs
     const runs: MemoryOptions[] = q
-      ? [{ config, batch, seqLen, warmupSteps: 2, steps: 10, threads: 2 }]
+      ? [
+        { config, batch, seqLen, warmupSteps: 2, steps: 10, threads: 2 },
+        { config, batch, seqLen, warmupSteps: 2, steps: 10, threads: 2, gradientCheckpointing: true },
+      ]
       : [
         { config, batch, seqLen, warmupSteps: 3, steps: 20, threads: 2 },
+        { config, batch, seqLen, warmupSteps: 3, steps: 20, threads: 2, pool: false },
+        { config, batch, seqLen, warmupSteps: 3, steps: 20, threads: 2, gradientCheckpointing: true },
         { config, batch: 2, seqLen, warmupSteps: 20, steps: 500, threads: 2 },
+        { config, batch: 1, seqLen: 2048, warmupSteps: 1, steps: 3, threads: 2 },
+        { config, batch: 1, seqLen: 2048, warmupSteps: 1, steps: 3, threads: 2, gradientCheckpointing: true },
       ];
+    if (opts.long) runs.push({ config, batch: 1, seqLen: 8192, warmupSteps: 0, steps: 2, threads: 2, gradientCheckpointing: true });
     const results = [];
     for (const run of runs) {
-      log(`memory: batch ${run.batch} × ${run.seqLen}, ${run.steps} steps, in a child process …`);
+      log(`memory: batch ${run.batch} × ${run.seqLen}, ${run.steps} steps${run.gradientCheckpointing ? ', checkpointing' : ''}${run.pool === false ? ', pool off' : ''}, in a child process …`);
       results.push(await benchMemory(run, log));
     }
     rows.push(...memoryRows(results));
@@ -167,19 +180,19 @@ function buildNotes(quick: boolean, sameTokens: string): string[] {
   return notes;
 }
 
-/** Parses `--quick` and `--only NAME` (also `--only=NAME`). */
-export function parseArgs(argv: readonly string[]): { quick: boolean; only?: BenchName } {
+/** Parses `--quick`, `--long` and `--only NAME` (also `--only=NAME`). */
+export function parseArgs(argv: readonly string[]): { quick: boolean; long: boolean; only?: BenchName } {
   let only: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--only') only = argv[++i];
     else if (a.startsWith('--only=')) only = a.slice('--only='.length);
-    else if (a !== '--quick') throw new Error(`bench: unknown argument '${a}' (expected --quick, --only ${BENCH_NAMES.join('|')})`);
+    else if (a !== '--quick' && a !== '--long') throw new Error(`bench: unknown argument '${a}' (expected --quick, --long, --only ${BENCH_NAMES.join('|')})`);
   }
   if (only !== undefined && !BENCH_NAMES.includes(only as BenchName)) {
     throw new Error(`bench: --only expects one of ${BENCH_NAMES.join(', ')}, got '${only}'`);
   }
-  return { quick: argv.includes('--quick'), only: only as BenchName | undefined };
+  return { quick: argv.includes('--quick'), long: argv.includes('--long'), only: only as BenchName | undefined };
 }
 
 async function main(): Promise<void> {

@@ -33,8 +33,8 @@ describe('bench helpers', () => {
   });
 
   it('parses --quick and --only, and rejects anything else', () => {
-    expect(parseArgs(['--quick', '--only', 'norms'])).toEqual({ quick: true, only: 'norms' });
-    expect(parseArgs(['--only=train'])).toEqual({ quick: false, only: 'train' });
+    expect(parseArgs(['--quick', '--only', 'norms'])).toEqual({ quick: true, long: false, only: 'norms' });
+    expect(parseArgs(['--only=train', '--long'])).toEqual({ quick: false, long: true, only: 'train' });
     expect(() => parseArgs(['--only', 'conv'])).toThrow(/--only expects/);
     expect(() => parseArgs(['--fast'])).toThrow(/unknown argument/);
   });
@@ -59,7 +59,8 @@ describe('quick suite', () => {
     // PyTorch's row is there whether torch ran or was skipped (it is never required)
     expect(names.some((n) => /^PyTorch .*(tokens\/s|skipped)/.test(n))).toBe(true);
     const memory = result.rows.filter((r) => r.section.startsWith('training memory'));
-    for (const m of ['rss before the model', 'rss after warm-up', 'rss range over the measured steps', 'analytic: weights + grads', 'peak rss ÷ analytic']) {
+    for (const m of ['rss before the model', 'rss after warm-up', 'rss range over the measured steps', 'analytic: weights + grads', 'peak rss ÷ analytic',
+      'peak rss per measured step', 'checkpointing on vs off', 'activation part of the peak', 'step time, on ÷ off']) {
       expect(memory.some((r) => r.benchmark.includes(m)), m).toBe(true);
     }
     expect(names).toContain('4-token prompt + 8 new tokens');

@@ -296,9 +296,12 @@ export interface TrainingMemory {
  * i.e. 4·C + 2·H·D + 2·Hkv·D + 3·F + 2·H floats (8·C + 3·F + 2·H for plain multi-head attention),
  * plus, once per token, the final norm's input and output (2·C) and the logits and their softmax (2·V).
  * Fused kernels save less and composite ones (which also keep raw scores) more: it is an estimate.
+ * With gradient checkpointing each layer keeps only its input (C per token and layer) and one
+ * layer's activations at a time exist again while its backward runs: L·C + perLayer instead of
+ * L·perLayer.
  */
 export function estimateTrainingMemory(
-  config: LlamaConfig, { batchSize, seqLen }: { batchSize: number; seqLen: number },
+  config: LlamaConfig, { batchSize, seqLen, gradientCheckpointing = false }: { batchSize: number; seqLen: number; gradientCheckpointing?: boolean },
 ): TrainingMemory {
   const { hiddenSize: C, intermediateSize: F, numHiddenLayers: L, vocabSize: V } = config;
   const H = config.numAttentionHeads;
@@ -306,7 +309,7 @@ export function estimateTrainingMemory(
   const D = resolvedHeadDim(config);
   const P = countParameters(config);
   const perLayer = 4 * C + 2 * H * D + 2 * Hkv * D + 3 * F + 2 * H;
-  const perToken = L * perLayer + 2 * C + 2 * V;
+  const perToken = (gradientCheckpointing ? L * C + perLayer : L * perLayer) + 2 * C + 2 * V;
   const weights = 4 * P;
   const grads = 4 * P;
   const adamMoments = 8 * P;

@@ -42,7 +42,7 @@ export class KVCache {
       old.k.offset === buf.k.offset && old.v.offset === buf.v.offset && old.k.dtype === k.dtype && old.v.dtype === v.dtype;
     if (!buf || !viewsBuffers || buf.k.shape[2]! < P + T) {
       const capacity = Math.max(16, 2 * (P + T));
-      const grown = { k: Tensor.empty([B, Hkv, capacity, D], k.dtype), v: Tensor.empty([B, Hkv, capacity, D], v.dtype) };
+      const grown = { k: Tensor.zeros([B, Hkv, capacity, D], k.dtype), v: Tensor.zeros([B, Hkv, capacity, D], v.dtype) };
       if (old) {
         grown.k.narrow(2, 0, P).copy_(old.k);
         grown.v.narrow(2, 0, P).copy_(old.v);

@@ -9,7 +9,7 @@
 // Shapes: B batch, T new tokens, P cached tokens, C hidden, H query heads, Hkv key/value heads,
 // G = H / Hkv query heads per key/value head, D head dim, F FFN hidden, V vocab, L layers.
 
-import { type DType, type Generator, Tensor, cat, full, swiglu, tensor } from '@tsgrad/tensor';
+import { type DType, type Generator, Tensor, cat, checkpoint, full, isGradEnabled, swiglu, tensor } from '@tsgrad/tensor';
 import {
   Embedding, Linear, Module, ModuleList, RMSNorm, RotaryEmbedding, crossEntropy, scaledDotProductAttention,
 } from '@tsgrad/nn';
@@ -239,6 +239,8 @@ export class LlamaModel extends Module {
   norm: RMSNorm;
   /** Rotary tables shared by every layer (no parameters). */
   rotary: RotaryEmbedding;
+  /** Recompute each layer in backward instead of keeping its activations (see gradientCheckpointingEnable). */
+  gradientCheckpointing = false;
 
   /** The decoder stack for a config. */
   constructor(config: LlamaConfig, opts: LlamaInitOptions = {}) {
@@ -255,7 +257,12 @@ export class LlamaModel extends Module {
   forward(ids: Tensor, caches?: KVCache[], opts: DecoderInputs = {}): Tensor {
     let h = this.embed_tokens.forward(ids); // [B, T, C]
     let i = 0;
-    for (const layer of this.layers) h = layer.forward(h, caches?.[i++], opts); // [B, T, C]
+    for (const layer of this.layers) {
+      const cache = caches?.[i++];
+      // one checkpoint per layer, as Hugging Face: only when training builds a graph (not with a KV cache)
+      const recompute = this.gradientCheckpointing && this.training && isGradEnabled() && !cache;
+      h = recompute ? checkpoint((x: Tensor) => layer.forward(x, undefined, opts), h) : layer.forward(h, cache, opts); // [B, T, C]
+    }
     return this.norm.forward(h); // [B, T, C]
   }
 }
@@ -324,6 +331,22 @@ export class LlamaForCausalLM extends Module {
     // tied: lm_head shares the embedding's Parameter, so namedParameters (deduplicating by
     // identity) lists it once, as model.embed_tokens.weight, and both uses add to one gradient
     if (config.tieWordEmbeddings) this.lm_head.weight = this.model.embed_tokens.weight;
+  }
+
+  /**
+   * Gradient (activation) checkpointing, as Hugging Face's gradient_checkpointing_enable: while
+   * training with grad on, each decoder layer keeps only its input and recomputes its activations
+   * in backward (`checkpoint`): same gradients, bit for bit, for about one more forward per step.
+   */
+  gradientCheckpointingEnable(): this {
+    this.model.gradientCheckpointing = true;
+    return this;
+  }
+
+  /** Keeps every layer's activations for backward again (the default). */
+  gradientCheckpointingDisable(): this {
+    this.model.gradientCheckpointing = false;
+    return this;
   }
 
   /** One empty key/value cache per layer, for `forward(..., { kvCaches })` and generation. */

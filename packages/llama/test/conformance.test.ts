@@ -123,6 +123,52 @@ for (const { name, ignoredLabels, tol } of CASES) {
       }
     });
 
+    it('with gradient checkpointing: loss and every gradient bit-identical to without, each layer run twice, generation and the cached forward unchanged', async () => {
+      const f = fixture(name);
+      const inputIds = get(f, 'input_ids');
+      const labels = get(f, 'labels');
+      const prompt: number[] = f.reference.generate.prompt;
+      const plain = await LlamaForCausalLM.fromPretrained(f.dir);
+      const plainLoss = plain.forward(inputIds, { labels }).loss!;
+      plainLoss.backward();
+      const model = (await LlamaForCausalLM.fromPretrained(f.dir)).gradientCheckpointingEnable();
+      const calls = [...model.model.layers].map((layer) => {
+        const counter = { n: 0 };
+        const forward = layer.forward.bind(layer);
+        layer.forward = (...args: Parameters<typeof forward>) => { counter.n++; return forward(...args); };
+        return counter;
+      });
+      const loss = model.forward(inputIds, { labels }).loss!;
+      expect(calls.map((c) => c.n)).toEqual(calls.map(() => 1));
+      loss.backward();
+      // recomputed in backward: the layers kept no activations
+      expect(calls.map((c) => c.n)).toEqual(calls.map(() => 2));
+      expect(loss.item()).toBe(plainLoss.item());
+      const plainParams = new Map(plain.namedParameters());
+      for (const [n, p] of model.namedParameters()) {
+        expect(Array.from(p.grad!.toTypedArray()), n).toEqual(Array.from(plainParams.get(n)!.grad!.toTypedArray()));
+        expect(relativeError(p.grad!, get(f, `grad.${n}`)), n).toBeLessThan(tol.grad);
+      }
+      // generation (KV cache, no graph) takes the plain path
+      const before = calls.map((c) => c.n);
+      const generated = model.generate(prompt, { maxNewTokens: 2 });
+      expect(generated).toEqual(plain.generate(prompt, { maxNewTokens: 2 }));
+      expect(calls.map((c, i) => c.n - before[i]!)).toEqual(calls.map(() => 2));
+      // a KV cache means inference: the cached forward takes the plain path even in training mode with grad on
+      const cachedLogits = (m: LlamaForCausalLM) => {
+        const caches = m.createCaches();
+        m.forward([prompt], { kvCaches: caches });
+        return Array.from(m.forward([[3]], { kvCaches: caches }).logits.toTypedArray());
+      };
+      expect(model.training).toBe(true);
+      expect(cachedLogits(model)).toEqual(cachedLogits(plain));
+      expect(calls.map((c, i) => c.n - before[i]!)).toEqual(calls.map(() => 4));
+      // disabled again: one call per layer per step
+      model.gradientCheckpointingDisable();
+      model.forward(inputIds, { labels }).loss!.backward();
+      expect(calls.map((c, i) => c.n - before[i]!)).toEqual(calls.map(() => 5));
+    });
+
     it('follows the 6-step AdamW run: lr, loss and gradient norm per step, final parameters and loss, greedy generation', async () => {
       const f = fixture(name);
       const ids = get(f, 'input_ids');

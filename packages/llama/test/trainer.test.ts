@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LlamaForCausalLM } from '../src/index.js';
+import { estimateTrainingMemory } from '../src/config.js';
 import { parseZooConfig, loadZooConfig, type TrainConfig } from '../src/node/zoo-config.js';
 import { describeConfig, runTraining, zooLearningRate } from '../src/node/trainer.js';
 import { latestCheckpoint, listCheckpoints, readTrainingState } from '../src/node/checkpoints.js';
@@ -40,6 +41,20 @@ describe('pnpm train', () => {
       expect(lines.join('\n'), file).toMatch(/FLOPs per step:\s+\d/);
     }
     expect(describeConfig(loadZooConfig(join(CONFIGS, 'params_llama_7b.yaml'))).join('\n')).toContain('6,738,415,616');
+  });
+
+  it('dry-run prints the memory estimate with gradient checkpointing as configured and the other way', () => {
+    const off = loadZooConfig(join(CONFIGS, 'params_llama_7b.yaml'));
+    const on = { ...off, gradientCheckpointing: true };
+    const figure = (c: TrainConfig, ck: boolean) => estimateTrainingMemory(c.model, { batchSize: c.train.microBatchSize, seqLen: c.train.seqLen, gradientCheckpointing: ck });
+    const gib = (b: number) => (b / 2 ** 30).toFixed(1);
+    const offText = describeConfig(off).join('\n');
+    const onText = describeConfig(on).join('\n');
+    expect(offText).toContain(`training memory:   ${gib(figure(off, false).total)} GiB`);
+    expect(offText).toContain(`gradient checkpointing off (model.gradient_checkpointing); on it would be ${gib(figure(off, true).total)} GiB`);
+    expect(onText).toContain(`training memory:   ${gib(figure(on, true).total)} GiB`);
+    expect(onText).toContain(`gradient checkpointing on (model.gradient_checkpointing); off it would be ${gib(figure(on, false).total)} GiB`);
+    expect(figure(on, true).total).toBeLessThan(figure(on, false).total);
   });
 
   it('follows the zoo schedule: linear warmup, cosine to the end rate, flat after', () => {

@@ -218,6 +218,14 @@ describe('defaults', () => {
     expect(c.source).toBe('min.yaml');
   });
 
+  it('reads model.gradient_checkpointing (default false) and rejects a non-boolean, naming the key', () => {
+    expect(parseZooConfig(MINIMAL, 'min.yaml').gradientCheckpointing).toBe(false);
+    const on = parseZooConfig(MINIMAL.replace('model:\n', 'model:\n    gradient_checkpointing: true\n'), 'on.yaml');
+    expect(on.gradientCheckpointing).toBe(true);
+    expect(on.ignoredKeys).toEqual([]);
+    expect(errorOf(MINIMAL.replace('model:\n', 'model:\n    gradient_checkpointing: 3\n'))).toMatch(/model\.gradient_checkpointing.*bad\.yaml/);
+  });
+
   it('accepts micro_batch_size "auto", data_dir lists and a lone CosineDecay', () => {
     const c = parseZooConfig(MINIMAL
       .replace('    batch_size: 4', '    batch_size: 12\n    micro_batch_size: "auto"\n    data_dir: ["./a", "./b"]')

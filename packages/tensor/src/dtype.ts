@@ -1,14 +1,15 @@
+import { allocFloat } from './storage-pool.js';
+
 /** The element types a tensor can hold. */
 export type DType = 'float32' | 'float64' | 'int32';
 
 /** The typed array behind a tensor. */
 export type Storage = Float32Array | Float64Array | Int32Array;
 
-/** Allocates storage for `n` elements of a dtype, zero-filled. */
+/** Allocates storage for `n` elements of a dtype, zero-filled (float storage may come from the pool: storage-pool.ts). */
 export function allocStorage(dtype: DType, n: number): Storage {
-  if (dtype === 'float32') return new Float32Array(n);
-  if (dtype === 'float64') return new Float64Array(n);
-  return new Int32Array(n);
+  if (dtype === 'int32') return new Int32Array(n);
+  return allocFloat(dtype, n);
 }
 
 /** True for float32 and float64. */

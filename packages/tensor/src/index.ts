@@ -41,8 +41,11 @@ export type { GradOptions } from './autograd/engine.js';
 export { gradcheck, gradgradcheck } from './autograd/gradcheck.js';
 export type { GradcheckOptions } from './autograd/gradcheck.js';
 export { defineOp } from './autograd/function.js';
+export { checkpoint } from './autograd/checkpoint.js';
 export type { OpResult } from './autograd/function.js';
 export { toDot } from './autograd/dot.js';
+export { setStoragePool, storagePoolStats } from './storage-pool.js';
+export type { StoragePoolOptions } from './storage-pool.js';
 
 // io
 export { loadSafetensors, loadSafetensorsWithMetadata, saveSafetensors } from './io/safetensors.js';

@@ -115,3 +115,17 @@ export function manualSeed(seed: number): Generator {
   defaultGenerator = new Generator(seed);
   return defaultGenerator;
 }
+
+/**
+ * Runs fn with `generator` as the default generator, restoring the previous one afterwards
+ * (internal: checkpoint's recompute replays the random stream its forward drew from).
+ */
+export function withDefaultGenerator<T>(generator: Generator, fn: () => T): T {
+  const previous = defaultGenerator;
+  defaultGenerator = generator;
+  try {
+    return fn();
+  } finally {
+    defaultGenerator = previous;
+  }
+}

@@ -3,9 +3,6 @@ export function formatShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }
 
-/** @deprecated The old name of `formatShape`; kept until every caller is renamed. */
-export const fmt = formatShape;
-
 /** Number of elements of a shape (1 for a scalar). */
 export function numelOf(shape: readonly number[]): number {
   let n = 1;

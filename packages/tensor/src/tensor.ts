@@ -75,11 +75,6 @@ export class Tensor {
     return new Tensor(allocStorage(dtype, numelOf(shape)), shape, undefined, 0, dtype);
   }
 
-  /** @deprecated The old name of `Tensor.zeros` (it allocates zeros, unlike PyTorch's `empty`); kept until every caller is renamed. */
-  static empty(shape: readonly number[], dtype: DType = 'float32'): Tensor {
-    return Tensor.zeros(shape, dtype);
-  }
-
   /** Number of dimensions. */
   get ndim(): number { return this.shape.length; }
   /** In-place writes to this tensor's storage so far (PyTorch's `_version`), shared by its views. */

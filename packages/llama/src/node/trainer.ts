@@ -80,7 +80,8 @@ export function evaluate(model: LlamaForCausalLM, batches: Tensor[]): number {
 export function describeConfig(config: TrainConfig): string[] {
   const m = config.model;
   const params = countParameters(m);
-  const mem = estimateTrainingMemory(m, { batchSize: config.train.microBatchSize, seqLen: config.train.seqLen });
+  const mem = estimateTrainingMemory(m, { batchSize: config.train.microBatchSize, seqLen: config.train.seqLen, gradientCheckpointing: config.gradientCheckpointing });
+  const other = estimateTrainingMemory(m, { batchSize: config.train.microBatchSize, seqLen: config.train.seqLen, gradientCheckpointing: !config.gradientCheckpointing });
   const tokens = config.train.batchSize * config.train.seqLen;
   const flops = trainingFlopsPerStep(m, { tokens, seqLen: config.train.seqLen });
   const gib = (b: number) => `${(b / 2 ** 30).toFixed(b < 2 ** 30 ? 3 : 1)} GiB`;
@@ -89,6 +90,7 @@ export function describeConfig(config: TrainConfig): string[] {
     `model:             hidden ${m.hiddenSize}, layers ${m.numHiddenLayers}, heads ${m.numAttentionHeads} (kv ${m.numKeyValueHeads}), ffn ${m.intermediateSize}, vocab ${m.vocabSize}, context ${m.maxPositionEmbeddings}`,
     `parameters:        ${params.toLocaleString('en-US')}`,
     `training memory:   ${gib(mem.total)} float32 (weights ${gib(mem.weights)}, grads ${gib(mem.grads)}, AdamW moments ${gib(mem.adamMoments)}, activations ${gib(mem.activations)} for a micro-batch of ${config.train.microBatchSize}×${config.train.seqLen})`,
+    `                   gradient checkpointing ${config.gradientCheckpointing ? 'on' : 'off'} (model.gradient_checkpointing); ${config.gradientCheckpointing ? 'off' : 'on'} it would be ${gib(other.total)} (activations ${gib(other.activations)})`,
     `tokens per step:   ${tokens.toLocaleString('en-US')} (batch ${config.train.batchSize} × ${config.train.seqLen}, micro-batches of ${config.train.microBatchSize})`,
     `FLOPs per step:    ${flops.toExponential(3)} (≈ 6·params·tokens + attention)`,
     `steps:             ${config.runconfig.maxSteps.toLocaleString('en-US')} (${(tokens * config.runconfig.maxSteps).toExponential(2)} tokens)`,
@@ -175,7 +177,7 @@ async function prepareRun(opts: TrainRunOptions, log: (line: string) => void): P
   const { config, modelDir, mode } = opts;
   const { microBatchSize, seqLen } = config.train;
   const rc = config.runconfig;
-  const mem = estimateTrainingMemory(config.model, { batchSize: microBatchSize, seqLen });
+  const mem = estimateTrainingMemory(config.model, { batchSize: microBatchSize, seqLen, gradientCheckpointing: config.gradientCheckpointing });
   if (mode !== 'eval' && mem.total > freemem()) {
     throw new Error(`train: this config needs about ${(mem.total / 2 ** 30).toFixed(1)} GiB for training in float32 (weights, grads, AdamW moments, activations), but only ${(freemem() / 2 ** 30).toFixed(1)} GiB is free; use a smaller model or micro-batch (try --dry_run)`);
   }
@@ -194,6 +196,7 @@ async function prepareRun(opts: TrainRunOptions, log: (line: string) => void): P
   // the model and where training stands: a checkpoint's, or a fresh model at step 0
   const start = await resumeOrStart(opts, log);
   const { model, state } = start;
+  if (config.gradientCheckpointing) model.gradientCheckpointingEnable();
 
   // AdamW, with weight decay on matrices only: norm weights are left out, as is usual for LLaMA training
   const o = config.optimizer;

@@ -30,6 +30,8 @@ export interface LrSchedule {
 export interface TrainConfig {
   /** The model to build. */
   model: LlamaConfig;
+  /** Recompute each decoder layer in backward instead of keeping its activations (`model.gradient_checkpointing`, default false). */
+  gradientCheckpointing: boolean;
   /**
    * batchSize sequences per optimizer step, in micro-batches of microBatchSize (gradient accumulation);
    * shuffleSeed seeds the order of the training windows (default: runconfig.seed + 1).
@@ -157,7 +159,7 @@ const RUNCONFIG_IGNORED = ['mode', 'model_dir', 'num_wgt_servers', 'num_csx', 'n
   'lazy_initialization', 'check_loss_values', 'disable_version_check', 'experimental_api', 'transfer_processes',
   'execute_crd_memory_gi', 'wrk_memory_gi', 'act_memory_gi', 'cmd_memory_gi'] as const;
 
-function parseModel(s: Section): LlamaConfig {
+function parseModel(s: Section): { config: LlamaConfig; gradientCheckpointing: boolean } {
   const hiddenSize = s.num('hidden_size', 'posInt');
   const numHeads = s.num('num_heads', 'posInt');
   const headDim = hiddenSize / numHeads;
@@ -208,8 +210,10 @@ function parseModel(s: Section): LlamaConfig {
   };
   const init = s.optNum('initializer_range', 'pos');
   if (init !== undefined) config.initializerRange = init;
+  // ours, not Model Zoo's (Cerebras hardware has its own memory scheme): Hugging Face's name
+  const gradientCheckpointing = s.bool('gradient_checkpointing', false);
   s.done();
-  return config;
+  return { config, gradientCheckpointing };
 }
 
 interface Phase { kind: 'linear' | 'cosinedecay'; initial: number; end: number; steps: number; path: string }
@@ -416,7 +420,7 @@ export function parseZooConfig(yamlText: string, sourceName: string): TrainConfi
   const model = modelSection === null ? null : parseModel(modelSection);
   if (model !== null && problems.length === 0) {
     try {
-      validateLlamaConfig(model);
+      validateLlamaConfig(model.config);
     } catch (e) {
       problems.push(`model: not a valid LLaMA: ${(e as Error).message}`);
     }
@@ -425,7 +429,7 @@ export function parseZooConfig(yamlText: string, sourceName: string): TrainConfi
   const evalSection = section('eval_input', false);
   const optSection = section('optimizer', true);
   const runSection = section('runconfig', true);
-  const fallbackModel = model ?? ({ maxPositionEmbeddings: Infinity } as LlamaConfig);
+  const fallbackModel = model?.config ?? ({ maxPositionEmbeddings: Infinity } as LlamaConfig);
   const train = trainSection && parseTrainInput(trainSection, fallbackModel, ctx);
   const evalCfg = evalSection && parseEvalInput(evalSection, fallbackModel, ctx);
   const optimizer = optSection && parseOptimizer(optSection, ctx);
@@ -437,7 +441,7 @@ export function parseZooConfig(yamlText: string, sourceName: string): TrainConfi
   }
   // No problems means every required section was there, so none of these is null.
   return {
-    model: model!, train: train!, eval: evalCfg, optimizer: optimizer!, runconfig: runconfig!,
+    model: model!.config, gradientCheckpointing: model!.gradientCheckpointing, train: train!, eval: evalCfg, optimizer: optimizer!, runconfig: runconfig!,
     ignoredKeys: ctx.ignored, source: sourceName,
   };
 }

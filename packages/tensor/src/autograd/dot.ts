@@ -15,6 +15,8 @@ export function toDot(t: Tensor, names: Map<Tensor, string> = new Map()): string
     }
     return v;
   };
+  // after a backward, the graph's non-leaf tensors are stand-ins sharing the originals' gradFn
+  const namesByFn = new Map([...names].filter(([x]) => x.gradFn).map(([x, n]) => [x.gradFn!, n]));
   const seen = new Set<Tensor>();
   const stack = [t];
   while (stack.length > 0) {
@@ -22,7 +24,7 @@ export function toDot(t: Tensor, names: Map<Tensor, string> = new Map()): string
     if (seen.has(x)) continue;
     seen.add(x);
     const shape = formatShape(x.shape);
-    const name = names.get(x);
+    const name = names.get(x) ?? (x.gradFn ? namesByFn.get(x.gradFn) : undefined);
     if (x.gradFn) {
       lines.push(`  ${id(x)} [shape=box, label="${x.gradFn.name}\\n${shape}${name ? `\\n${name}` : ''}"];`);
       for (const input of x.gradFn.inputs) {

@@ -3,9 +3,11 @@
 // output and accumulating what it returns for its inputs.
 
 import { Tensor } from '../tensor.js';
-import { fmt, sameShape } from '../shape.js';
+import { formatShape, sameShape } from '../shape.js';
+import { allocStorage } from '../dtype.js';
 import { withGradMode } from './graph.js';
 import { checkSavedVersions } from './version.js';
+import { finishTracking, releaseUnreferenced, startTracking, stopTracking, untracked } from '../storage-pool.js';
 
 /** Options of `grad` and `backward`. */
 export interface GradOptions {
@@ -17,13 +19,14 @@ export interface GradOptions {
   retainGraph?: boolean;
 }
 
-// Nodes (non-leaf tensors that require grad) reachable from the roots, outputs first.
-function topoSort(roots: readonly Tensor[]): Tensor[] {
+// Nodes (non-leaf tensors that require grad) reachable from the roots, outputs first; the walk
+// does not go past tensors in `stop` (checkpoint's boundary) nor list them.
+function topoSort(roots: readonly Tensor[], stop: ReadonlySet<Tensor> | null = null): Tensor[] {
   const order: Tensor[] = [];
   const visited = new Set<Tensor>();
   const stack: Array<[Tensor, number]> = [];
   for (const root of roots) {
-    if (!root.gradFn || visited.has(root)) continue;
+    if (!root.gradFn || visited.has(root) || stop?.has(root)) continue;
     visited.add(root);
     stack.push([root, 0]);
     while (stack.length > 0) {
@@ -33,7 +36,7 @@ function topoSort(roots: readonly Tensor[]): Tensor[] {
       if (next < inputs.length) {
         top[1] = next + 1;
         const child = inputs[next]!;
-        if (child.gradFn && child.requiresGrad && !visited.has(child)) {
+        if (child.gradFn && child.requiresGrad && !visited.has(child) && !stop?.has(child)) {
           visited.add(child);
           stack.push([child, 0]);
         }
@@ -52,12 +55,12 @@ function seedGradients(outputs: readonly Tensor[], gradOutputs: GradOptions['gra
     const given = gradOutputs?.[i];
     if (given) {
       if (!sameShape(given.shape, out.shape)) {
-        throw new Error(`${op}: gradOutputs[${i}] has shape ${fmt(given.shape)} but output ${i} has shape ${fmt(out.shape)}`);
+        throw new Error(`${op}: gradOutputs[${i}] has shape ${formatShape(given.shape)} but output ${i} has shape ${formatShape(out.shape)}`);
       }
       return given;
     }
     if (out.numel !== 1) {
-      throw new Error(`${op}: output ${i} has shape ${fmt(out.shape)}; a gradient can be created implicitly only for scalar outputs (pass gradOutputs)`);
+      throw new Error(`${op}: output ${i} has shape ${formatShape(out.shape)}; a gradient can be created implicitly only for scalar outputs (pass gradOutputs)`);
     }
     const one = Tensor.zeros(out.shape, out.dtype);
     one.storage[0] = 1;
@@ -65,49 +68,106 @@ function seedGradients(outputs: readonly Tensor[], gradOutputs: GradOptions['gra
   });
 }
 
-// Runs the backward pass. Calls capture for every tensor in `wanted` (or every leaf that
-// requires grad when wanted is null) with its total gradient.
+// Who owns the gradients run captures: `keeps` when capture holds on to them (grad's results)
+// rather than copying them (.grad); `toCaller` when they return into an enclosing backward step.
+interface CaptureOwnership { keeps: boolean; toCaller: boolean }
+
+// Runs the backward pass. Calls capture for every tensor in `wanted` (or every leaf that requires
+// grad when wanted is null) with its total gradient.
+//
+// Without createGraph and retainGraph, each node's backward (and so what it saved) is dropped as
+// soon as it has run, and the buffers allocated during the run go back to the storage pool as
+// soon as no pending gradient views them (the ownership rule is in storage-pool.ts).
 function backpropagate(
   op: string, outputs: readonly Tensor[], seeds: readonly Tensor[], createGraph: boolean, retainGraph: boolean,
-  capture: (t: Tensor, g: Tensor) => void, wanted: Set<Tensor> | null,
+  capture: (t: Tensor, g: Tensor) => void, wanted: Set<Tensor> | null, stop: ReadonlySet<Tensor> | null,
+  ownership: CaptureOwnership,
 ): void {
+  const tracker = createGraph || retainGraph ? null : startTracking();
+  const handedOut = new Set<ArrayBufferLike>();
+  const give = (t: Tensor, g: Tensor) => {
+    handedOut.add(g.storage.buffer);
+    untracked(() => capture(t, g));
+  };
   const pending = new Map<Tensor, Tensor>();
   const accumulate = (t: Tensor, g: Tensor) => {
     const prev = pending.get(t);
     pending.set(t, prev ? prev.add(g) : g);
   };
   outputs.forEach((o, i) => accumulate(o, seeds[i]!));
-  const order = topoSort(outputs);
-  withGradMode(createGraph, () => {
+  const order: Array<Tensor | undefined> = topoSort(outputs, stop);
+  // The graph behind a node that has run is not needed again: what its backward saved and the
+  // values of its inputs can go now (to the collector: the user may hold them, so only V8 can
+  // tell) rather than when the whole backward ends. As in PyTorch the structure stays (toDot
+  // still draws it): a non-leaf input is replaced by a stand-in with its shape and gradFn but no
+  // elements.
+  const standIns = new WeakMap<Tensor, Tensor>(); // weak: it must not keep the originals alive
+  const standIn = (t: Tensor): Tensor => {
+    if (!t.gradFn) return t;
+    let s = standIns.get(t);
+    if (!s) {
+      s = new Tensor(allocStorage(t.dtype, 0), t.shape, t.shape.map(() => 0), 0, t.dtype);
+      s.requiresGrad = t.requiresGrad;
+      s.gradFn = t.gradFn;
+      standIns.set(t, s);
+    }
+    return s;
+  };
+  const dropNode = (i: number) => {
+    const fn = order[i]!.gradFn!;
+    fn.backward = null;
+    fn.saved = null;
+    (fn as { inputs: readonly Tensor[] }).inputs = fn.inputs.map(standIn);
+    order[i] = undefined;
+  };
+  try {
+    withGradMode(createGraph, () => runNodes());
+  } finally {
+    if (tracker) stopTracking(tracker);
+  }
+  if (!retainGraph) {
     for (const node of order) {
+      if (!node) continue;
+      node.gradFn!.backward = null;
+      node.gradFn!.saved = null;
+    }
+  }
+  for (const [t, g] of pending) if (!t.gradFn || wanted?.has(t)) give(t, g);
+  if (tracker) finishTracking(tracker, ownership.keeps ? handedOut : new Set(), ownership.toCaller);
+
+  function runNodes(): void {
+    for (let i = 0; i < order.length; i++) {
+      const node = order[i]!;
       const g = pending.get(node);
-      if (wanted?.has(node) && g) capture(node, g);
+      if (wanted?.has(node) && g) give(node, g);
       const fn = node.gradFn!;
       if (!fn.backward) {
         throw new Error(`${op}: trying to backward through the graph a second time (through '${fn.name}'); its buffers were freed after the first backward — pass { retainGraph: true } to the first call`);
       }
       pending.delete(node);
-      if (!g) continue;
+      if (!g) {
+        if (tracker) dropNode(i);
+        continue;
+      }
       if (fn.saved) checkSavedVersions(op, fn.name, fn.saved);
       const grads = fn.backward(g);
       fn.inputs.forEach((input, k) => {
         const gi = grads[k];
         if (!gi || !input.requiresGrad) return;
         if (!sameShape(gi.shape, input.shape)) {
-          throw new Error(`${op}: the backward of '${fn.name}' returned a gradient of shape ${fmt(gi.shape)} for input ${k} of shape ${fmt(input.shape)}`);
+          throw new Error(`${op}: the backward of '${fn.name}' returned a gradient of shape ${formatShape(gi.shape)} for input ${k} of shape ${formatShape(input.shape)}`);
         }
         if (input.gradFn) accumulate(input, gi);
         else if (wanted === null || wanted.has(input)) accumulate(input, gi);
       });
-    }
-  });
-  if (!retainGraph) {
-    for (const node of order) {
-      node.gradFn!.backward = null;
-      node.gradFn!.saved = null;
+      if (tracker) dropNode(i);
+      if (tracker && tracker.buffers.size > 0) {
+        const live = new Set(handedOut);
+        for (const p of pending.values()) live.add(p.storage.buffer);
+        releaseUnreferenced(tracker, live);
+      }
     }
   }
-  for (const [t, g] of pending) if (!t.gradFn || wanted?.has(t)) capture(t, g);
 }
 
 /** Backpropagates from `root`, accumulating into `.grad` of every leaf that requires grad. */
@@ -125,7 +185,7 @@ export function backward(root: Tensor, gradOutput?: Tensor, opts: { retainGraph?
       // own a contiguous copy: g may alias another tensor's storage (add passes its gradient through)
       leaf.grad = withGradMode(false, () => g.clone());
     }
-  }, null);
+  }, null, null, { keeps: false, toCaller: false });
 }
 
 /**
@@ -156,6 +216,21 @@ export function grad(outputs: Tensor | Tensor[], inputs: Tensor | Tensor[], opts
   backpropagate('grad', outs, seeds, createGraph, opts.retainGraph ?? createGraph, (t, g) => {
     const prev = result.get(t);
     result.set(t, prev ? prev.add(g) : g);
-  }, new Set(ins));
+  }, new Set(ins), null, { keeps: true, toCaller: false });
   return ins.map((t) => result.get(t) ?? Tensor.zeros(t.shape, t.dtype));
+}
+
+/**
+ * Gradients of `outputs` (seeded with `gradOutputs`) with respect to `boundary`, walking no further
+ * back than the boundary tensors, null for a boundary tensor nothing flows to (internal: the
+ * backward of checkpoint, whose recomputed graph ends at the tensors the checkpoint depends on).
+ */
+export function gradToBoundary(outputs: readonly Tensor[], gradOutputs: readonly Tensor[], boundary: readonly Tensor[], createGraph: boolean): Array<Tensor | null> {
+  const result = new Map<Tensor, Tensor>();
+  const wanted = new Set(boundary);
+  backpropagate('checkpoint', outputs, gradOutputs, createGraph, createGraph, (t, g) => {
+    const prev = result.get(t);
+    result.set(t, prev ? prev.add(g) : g);
+  }, wanted, wanted, { keeps: true, toCaller: true });
+  return boundary.map((t) => result.get(t) ?? null);
 }

@@ -69,6 +69,56 @@ export function recordOp(
   for (const t of inputs) if (t.requiresGrad) needed = true;
   if (!needed) return out;
   out.requiresGrad = true;
+  if (capture) {
+    // checkpoint's forward: keep neither the backward (it holds the saved tensors) nor the inputs,
+    // only which outside tensors out depends on
+    capture.set(out, dependenciesOf(capture, inputs));
+    out.gradFn = { name, inputs: [], backward: capturedBackward };
+    return out;
+  }
   out.gradFn = { name, inputs, backward, saved: saved.length > 0 ? saveVersions(saved) : NO_SAVED };
   return out;
+}
+
+// ************* capture (the forward of checkpoint) *************
+
+// Tensors made while capturing → the tensors from outside the capture that require grad and that
+// they depend on. Null when not capturing.
+let capture: WeakMap<Tensor, readonly Tensor[]> | null = null;
+
+function capturedBackward(): never {
+  throw new Error('checkpoint: a tensor made inside a checkpointed function escaped it without passing through its outputs; its graph was not kept');
+}
+
+function dependenciesOf(deps: WeakMap<Tensor, readonly Tensor[]>, inputs: readonly Tensor[]): readonly Tensor[] {
+  const found = new Set<Tensor>();
+  for (const t of inputs) {
+    if (!t.requiresGrad) continue;
+    const inner = deps.get(t);
+    if (inner) for (const d of inner) found.add(d);
+    else found.add(t);
+  }
+  return [...found];
+}
+
+/** True while checkpoint runs a function's forward, recording only dependencies (internal). */
+export function isCapturing(): boolean {
+  return capture !== null;
+}
+
+/**
+ * Runs fn with grad mode on, recording for each tensor it makes only the outside tensors that
+ * require grad it depends on, then returns fn's result and the dependencies of each tensor in
+ * `outputsOf(result)` (internal: the forward of checkpoint).
+ */
+export function captureDependencies<T>(fn: () => T, outputsOf: (result: T) => readonly Tensor[]): { result: T; dependencies: Array<readonly Tensor[]> } {
+  const previous = capture;
+  const deps = new WeakMap<Tensor, readonly Tensor[]>();
+  capture = deps;
+  try {
+    const result = withGradMode(true, fn);
+    return { result, dependencies: outputsOf(result).map((t) => dependenciesOf(deps, [t])) };
+  } finally {
+    capture = previous;
+  }
 }

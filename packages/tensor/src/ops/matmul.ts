@@ -5,7 +5,7 @@ import { allocStorage, promoteTypes } from '../dtype.js';
 import { recordOp } from '../autograd/graph.js';
 import type { FloatArray } from '../kernels/matmul.js';
 import { parallelMatmul } from '../parallel/matmul.js';
-import { broadcastShapes, broadcastStrides, fmt, numelOf, stridedOffsets } from '../shape.js';
+import { broadcastShapes, broadcastStrides, formatShape, numelOf, stridedOffsets } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { sumToShape } from './binary.js';
 import { requireFloat } from './common.js';
@@ -18,10 +18,10 @@ import { requireFloat } from './common.js';
 export function matmul(a: Tensor, b: Tensor): Tensor {
   requireFloat('matmul', a);
   requireFloat('matmul', b);
-  if (a.ndim === 0 || b.ndim === 0) throw new Error(`matmul: both operands need at least 1 dim, got ${fmt(a.shape)} @ ${fmt(b.shape)}`);
+  if (a.ndim === 0 || b.ndim === 0) throw new Error(`matmul: both operands need at least 1 dim, got ${formatShape(a.shape)} @ ${formatShape(b.shape)}`);
   const K = a.shape[a.ndim - 1]!;
   // checked before the 1-D promotion, so the message shows the shapes the caller passed
-  if (b.shape[Math.max(b.ndim - 2, 0)] !== K) throw new Error(`matmul: inner dimensions differ: ${fmt(a.shape)} @ ${fmt(b.shape)}`);
+  if (b.shape[Math.max(b.ndim - 2, 0)] !== K) throw new Error(`matmul: inner dimensions differ: ${formatShape(a.shape)} @ ${formatShape(b.shape)}`);
   if (a.ndim === 1 && b.ndim === 1) return matmul(a.unsqueeze(0), b.unsqueeze(-1)).reshape([]); // a dot product: 0-d
   if (a.ndim === 1) return matmul(a.unsqueeze(0), b).squeeze(-2);
   if (b.ndim === 1) return matmul(a, b.unsqueeze(-1)).squeeze(-1);

@@ -1,0 +1,191 @@
+// The float storage pool and the engine's releases (storage-pool.ts): random graphs with views
+// and in-place ops must give the same bits with the pool on, off, and poisoning what it releases,
+// and nothing the user holds (intermediates, .grad, grad()'s results) may ever change.
+
+import fc from 'fast-check';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  type Tensor, Generator, cat, checkpoint, defineOp, grad, noGrad, randn, setStoragePool, storagePoolStats, toDot,
+} from '../../src/index.js';
+
+const defaults = setStoragePool({});
+afterEach(() => setStoragePool(defaults));
+
+type Op =
+  | { kind: 'add' | 'mul' | 'sub'; a: number; b: number }
+  | { kind: 'tanh' | 'sin' | 'softmax' | 'transposeView' | 'expandView' | 'square'; a: number }
+  | { kind: 'narrowCat'; a: number; b: number }
+  | { kind: 'matmul'; a: number; w: number }
+  | { kind: 'constantInPlace'; a: number; scale: number }
+  | { kind: 'checkpoint'; a: number; b: number };
+
+const R = 4;
+const C = 6;
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({ kind: fc.constantFrom('add' as const, 'mul' as const, 'sub' as const), a: fc.nat(), b: fc.nat() }),
+  fc.record({ kind: fc.constantFrom('tanh' as const, 'sin' as const, 'softmax' as const, 'transposeView' as const, 'expandView' as const, 'square' as const), a: fc.nat() }),
+  fc.record({ kind: fc.constant('narrowCat' as const), a: fc.nat(), b: fc.nat() }),
+  fc.record({ kind: fc.constant('matmul' as const), a: fc.nat(), w: fc.nat() }),
+  fc.record({ kind: fc.constant('constantInPlace' as const), a: fc.nat(), scale: fc.integer({ min: -3, max: 3 }) }),
+  fc.record({ kind: fc.constant('checkpoint' as const), a: fc.nat(), b: fc.nat() }),
+);
+const programArb = fc.record({ seed: fc.nat(1000), ops: fc.array(opArb, { minLength: 1, maxLength: 14 }), outputs: fc.integer({ min: 1, max: 3 }) });
+type Program = { seed: number; ops: Op[]; outputs: number };
+
+// Builds the program's graph over the leaves; every node is [R, C] (some are views).
+function forward(p: Program, leaves: Tensor[], weights: Tensor[]): Tensor[] {
+  const nodes = [...leaves];
+  const pick = (i: number) => nodes[i % nodes.length]!;
+  for (const op of p.ops) {
+    switch (op.kind) {
+      case 'add': nodes.push(pick(op.a).add(pick(op.b))); break;
+      case 'mul': nodes.push(pick(op.a).mul(pick(op.b))); break;
+      case 'sub': nodes.push(pick(op.a).sub(pick(op.b))); break;
+      case 'tanh': nodes.push(pick(op.a).tanh()); break;
+      case 'sin': nodes.push(pick(op.a).sin()); break;
+      case 'square': nodes.push(pick(op.a).square()); break;
+      case 'softmax': nodes.push(pick(op.a).softmax(-1)); break;
+      // views: a transposed reshape (strides [1, R]) and an expanded row (stride 0)
+      case 'transposeView': nodes.push(pick(op.a).reshape([C, R]).transpose(0, 1)); break;
+      case 'expandView': nodes.push(pick(op.a).sum(0, true).expand(R, C)); break;
+      case 'narrowCat': nodes.push(cat([pick(op.a).narrow(0, 0, 2), pick(op.b).narrow(0, 2, R - 2)], 0)); break;
+      case 'matmul': nodes.push(pick(op.a).matmul(weights[op.w % weights.length]!)); break;
+      // an in-place op on a copy taken out of the graph, used as a constant
+      case 'constantInPlace': {
+        const c = noGrad(() => pick(op.a).detach().clone().mul_(op.scale).add_(1));
+        nodes.push(pick(op.a).mul(c));
+        break;
+      }
+      case 'checkpoint': {
+        const other = pick(op.b);
+        nodes.push(checkpoint((x: Tensor) => x.tanh().mul(other).add(x.reshape([C, R]).transpose(0, 1)), pick(op.a)));
+        break;
+      }
+    }
+  }
+  return nodes;
+}
+
+const bits = (t: Tensor | null) => (t ? Array.from(t.toTypedArray()) : null);
+
+// Two training-like steps and a grad() call; returns every value the user could observe, checking
+// on the way that values the user holds never change afterwards.
+function observe(p: Program): unknown {
+  const gen = new Generator(p.seed);
+  const leaves = [0, 1, 2].map(() => randn([R, C], { generator: gen }).setRequiresGrad());
+  const weights = [0, 1].map(() => randn([C, C], { generator: gen }).mul(0.3).detach().setRequiresGrad());
+  const params = [...leaves, ...weights];
+  const lossOf = (nodes: Tensor[]) => {
+    let loss = nodes[nodes.length - 1]!.square().sum();
+    for (let k = 2; k <= p.outputs && k <= nodes.length; k++) loss = loss.add(nodes[nodes.length - k]!.sum());
+    return loss;
+  };
+  const seen: unknown[] = [];
+  const held: Array<[Tensor, number[]]> = [];
+  const hold = (t: Tensor) => held.push([t, bits(t)!]);
+
+  // step 1: backward into .grad; every intermediate stays held by us
+  const nodes1 = forward(p, leaves, weights);
+  nodes1.forEach(hold);
+  lossOf(nodes1).backward();
+  seen.push(params.map((t) => bits(t.grad)));
+  // in place on the gradients, as an optimizer would (they must be their own buffers)
+  noGrad(() => params.forEach((t) => t.grad?.mul_(0.5)));
+  params.forEach((t) => { if (t.grad) hold(t.grad); });
+  // step 2: accumulate into .grad (reusing what step 1 released)
+  lossOf(forward(p, leaves, weights)).backward();
+  seen.push(params.map((t) => bits(t.grad)));
+  // grad(): its results are the caller's
+  const results = grad(lossOf(forward(p, leaves, weights)), params);
+  results.forEach(hold);
+  seen.push(results.map(bits));
+  // step 3 reuses buffers again
+  lossOf(forward(p, leaves, weights)).backward();
+  seen.push(params.map((t) => bits(t.grad)));
+  for (const [t, values] of held) expect(bits(t)).toEqual(values);
+  return seen;
+}
+
+describe('storage pool', () => {
+  it('random graphs with views, in-place ops and checkpoints give the same bits with the pool on, off and poisoning, and held values never change', () => {
+    fc.assert(fc.property(programArb, (p) => {
+      setStoragePool({ enabled: false, poison: false });
+      const off = observe(p);
+      setStoragePool({ enabled: true, poison: false });
+      const on = observe(p);
+      setStoragePool({ enabled: true, poison: true });
+      const poisoned = observe(p);
+      expect(on).toEqual(off);
+      expect(poisoned).toEqual(off);
+    }), { numRuns: 60, seed: 20261130 });
+  });
+
+  it('hands released buffers out again, zero-filled, for allocations of the same size', () => {
+    setStoragePool({ enabled: true, poison: false });
+    const gen = new Generator(1);
+    const x = randn([64, 64], { generator: gen }).setRequiresGrad();
+    const w = randn([64, 64], { generator: gen }).setRequiresGrad();
+    x.matmul(w).tanh().matmul(w).sum().backward();
+    const { reused, released, pooledBytes } = storagePoolStats();
+    expect(released).toBeGreaterThan(0);
+    expect(pooledBytes).toBeGreaterThan(0);
+    const fresh = randn([64, 64], { generator: gen }).mul(0); // an allocation of a released size
+    expect(storagePoolStats().reused).toBeGreaterThan(reused);
+    expect(Array.from(fresh.toTypedArray()).every((v) => v === 0)).toBe(true);
+    // another step releases and reuses as many buffers as the first released
+    x.grad = null;
+    w.grad = null;
+    const before = storagePoolStats();
+    x.matmul(w).tanh().matmul(w).sum().backward();
+    expect(storagePoolStats().reused - before.reused).toBeGreaterThan(0);
+  });
+
+  it('with poison on, a released buffer reads NaN and is never handed out again', () => {
+    setStoragePool({ enabled: true, poison: true });
+    const x = randn([8, 8], { generator: new Generator(2) }).setRequiresGrad();
+    const before = storagePoolStats();
+    x.exp().mul(x).sum().backward();
+    const after = storagePoolStats();
+    expect(after.released).toBeGreaterThan(before.released);
+    expect(after.pooledBytes).toBe(0);
+    expect(Array.from(x.grad!.toTypedArray()).every(Number.isFinite)).toBe(true);
+  });
+
+  it('releases nothing while the graph is retained or being differentiated again', () => {
+    setStoragePool({ enabled: true, poison: false });
+    const x = randn([16, 16], { generator: new Generator(3) }).setRequiresGrad();
+    const y = x.exp().mul(x).sum();
+    const before = storagePoolStats().released;
+    y.backward(undefined, { retainGraph: true });
+    grad(x.sin().sum(), x, { createGraph: true });
+    expect(storagePoolStats().released).toBe(before);
+  });
+
+  it('the engine drops each node\'s backward and its inputs\' values as soon as it has run, unless the graph is retained, and toDot draws the same graph after', () => {
+    const seen: Array<[boolean, number]> = [];
+    let later: Tensor | null = null;
+    // a custom op that, in its backward, looks at the node that ran before it
+    const probe = defineOp('probe', (x: Tensor) => ({
+      output: x.mul(1),
+      backward: (g) => {
+        seen.push([later!.gradFn!.backward === null, later!.gradFn!.inputs[0]!.storage.length]);
+        return [g];
+      },
+    }));
+    const x = randn([3], { generator: new Generator(4) }).setRequiresGrad();
+    const inner = probe(x);
+    later = inner.exp();
+    const loss = later.sum();
+    const names = new Map([[x, 'x'], [inner, 'inner'], [loss, 'loss']]);
+    const dot = toDot(loss, names);
+    loss.backward(undefined, { retainGraph: true });
+    loss.backward(); // the second one frees the graph
+    // retained, the input kept its 3 elements; freed, a stand-in with none took its place
+    expect(seen).toEqual([[false, 3], [true, 0]]);
+    expect(later.gradFn!.inputs[0]).not.toBe(inner);
+    expect(later.gradFn!.inputs[0]!.gradFn).toBe(inner.gradFn);
+    // the structure stays: the same drawing, names included
+    expect(toDot(loss, names)).toBe(dot);
+    expect(() => loss.backward()).toThrow(/backward through the graph a second time/);
+  });
+});
