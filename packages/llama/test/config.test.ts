@@ -77,7 +77,7 @@ describe('presets and sizes', () => {
     expect(m.total).toBe(16 * P + m.activations);
     // with gradient checkpointing: each layer's input, plus one layer's activations during its backward
     const ck = estimateTrainingMemory(c, { batchSize: 2, seqLen: 16, gradientCheckpointing: true });
-    expect(ck.activations).toBe(4 * 2 * 16 * (2 * 64 + (8 * 64 + 3 * 192 + 4 * 16) + 2 * 64 + 2 * 256));
+    expect(ck.activations).toBe(4 * 2 * 16 * (2 * 64 + (8 * 64 + 3 * 192 + 2 * 4) + 2 * 64 + 2 * 256));
     expect(ck.total).toBe(16 * P + ck.activations);
   });
 
