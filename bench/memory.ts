@@ -171,7 +171,7 @@ export function memoryRows(runs: readonly MemoryResult[]): Row[] {
     rows.push(
       row('activation part of the peak (peak − runtime − state), on ÷ off', activations(on) / activations(off),
         `${mb(activations(on))} ÷ ${mb(activations(off))} = ${(activations(on) / activations(off)).toFixed(2)}`),
-      row('step time, on ÷ off', off.stepsPerSecond / on.stepsPerSecond, `${(off.stepsPerSecond / on.stepsPerSecond).toFixed(2)}× (${(1 / on.stepsPerSecond).toFixed(2)} s vs ${(1 / off.stepsPerSecond).toFixed(2)} s per step; noisy on a loaded machine)`),
+      row('step time, on ÷ off', off.stepsPerSecond / on.stepsPerSecond, `${(off.stepsPerSecond / on.stepsPerSecond).toFixed(2)}× (${(1 / on.stepsPerSecond).toFixed(2)} s vs ${(1 / off.stepsPerSecond).toFixed(2)} s per step, one run each)`),
     );
   }
   return rows;
