@@ -13,6 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { type Tensor, loadSafetensors } from '@tsgrad/tensor';
 import { AdamW, CosineWithWarmup, clipGradNorm } from '@tsgrad/optim';
 import { LlamaForCausalLM } from '../src/index.js';
+import { relativeError } from './helpers.js';
 
 interface Tolerances {
   logits: number; loss: number; grad: number; stepLoss: number; gradNorm: number; lr: number;
@@ -76,20 +77,6 @@ function get(f: Fixture, key: string): Tensor {
   const t = f.tensors.get(key);
   if (!t) throw new Error(`reference.safetensors in ${f.dir} has no tensor ${key}`);
   return t;
-}
-
-/** max |a − b| / max |b|, the fixture README's relative error. */
-function relativeError(a: Tensor, b: Tensor): number {
-  expect(a.shape).toEqual(b.shape);
-  const x = a.toTypedArray();
-  const y = b.toTypedArray();
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < y.length; i++) {
-    diff = Math.max(diff, Math.abs(x[i]! - y[i]!));
-    scale = Math.max(scale, Math.abs(y[i]!));
-  }
-  return diff / scale;
 }
 
 const scratch = mkdtempSync(join(tmpdir(), 'tsgrad-conformance-'));

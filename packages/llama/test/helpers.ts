@@ -1,4 +1,5 @@
-// Test helpers of the layer tests (as @tsgrad/nn's): seeded random tensors and element-wise comparison.
+// Test helpers: seeded random tensors and element-wise comparison (the layer tests' as @tsgrad/nn's), and
+// the fixture README's relative error (the Hugging Face comparisons).
 
 import { type DType, Generator, type Tensor, randn } from '@tsgrad/tensor';
 import { expect } from 'vitest';
@@ -22,4 +23,18 @@ export function maxAbsDiff(a: Tensor | ArrayLike<number>, b: Tensor | ArrayLike<
 export function expectClose(a: Tensor, b: Tensor, tol: number): void {
   expect([...a.shape]).toEqual([...b.shape]);
   expect(maxAbsDiff(a, b)).toBeLessThanOrEqual(tol);
+}
+
+/** max |a − b| / max |b| over two tensors of the same shape: the fixture README's relative error. */
+export function relativeError(a: Tensor, b: Tensor): number {
+  expect([...a.shape]).toEqual([...b.shape]);
+  const x = a.toTypedArray();
+  const y = b.toTypedArray();
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < y.length; i++) {
+    diff = Math.max(diff, Math.abs(x[i]! - y[i]!));
+    scale = Math.max(scale, Math.abs(y[i]!));
+  }
+  return diff / scale;
 }

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Generator, Tensor, loadSafetensors, tensor } from '@tsgrad/tensor';
 import { type LlamaConfig, LlamaForCausalLM, llamaConfigFromHF, llamaConfigToHF } from '../src/index.js';
+import { relativeError } from './helpers.js';
 
 const FIXTURE = new URL('./fixtures/llama-hf-gqa-tied-padded/', import.meta.url).pathname;
 const padded = loadSafetensors(new Uint8Array(readFileSync(join(FIXTURE, 'padded.safetensors'))));
@@ -21,20 +22,6 @@ const T = inputIds.shape[1]!;
 
 // Reached: 3.4e-7 relative on every row, real and padded positions (float32 against float64 math).
 const LOGITS_TOL = 3e-6;
-
-/** max |a − b| / max |b| over rows [from, from + n) of dim 0 of [T, V] slices, the fixture README's measure. */
-function relativeError(a: Tensor, b: Tensor): number {
-  expect([...a.shape]).toEqual([...b.shape]);
-  const x = a.toTypedArray();
-  const y = b.toTypedArray();
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < y.length; i++) {
-    diff = Math.max(diff, Math.abs(x[i]! - y[i]!));
-    scale = Math.max(scale, Math.abs(y[i]!));
-  }
-  return diff / scale;
-}
 
 // Row b of logits [B, T, V], positions [from, T).
 const realPart = (logits: Tensor, b: number, n: number) => logits.narrow(0, b, 1).narrow(1, T - n, n).reshape([n, -1]);

@@ -14,6 +14,7 @@ import { type TrainConfig, loadZooConfig } from '../src/node/zoo-config.js';
 import { checkSameModel, evaluate, runTraining } from '../src/node/trainer.js';
 import { latestCheckpoint } from '../src/node/checkpoints.js';
 import { type Corpus, loadCorpus, mobyDickCorpus, randomBatch, textCorpus, validationBatches } from '../src/node/corpus.js';
+import { relativeError } from './helpers.js';
 
 const CONFIGS = new URL('../configs/', import.meta.url).pathname;
 const scratch = mkdtempSync(join(tmpdir(), 'tsgrad-trainer-semantics-'));
@@ -25,18 +26,6 @@ const words = 'whale sea ship captain harpoon ocean deck sail storm mast rope oi
 const textGen = new Generator(7);
 const text = Array.from({ length: 3000 }, () => words[textGen.randint(words.length)]).join(' ');
 const corpus: Corpus = { source: 'test words', train: new TextEncoder().encode(text), validation: new TextEncoder().encode(text.slice(0, 1000)) };
-
-function relativeError(a: Tensor, b: Tensor): number {
-  const x = a.toTypedArray();
-  const y = b.toTypedArray();
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < y.length; i++) {
-    diff = Math.max(diff, Math.abs(x[i]! - y[i]!));
-    scale = Math.max(scale, Math.abs(y[i]!));
-  }
-  return diff / scale;
-}
 
 describe('the trainer against a reference loop', () => {
   it('matches the reference for 3 steps: no weight decay on norm weights, lr(k) on step k, micro-batch losses divided by their count, windows from shuffle_seed', async () => {
