@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { type DType, type Tensor, loadSafetensors } from '@tsgrad/tensor';
 import { Embedding, Linear, Module, ModuleList, RMSNorm, RotaryEmbedding, crossEntropy } from '@tsgrad/nn';
 import { LlamaAttention, LlamaMLP } from '../src/model.js';
+import { relativeError } from './helpers.js';
 
 const fixtures = fileURLToPath(new URL('./fixtures/llama-hf-tiny/', import.meta.url));
 
@@ -53,17 +54,6 @@ class TinyLlama extends Module {
     for (const layer of this.model.layers) h = layer.forward(h);
     return this.lm_head.forward(this.model.norm.forward(h));
   }
-}
-
-function relativeError(a: Tensor, b: Tensor): number {
-  const [x, y] = [a.toTypedArray(), b.toTypedArray()];
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < x.length; i++) {
-    diff = Math.max(diff, Math.abs(x[i]! - y[i]!));
-    scale = Math.max(scale, Math.abs(y[i]!));
-  }
-  return diff / scale;
 }
 
 describe('the layers as Hugging Face LLaMA', () => {

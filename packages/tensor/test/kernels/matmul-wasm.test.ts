@@ -10,49 +10,14 @@ import { matmulKernel } from '../../src/kernels/matmul.js';
 import { sleb, uleb } from '../../src/wasm/builder.js';
 import { matmul } from '../../src/ops/matmul.js';
 import { Tensor } from '../../src/tensor.js';
-
-type Layout = 'rowMajor' | 'transposed' | 'subBlock' | 'subBlockTransposed' | 'expanded';
-
-/** An [rows, cols] operand: the buffer plus how element (r, c) is found in it. */
-interface View { data: Float32Array; offset: number; rowStride: number; colStride: number }
-
-// Deterministic values in [-1, 1) (mulberry32), so a failing case replays from its seed.
-function fill(data: Float32Array, seed: number): void {
-  let s = seed >>> 0;
-  for (let i = 0; i < data.length; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    data[i] = ((t ^ (t >>> 14)) >>> 0) / 2 ** 31 - 1;
-  }
-}
-
-// Lays out a [rows, cols] operand: row-major, its transpose, every second column of a bigger
-// matrix from an offset (or the transpose of that), or one row repeated (row stride 0).
-function makeView(layout: Layout, rows: number, cols: number, seed: number): View {
-  const pad = 3;
-  let view: Omit<View, 'data'>, size: number;
-  if (layout === 'rowMajor') [view, size] = [{ offset: 0, rowStride: cols, colStride: 1 }, rows * cols];
-  else if (layout === 'transposed') [view, size] = [{ offset: 0, rowStride: 1, colStride: rows }, rows * cols];
-  else if (layout === 'expanded') [view, size] = [{ offset: 1, rowStride: 0, colStride: 1 }, cols + 1];
-  else {
-    const parentCols = 2 * cols + pad;
-    size = (rows + pad) * parentCols;
-    view = layout === 'subBlock'
-      ? { offset: 2 * parentCols + 1, rowStride: parentCols, colStride: 2 }
-      : { offset: 2 + (rows + pad), rowStride: 1, colStride: 2 * (rows + pad) };
-  }
-  const data = new Float32Array(Math.max(size, 1));
-  fill(data, seed);
-  return { data, ...view };
-}
+import { type Layout, type View, fill, makeView } from './operands.js';
 
 interface Case { M: number; N: number; K: number; aLayout: Layout; bLayout: Layout; cOffset: number; accumulate: boolean; seed: number }
 
 // C = A·B (+ C) on one backend; C lives at cOffset in a buffer 5 longer, pre-filled.
 function run(backend: Backend, t: Case): Float32Array {
-  const a = makeView(t.aLayout, t.M, t.K, t.seed);
-  const b = makeView(t.bLayout, t.K, t.N, t.seed + 1);
+  const a = makeView(t.aLayout, 'float32', t.M, t.K, t.seed);
+  const b = makeView(t.bLayout, 'float32', t.K, t.N, t.seed + 1);
   const c = new Float32Array(t.cOffset + t.M * t.N + 5);
   fill(c, t.seed + 2);
   setBackend(backend);
@@ -84,7 +49,7 @@ function normwiseError(t: Case): number | string {
   }
   const c0 = new Float32Array(t.cOffset + t.M * t.N + 5);
   fill(c0, t.seed + 2);
-  const scale = norm(makeView(t.aLayout, t.M, t.K, t.seed), t.M, t.K) * norm(makeView(t.bLayout, t.K, t.N, t.seed + 1), t.K, t.N)
+  const scale = norm(makeView(t.aLayout, 'float32', t.M, t.K, t.seed), t.M, t.K) * norm(makeView(t.bLayout, 'float32', t.K, t.N, t.seed + 1), t.K, t.N)
     + (t.accumulate ? norm({ data: c0, offset: t.cOffset, rowStride: t.N, colStride: 1 }, t.M, t.N) : 0);
   return Math.sqrt(diff) / scale;
 }

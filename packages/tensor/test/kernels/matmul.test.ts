@@ -4,47 +4,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type FloatArray, matmulKernel } from '../../src/kernels/matmul.js';
+import { type Layout, type View, fill, makeView } from './operands.js';
 
 type DTypeName = 'float32' | 'float64';
-type Layout = 'rowMajor' | 'transposed' | 'subBlock' | 'subBlockTransposed' | 'expanded';
-
-/** An [rows, cols] operand: the buffer plus how element (r, c) is found in it. */
-interface View { data: FloatArray; offset: number; rowStride: number; colStride: number }
-
-// Deterministic values in [-1, 1) (mulberry32), so a failing case replays from its seed.
-function fill(data: FloatArray, seed: number): void {
-  let s = seed >>> 0;
-  for (let i = 0; i < data.length; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    data[i] = ((t ^ (t >>> 14)) >>> 0) / 2 ** 31 - 1;
-  }
-}
-
 function alloc(dtype: DTypeName, n: number): FloatArray {
   return dtype === 'float32' ? new Float32Array(n) : new Float64Array(n);
-}
-
-// Lays out a [rows, cols] operand. subBlock cuts it from a bigger matrix at an offset, taking
-// every second column; expanded repeats one row (row stride 0), as a broadcast view does.
-function makeView(layout: Layout, dtype: DTypeName, rows: number, cols: number, seed: number): View {
-  const pad = 3;
-  let view: Omit<View, 'data'>, size: number;
-  if (layout === 'rowMajor') [view, size] = [{ offset: 0, rowStride: cols, colStride: 1 }, rows * cols];
-  else if (layout === 'transposed') [view, size] = [{ offset: 0, rowStride: 1, colStride: rows }, rows * cols];
-  else if (layout === 'expanded') [view, size] = [{ offset: 1, rowStride: 0, colStride: 1 }, cols + 1];
-  else {
-    // the parent is [rows + pad, 2·cols + pad] (or its transpose); the block starts at (2, 1)
-    const parentCols = 2 * cols + pad;
-    size = (rows + pad) * parentCols;
-    view = layout === 'subBlock'
-      ? { offset: 2 * parentCols + 1, rowStride: parentCols, colStride: 2 }
-      : { offset: 2 + (rows + pad), rowStride: 1, colStride: 2 * (rows + pad) };
-  }
-  const data = alloc(dtype, Math.max(size, 1));
-  fill(data, seed);
-  return { data, ...view };
 }
 
 // The reference: a dot product per element in doubles, plus Σ|a·b| (+|c|) to scale the tolerance.
