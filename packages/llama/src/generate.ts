@@ -4,18 +4,12 @@
 import { Generator, Tensor, noGrad } from '@tsgrad/tensor';
 import type { LlamaConfig } from './config.js';
 import type { KVCache } from './kv-cache.js';
-import { checkSamplingOptions, sampleToken } from './sampling.js';
+import { type SamplingOptions, checkSamplingOptions, sampleToken } from './sampling.js';
 
-/** Options of generate. */
-export interface GenerateOptions {
+/** Options of generate: how many tokens, how to pick each (temperature, topK, topP: SamplingOptions), when to stop. */
+export interface GenerateOptions extends SamplingOptions {
   /** How many tokens to add at most. */
   maxNewTokens: number;
-  /** 0 (default) is greedy; higher is more random. */
-  temperature?: number;
-  /** Keep only the k most likely tokens. */
-  topK?: number;
-  /** Nucleus sampling: keep the smallest set of tokens whose probability reaches p. */
-  topP?: number;
   /** Seed of the sampling generator (default 0). */
   seed?: number;
   /** Stop after producing any of these ids (the stop token is kept, as Hugging Face). */

@@ -6,7 +6,7 @@
 // state is keyed by parameter, parameters without a gradient are skipped, and the state dict
 // names parameters by their index counted across groups.
 
-import { Tensor, type Storage, formatShape, noGrad } from '@tsgrad/tensor';
+import { type FloatArray, Tensor, type Storage, formatShape, noGrad } from '@tsgrad/tensor';
 
 /** A parameter as given to an optimizer: a tensor, or a [name, tensor] pair as `namedParameters()` yields. */
 export type ParamInput = Tensor | readonly [string, Tensor];
@@ -283,7 +283,7 @@ export abstract class Optimizer<H extends BaseHyper, S> {
 }
 
 /** Reads a saved typed-array state entry (a plain array, or a typed array), checking its length. */
-export function loadArray(saved: unknown, like: Tensor, key: string, where: string): Float32Array | Float64Array {
+export function loadArray(saved: unknown, like: Tensor, key: string, where: string): FloatArray {
   const ok = Array.isArray(saved) || saved instanceof Float32Array || saved instanceof Float64Array;
   if (!ok) throw new Error(`${where}: state '${key}' must be an array of numbers`);
   const arr = saved as ArrayLike<number>;
@@ -298,7 +298,7 @@ export function loadArray(saved: unknown, like: Tensor, key: string, where: stri
 }
 
 /** A new zeroed array to hold a parameter's state in its precision (float32 moments for float32 params, as PyTorch). */
-export function stateArray(p: Tensor): Float32Array | Float64Array {
+export function stateArray(p: Tensor): FloatArray {
   return p.dtype === 'float64' ? new Float64Array(p.numel) : new Float32Array(p.numel);
 }
 

@@ -10,7 +10,7 @@
 // NOTE: as in adamw.ts, PyTorch's in-place ops are writes to our storage (p and buf are rounded
 // to the parameter's dtype); the temporary d stays in float64.
 
-import { type Storage, type Tensor, incrementVersion } from '@tsgrad/tensor';
+import { type FloatArray, type Storage, type Tensor, incrementVersion } from '@tsgrad/tensor';
 import {
   type NonFinitePolicy, type ParamGroup, type ParamStateDict, type ParamsOrGroups,
   Optimizer, checkNonNegative, loadArray, stateArray,
@@ -41,7 +41,7 @@ export interface SGDOptions extends Partial<SGDHyper> {
 /** SGD's state of one parameter (kept only when momentum ≠ 0). */
 export interface SGDState {
   /** The momentum buffer (PyTorch's momentum_buffer). */
-  momentumBuffer: Float32Array | Float64Array;
+  momentumBuffer: FloatArray;
 }
 
 /** Stochastic gradient descent with optional (Nesterov) momentum and weight decay, exactly as `torch.optim.SGD`. */
@@ -71,7 +71,7 @@ export class SGD extends Optimizer<SGDHyper, SGDState> {
       const p = group.params[i]!;
       const grad = this.gradData(group, groupIndex, i);
       if (grad === null) continue;
-      let buf: Float32Array | Float64Array | null = null;
+      let buf: FloatArray | null = null;
       let first = false;
       if (group.momentum !== 0) {
         let s = this.state.get(p);
@@ -99,7 +99,7 @@ export class SGD extends Optimizer<SGDHyper, SGDState> {
 
 // One SGD step of one parameter, in place. p: [n] from pOff, g: [n] from gOff, buf: [n] or null.
 function sgdUpdate(
-  p: Storage, pOff: number, g: Storage, gOff: number, buf: Float32Array | Float64Array | null, first: boolean,
+  p: Storage, pOff: number, g: Storage, gOff: number, buf: FloatArray | null, first: boolean,
   n: number, h: SGDHyper,
 ): void {
   const { lr, momentum, dampening, weightDecay, nesterov } = h;

@@ -3,8 +3,11 @@ import { allocFloat } from './storage-pool.js';
 /** The element types a tensor can hold. */
 export type DType = 'float32' | 'float64' | 'int32';
 
+/** The typed array behind a float tensor (float32 or float64): what kernels compute in. */
+export type FloatArray = Float32Array | Float64Array;
+
 /** The typed array behind a tensor. */
-export type Storage = Float32Array | Float64Array | Int32Array;
+export type Storage = FloatArray | Int32Array;
 
 /** Allocates storage for `n` elements of a dtype, zero-filled (float storage may come from the pool: storage-pool.ts). */
 export function allocStorage(dtype: DType, n: number): Storage {

@@ -9,7 +9,7 @@
 export { tensor, zeros, ones, full, zerosLike, onesLike, arange, randn, rand } from './create.js';
 export type { CreateOptions, RandomOptions, NestedArray } from './create.js';
 export { Generator, manualSeed, getDefaultGenerator } from './random.js';
-export type { DType, Storage } from './dtype.js';
+export type { DType, FloatArray, Storage } from './dtype.js';
 export { promoteTypes } from './dtype.js';
 export { broadcastShapes, formatShape } from './shape.js';
 

@@ -1,9 +1,8 @@
 // matmul: batched, broadcasting over leading dims. The kernel reads both operands through their
 // strides, so transposed views (Linear's x·Wᵀ, the weight gradient's xᵀ·g) are never copied.
 
-import { allocStorage, promoteTypes } from '../dtype.js';
+import { type FloatArray, allocStorage, promoteTypes } from '../dtype.js';
 import { recordOp } from '../autograd/graph.js';
-import type { FloatArray } from '../kernels/matmul.js';
 import { parallelMatmul } from '../parallel/matmul.js';
 import { broadcastShapes, broadcastStrides, formatShape, numelOf, stridedOffsets } from '../shape.js';
 import { Tensor } from '../tensor.js';
