@@ -9,10 +9,10 @@
 // Shapes: B batch, T new tokens, P cached tokens, C hidden, H query heads, Hkv key/value heads,
 // G = H / Hkv query heads per key/value head, D head dim, F FFN hidden, V vocab, L layers.
 
-import { type DType, type Generator, Tensor, cat, checkpoint, full, isGradEnabled, swiglu, tensor } from '@tsgrad/tensor';
 import {
-  Embedding, Linear, Module, ModuleList, RMSNorm, RotaryEmbedding, crossEntropy, scaledDotProductAttention,
-} from '@tsgrad/nn';
+  type DType, type Generator, Tensor, attention, cat, checkpoint, crossEntropy, full, isGradEnabled, swiglu, tensor,
+} from '@tsgrad/tensor';
+import { Embedding, Linear, Module, ModuleList, RMSNorm, RotaryEmbedding } from '@tsgrad/nn';
 import { type LlamaConfig, resolvedHeadDim, validateLlamaConfig } from './config.js';
 import { KVCache } from './kv-cache.js';
 import { type BatchGenerateOptions, type GenerateOptions, generateBatch, generateTokens } from './generate.js';
@@ -171,7 +171,8 @@ export class LlamaAttention extends Module {
       }
       keyMask = opts.keyMask.reshape([B, 1, 1, Tk]); // [B, 1, 1, P+T]: broadcast over [Hkv, G]
     }
-    const y = scaledDotProductAttention(qg, kg, vg, { causal: true, keyMask }); // [B, Hkv, G, T, D]
+    // the fused op: causal by loop bounds, no [T, P+T] mask or scores tensor; it checks q, k, v
+    const y = attention(qg, kg, vg, { causal: true, keyMask }); // [B, Hkv, G, T, D]
     const merged = y.reshape([B, H, T, D]).transpose(1, 2).reshape([B, T, H * D]); // [B, T, H·D]
     return this.o_proj.forward(merged); // [B, T, C]
   }

@@ -224,7 +224,7 @@ describe('LlamaAttention', () => {
   it('rejects inputs of the wrong shape, positions beyond the rotary table, and an offset that contradicts the cache', () => {
     const attn = new LlamaAttention(4, 2, 1, { rotary: new RotaryEmbedding(2, { maxPositions: 4 }) });
     expect(() => attn.forward(randomTensor([1, 2, 5], 0, { dtype: 'float32' }))).toThrow('LlamaAttention: expected x [B, T, 4], got [1, 2, 5]');
-    expect(() => attn.forward(randomTensor([1, 5, 4], 0, { dtype: 'float32' }))).toThrow('RotaryEmbedding: positions 0 to 4 exceed maxPositions 4');
+    expect(() => attn.forward(randomTensor([1, 5, 4], 0, { dtype: 'float32' }))).toThrow('rotary: positions 0 to 4 are outside the tables of 4 positions');
     const cache = new KVCache();
     attn.forward(randomTensor([1, 2, 4], 0, { dtype: 'float32' }), { kvCache: cache });
     expect(() => attn.forward(randomTensor([1, 1, 4], 0, { dtype: 'float32' }), { kvCache: cache, positionOffset: 0 })).toThrow(

@@ -72,6 +72,10 @@ function causalMask(Tq: number, Tk: number): Tensor {
  * one, the composite of matmul, maskedFill and softmax.
  */
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
+  // without an explicit mask, the fused op, which checks the shapes itself: causal by loop bounds,
+  // no [Tq, Tk] mask or scores tensor
+  if (!opts.mask) return attention(q, k, v, { causal: opts.causal, scale: opts.scale, keyMask: opts.keyMask });
+  // the composite path: its matmuls would reject these shapes too, but without naming q, k and v
   if (q.ndim < 2 || k.ndim < 2 || v.ndim < 2) {
     throw new Error(`scaledDotProductAttention: q, k and v need at least 2 dims, got ${formatShape(q.shape)}, ${formatShape(k.shape)}, ${formatShape(v.shape)}`);
   }
@@ -80,11 +84,9 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
   if (Dk !== D || v.shape[v.ndim - 2] !== Tk) {
     throw new Error(`scaledDotProductAttention: expected q [..., Tq, D], k [..., Tk, D], v [..., Tk, Dv], got ${formatShape(q.shape)}, ${formatShape(k.shape)}, ${formatShape(v.shape)}`);
   }
-  const scale = opts.scale ?? 1 / Math.sqrt(D);
   if (opts.causal && Tq > Tk) throw new Error(`scaledDotProductAttention: causal attention needs Tq ≤ Tk, got Tq ${Tq} and Tk ${Tk}`);
-  // without an explicit mask, the fused kernel: causal by loop bounds, no [Tq, Tk] mask or scores tensor
-  if (!opts.mask) return attention(q, k, v, { causal: opts.causal, scale, keyMask: opts.keyMask });
   if (opts.keyMask) throw new Error('scaledDotProductAttention: pass either mask or keyMask, not both (fold the key mask into mask)');
+  const scale = opts.scale ?? 1 / Math.sqrt(D);
   let scores = q.matmul(k.transpose(-2, -1)).mul(scale); // [..., Tq, Tk]
   if (opts.causal) {
     // a single query is the last position: it sees every key

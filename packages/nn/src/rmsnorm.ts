@@ -1,6 +1,6 @@
 // RMSNorm (Zhang & Sennrich, 2019), as LLaMA uses it: no mean subtraction and no bias.
 
-import { type DType, type Tensor, formatShape, ones, rmsNorm } from '@tsgrad/tensor';
+import { type DType, type Tensor, ones, rmsNorm } from '@tsgrad/tensor';
 import { Module, Parameter } from './module.js';
 import { checkSize } from './linear.js';
 
@@ -30,11 +30,8 @@ export class RMSNorm extends Module {
     this.eps = opts.eps ?? 1e-6;
   }
 
-  /** x [..., dim] → [..., dim], through the fused rmsNorm op. */
+  /** x [..., dim] → [..., dim], through the fused rmsNorm op (which checks that x ends in dim). */
   forward(x: Tensor): Tensor {
-    if (x.ndim === 0 || x.shape[x.ndim - 1] !== this.dim) {
-      throw new Error(`RMSNorm: input of shape ${formatShape(x.shape)} does not end in dim ${this.dim}`);
-    }
     const weight = this.weight.dtype === x.dtype ? this.weight : this.weight.to(x.dtype);
     return rmsNorm(x, weight, this.eps);
   }

@@ -94,15 +94,9 @@ export class RotaryEmbedding extends Module {
     if (x.ndim < 2 || x.shape[x.ndim - 1] !== D) {
       throw new Error(`RotaryEmbedding: expected x [..., T, ${D}], got ${formatShape(x.shape)}`);
     }
-    const T = x.shape[x.ndim - 2]!;
-    if (!Number.isInteger(positionOffset) || positionOffset < 0) {
-      throw new Error(`RotaryEmbedding: positionOffset must be a non-negative integer, got ${positionOffset}`);
-    }
-    if (positionOffset + T > this.maxPositions) {
-      throw new Error(`RotaryEmbedding: positions ${positionOffset} to ${positionOffset + T - 1} exceed maxPositions ${this.maxPositions}`);
-    }
     const { cos, sin } = this.tables(x.dtype);
-    // the fused op: one pass, reading a transposed x in place (rows positionOffset.. of the tables)
+    // the fused op: one pass, reading a transposed x in place (rows positionOffset.. of the tables);
+    // it rejects positions outside the maxPositions rows of the tables
     return rotary(x, cos, sin, positionOffset); // [..., T, D]
   }
 

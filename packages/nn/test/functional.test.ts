@@ -82,12 +82,20 @@ describe('scaledDotProductAttention', () => {
     expect(maxAbsDiff(scaledDotProductAttention(q, k, v, { mask: keep }), attentionReference(q, k, v, false, 0.5, hide))).toBeLessThan(1e-12);
   });
 
-  it('rejects causal attention with more queries than keys, and mismatched head dims', () => {
+  it('rejects causal attention with more queries than keys, and mismatched head dims, on the fused and the masked path', () => {
     const q = randomTensor([3, 2], 0);
+    // without a mask the fused attention op checks (and names itself); with one, the composite path
     expect(() => scaledDotProductAttention(q, randomTensor([2, 2], 1), randomTensor([2, 2], 2), { causal: true })).toThrow(
+      'attention: causal attention needs Tq ≤ Tk, got Tq 3 and Tk 2',
+    );
+    expect(() => scaledDotProductAttention(q, randomTensor([2, 3], 1), randomTensor([2, 3], 2))).toThrow(/^attention: expected q \[\.\.\., Tq, D\]/);
+    const mask = tensor([[1, 1]], { dtype: 'int32' });
+    expect(() => scaledDotProductAttention(q, randomTensor([2, 2], 1), randomTensor([2, 2], 2), { causal: true, mask })).toThrow(
       'scaledDotProductAttention: causal attention needs Tq ≤ Tk, got Tq 3 and Tk 2',
     );
-    expect(() => scaledDotProductAttention(q, randomTensor([2, 3], 1), randomTensor([2, 3], 2))).toThrow(/expected q \[\.\.\., Tq, D\]/);
+    expect(() => scaledDotProductAttention(q, randomTensor([2, 3], 1), randomTensor([2, 3], 2), { mask })).toThrow(
+      /^scaledDotProductAttention: expected q \[\.\.\., Tq, D\]/,
+    );
   });
 });
 

@@ -60,6 +60,6 @@ describe('RMSNorm', () => {
   });
 
   it('rejects an input whose last dim is not dim', () => {
-    expect(() => new RMSNorm(4).forward(randomTensor([2, 3], 0, { dtype: 'float32' }))).toThrow('RMSNorm: input of shape [2, 3] does not end in dim 4');
+    expect(() => new RMSNorm(4).forward(randomTensor([2, 3], 0, { dtype: 'float32' }))).toThrow('rmsNorm: weight [4] must be [C] with C the last dim of x [2, 3]');
   });
 });

@@ -109,7 +109,7 @@ describe('RotaryEmbedding', () => {
 
   it('rejects positions beyond maxPositions', () => {
     const rope = new RotaryEmbedding(4, { maxPositions: 8 });
-    expect(() => rope.apply(randomTensor([1, 1, 3, 4], 0), 6)).toThrow('RotaryEmbedding: positions 6 to 8 exceed maxPositions 8');
+    expect(() => rope.apply(randomTensor([1, 1, 3, 4], 0), 6)).toThrow('rotary: positions 6 to 8 are outside the tables of 8 positions');
     expect(() => rope.apply(randomTensor([1, 1, 3, 4], 0), 5)).not.toThrow();
   });
 
