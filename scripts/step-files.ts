@@ -1,0 +1,115 @@
+// Which of our source files one training step runs, measured rather than counted by hand: `pnpm
+// train` (the default tiny config, --mode train, one thread) runs twice under V8 coverage
+// (NODE_V8_COVERAGE), once with --max_steps 4 and once with --max_steps 5, into fresh folders.
+// Everything but the number of steps does the same work (setup; at the end one metrics line, one
+// checkpoint, a loss.svg with five step ticks: 4 and 5 steps are chosen so that even the plot's
+// ticks agree), so a file in which some function ran more often in the second run is a file whose
+// code one more training step runs: the batch, forward, loss, backward, clipping, the AdamW
+// update, the schedule and the loop's bookkeeping. cli/train.ts, where a reader starts, runs only
+// before the first step, so it is added by name.
+//
+// What this does not see: code that only the first step runs (a cache filled once, e.g. the
+// causal-mask or rotary tables) is not in the difference; the list of files the whole shorter run
+// executed is printed too, to check against. With --threads > 1 the thread pool's files join.
+//
+// Run: pnpm step-files [--keep]    (--keep leaves the coverage and run folders in the temp dir)
+
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+/** One script of a V8 coverage report (the fields used here). */
+export interface ScriptCoverage {
+  /** The script's URL (file:///... for our sources, as tsx loads them). */
+  url: string;
+  /** Every function V8 compiled in it; ranges[0] spans the function and counts its calls. */
+  functions: Array<{ functionName: string; ranges: Array<{ startOffset: number; endOffset: number; count: number }> }>;
+}
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const ENTRY = 'packages/llama/src/cli/train.ts';
+
+// Calls of each function of each of our source files (code that runs once on import left out),
+// keyed by the path relative to the repository.
+function callCounts(scripts: ScriptCoverage[], root: string): Map<string, Map<string, number>> {
+  const prefix = pathToFileURL(root).href;
+  const files = new Map<string, Map<string, number>>();
+  for (const script of scripts) {
+    if (!script.url.startsWith(prefix) || script.url.includes('/node_modules/')) continue;
+    const file = relative(root, fileURLToPath(script.url)).split('\\').join('/');
+    if (!/^packages\/[^/]+\/src\/.*\.ts$/.test(file)) continue;
+    const calls = files.get(file) ?? new Map<string, number>();
+    for (const fn of script.functions) {
+      const range = fn.ranges[0]!;
+      // the module's top level and class static blocks run once on import; __name and the like
+      // are esbuild's helpers that tsx's transform adds to every file
+      if ((range.startOffset === 0 && fn.functionName === '') || fn.functionName === '<static_initializer>' || fn.functionName.startsWith('__')) continue;
+      const key = `${fn.functionName}@${range.startOffset}`;
+      calls.set(key, (calls.get(key) ?? 0) + range.count);
+    }
+    files.set(file, calls);
+  }
+  return files;
+}
+
+/** Our source files in which some function ran at least once (top-level code left out), sorted. */
+export function filesRun(scripts: ScriptCoverage[], root: string): string[] {
+  return [...callCounts(scripts, root)].filter(([, calls]) => [...calls.values()].some((n) => n > 0)).map(([f]) => f).sort();
+}
+
+/** Our source files in which some function ran more often in `more` than in `fewer`, sorted. */
+export function filesRunMoreOften(fewer: ScriptCoverage[], more: ScriptCoverage[], root: string): string[] {
+  const before = callCounts(fewer, root);
+  const grown: string[] = [];
+  for (const [file, calls] of callCounts(more, root)) {
+    const old = before.get(file);
+    if ([...calls].some(([fn, n]) => n > (old?.get(fn) ?? 0))) grown.push(file);
+  }
+  return grown.sort();
+}
+
+/** The part of the codebase a source file belongs to: its package, and for tensor its folder (ops, autograd, kernels, ...). */
+export function groupOf(file: string): string {
+  const [, pkg, , folder] = file.split('/');
+  if (pkg !== 'tensor') return pkg!;
+  return file.split('/').length > 4 ? `tensor/${folder}` : 'tensor (top level)';
+}
+
+// Runs `pnpm train` for a number of steps under coverage; returns the scripts of its reports.
+function coveredTrainRun(steps: number, work: string): ScriptCoverage[] {
+  const coverageDir = join(work, `coverage-${steps}`);
+  const run = spawnSync(process.execPath, [
+    '--import', 'tsx', join(ROOT, ENTRY), '--mode', 'train', '--max_steps', String(steps), '--threads', '1', '--model_dir', join(work, `run-${steps}`),
+  ], { cwd: ROOT, env: { ...process.env, NODE_V8_COVERAGE: coverageDir }, encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`step-files: pnpm train --max_steps ${steps} failed (exit ${run.status}):\n${run.stdout}\n${run.stderr}`);
+  return readdirSync(coverageDir).filter((f) => f.endsWith('.json'))
+    .flatMap((f) => (JSON.parse(readFileSync(join(coverageDir, f), 'utf8')) as { result: ScriptCoverage[] }).result);
+}
+
+function main(keep: boolean): void {
+  const work = mkdtempSync(join(tmpdir(), 'tsgrad-step-files-'));
+  try {
+    const fewer = coveredTrainRun(4, work);
+    const more = coveredTrainRun(5, work);
+    const step = filesRunMoreOften(fewer, more, ROOT);
+    const counted = step.includes(ENTRY) ? step : [ENTRY, ...step];
+    console.log(`Files one training step runs (pnpm train, one thread, backend ${process.env.TSGRAD_BACKEND ?? 'default'}), with ${ENTRY} where a reader starts: ${counted.length}`);
+    for (const f of counted) console.log(`  ${f}${f === ENTRY && !step.includes(ENTRY) ? '   (the entry; runs before the first step)' : ''}`);
+    const groups = new Map<string, number>();
+    for (const f of counted) {
+      const group = groupOf(f);
+      groups.set(group, (groups.get(group) ?? 0) + 1);
+    }
+    console.log(`by part: ${[...groups].map(([g, n]) => `${g} ${n}`).join(', ')}`);
+    const setupOnly = filesRun(fewer, ROOT).filter((f) => !counted.includes(f));
+    console.log(`\nOther files the 4-step run executed (setup, checkpoint saving, first-step-only caches): ${setupOnly.length}`);
+    for (const f of setupOnly) console.log(`  ${f}`);
+    if (keep) console.log(`\ncoverage and runs kept in ${work}`);
+  } finally {
+    if (!keep) rmSync(work, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main(process.argv.includes('--keep'));
