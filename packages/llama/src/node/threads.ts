@@ -1,11 +1,11 @@
-// Worker threads for the CLIs: big matmuls are split across cores when more than one is present.
+// Worker threads for the CLIs: big matmul and attention calls are split across cores when more than one is present.
 
 import { availableParallelism } from 'node:os';
 import { enableWorkerThreads } from '@tsgrad/tensor/node';
 import { integerFlag } from './flags.js';
 
 /**
- * Enables the matmul worker pool (--threads N; default: every core) and returns the number of
+ * Enables the kernels' worker pool (--threads N; default: every core) and returns the number of
  * threads in use. More threads than cores only slow a run down: the count is capped at the cores,
  * with a warning.
  */
