@@ -1,28 +1,20 @@
-// Test helpers: seeded random tensors and element-wise comparison (the layer tests' as @tsgrad/nn's), and
-// the fixture README's relative error (the Hugging Face comparisons).
+// Test helpers: seeded random tensors and element-wise comparison (@tsgrad/nn's, shared: the layer
+// tests here are the ones that moved from nn), and the fixture README's relative error (the
+// Hugging Face comparisons).
 
-import { type DType, Generator, type Tensor, randn } from '@tsgrad/tensor';
+import type { Tensor } from '@tsgrad/tensor';
 import { expect } from 'vitest';
+import type { LlamaConfig } from '../src/index.js';
 
-/** A seeded standard-normal tensor (float64 by default) that requires grad when asked. */
-export function randomTensor(shape: number[], seed: number, opts: { dtype?: DType; requiresGrad?: boolean } = {}): Tensor {
-  return randn(shape, { generator: new Generator(seed), dtype: opts.dtype ?? 'float64', requiresGrad: opts.requiresGrad ?? false });
-}
+export { expectClose, maxAbsDiff, randomTensor } from '../../nn/test/helpers.js';
 
-/** The largest |a − b| over the elements of two tensors (or flat arrays) of equal size. */
-export function maxAbsDiff(a: Tensor | ArrayLike<number>, b: Tensor | ArrayLike<number>): number {
-  const x = 'toTypedArray' in a ? a.toTypedArray() : a;
-  const y = 'toTypedArray' in b ? b.toTypedArray() : b;
-  expect(x.length).toBe(y.length);
-  let worst = 0;
-  for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!));
-  return worst;
-}
-
-/** Asserts two tensors have the same shape and agree within tol everywhere. */
-export function expectClose(a: Tensor, b: Tensor, tol: number): void {
-  expect([...a.shape]).toEqual([...b.shape]);
-  expect(maxAbsDiff(a, b)).toBeLessThanOrEqual(tol);
+/** A tiny grouped-query config (hidden 8, 2 layers, 2 heads over 1 kv head, context 16) with large init for visible gradients; `over` replaces fields. */
+export function tinyConfig(over: Partial<LlamaConfig> = {}): LlamaConfig {
+  return {
+    vocabSize: 16, hiddenSize: 8, intermediateSize: 12, numHiddenLayers: 2, numAttentionHeads: 2,
+    numKeyValueHeads: 1, maxPositionEmbeddings: 16, rmsNormEps: 1e-6, ropeTheta: 10000,
+    tieWordEmbeddings: false, initializerRange: 0.5, ...over,
+  };
 }
 
 /** max |a − b| / max |b| over two tensors of the same shape: the fixture README's relative error. */

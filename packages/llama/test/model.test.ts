@@ -5,14 +5,8 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Generator, Tensor, gradcheck, noGrad } from '@tsgrad/tensor';
 import { type LlamaConfig, LlamaForCausalLM, countParameters } from '../src/index.js';
+import { tinyConfig } from './helpers.js';
 
-function tinyConfig(over: Partial<LlamaConfig> = {}): LlamaConfig {
-  return {
-    vocabSize: 16, hiddenSize: 8, intermediateSize: 12, numHiddenLayers: 2, numAttentionHeads: 2,
-    numKeyValueHeads: 1, maxPositionEmbeddings: 16, rmsNormEps: 1e-6, ropeTheta: 10000,
-    tieWordEmbeddings: false, initializerRange: 0.5, ...over,
-  };
-}
 
 const configArb = fc.record({
   heads: fc.constantFrom(1, 2, 4),

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Generator, Tensor, loadSafetensors, tensor } from '@tsgrad/tensor';
 import { type LlamaConfig, LlamaForCausalLM, llamaConfigFromHF, llamaConfigToHF } from '../src/index.js';
-import { relativeError } from './helpers.js';
+import { relativeError, tinyConfig as tinyLlama } from './helpers.js';
 
 const FIXTURE = new URL('./fixtures/llama-hf-gqa-tied-padded/', import.meta.url).pathname;
 const padded = loadSafetensors(new Uint8Array(readFileSync(join(FIXTURE, 'padded.safetensors'))));
@@ -58,13 +58,8 @@ describe('a left-padded batch against Hugging Face transformers (llama-hf-gqa-ti
   });
 });
 
-function tinyConfig(over: Partial<LlamaConfig> = {}): LlamaConfig {
-  return {
-    vocabSize: 16, hiddenSize: 8, intermediateSize: 12, numHiddenLayers: 2, numAttentionHeads: 2,
-    numKeyValueHeads: 1, maxPositionEmbeddings: 24, rmsNormEps: 1e-6, ropeTheta: 10000,
-    tieWordEmbeddings: false, initializerRange: 0.5, ...over,
-  };
-}
+// the shared tiny config with room for 24 positions (prompts plus generated tokens)
+const tinyConfig = (over: Partial<LlamaConfig> = {}): LlamaConfig => tinyLlama({ maxPositionEmbeddings: 24, ...over });
 
 // 2–3 sequences of lengths 1–6 over token ids 1..15 (0 is the pad id), and a model seed
 const sequencesArb = fc.record({

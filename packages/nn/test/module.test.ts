@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Generator, Tensor, grad, loadSafetensors, noGrad, saveSafetensors, tensor, zeros } from '@tsgrad/tensor';
+import { type DType, Generator, Tensor, grad, loadSafetensors, noGrad, saveSafetensors, tensor, zeros } from '@tsgrad/tensor';
 import {
   Embedding, Linear, Module, ModuleList, Parameter, RMSNorm, RotaryEmbedding,
 } from '../src/index.js';
@@ -68,6 +68,18 @@ class Tiny extends Module {
   }
 }
 
+// An embedding and an output head sharing one weight, as a language model ties them.
+class Tied extends Module {
+  embed: Embedding;
+  head: Linear;
+  constructor(opts: { dtype?: DType; generator?: Generator } = {}) {
+    super();
+    this.embed = new Embedding(5, 3, opts);
+    this.head = new Linear(3, 5, { bias: false, dtype: opts.dtype });
+    this.head.weight = this.embed.weight;
+  }
+}
+
 describe('Module', () => {
   it('names parameters by field path in declaration order', () => {
     const block = new Block(new Generator(0));
@@ -108,15 +120,7 @@ describe('Module', () => {
   });
 
   it('lists a shared parameter once, under its first name, and gives it the sum of both gradients', () => {
-    class Tied extends Module {
-      embed = new Embedding(5, 3, { dtype: 'float64', generator: new Generator(3) });
-      head = new Linear(3, 5, { bias: false, dtype: 'float64' });
-      constructor() {
-        super();
-        this.head.weight = this.embed.weight;
-      }
-    }
-    const m = new Tied();
+    const m = new Tied({ dtype: 'float64', generator: new Generator(3) });
     expect(m.namedParameters().map(([n]) => n)).toEqual(['embed.weight']);
     expect(m.namedParameters('', true, false).map(([n]) => n)).toEqual(['embed.weight', 'head.weight']);
     expect([...m.stateDict().keys()]).toEqual(['embed.weight']);
@@ -212,14 +216,6 @@ describe('Module', () => {
   });
 
   it('accepts a tied weight under its second name', () => {
-    class Tied extends Module {
-      embed = new Embedding(5, 3);
-      head = new Linear(3, 5, { bias: false });
-      constructor() {
-        super();
-        this.head.weight = this.embed.weight;
-      }
-    }
     const m = new Tied();
     const w = randomTensor([5, 3], 9, { dtype: 'float32' });
     expect(m.loadStateDict({ 'head.weight': w })).toEqual({ missingKeys: [], unexpectedKeys: [], mismatched: [] });
@@ -244,14 +240,6 @@ describe('Module', () => {
   });
 
   it('converts every parameter to another dtype, keeping shared parameters shared', () => {
-    class Tied extends Module {
-      embed = new Embedding(5, 3);
-      head = new Linear(3, 5, { bias: false });
-      constructor() {
-        super();
-        this.head.weight = this.embed.weight;
-      }
-    }
     const m = new Tied();
     const before = m.embed.weight.toArray();
     m.to('float64');
