@@ -190,8 +190,9 @@ function forwardRows(): FunctionDef {
 }
 
 // backwardRows(q, k, v, bias, g, lse, dq, dk, dv, prow, dprow, Tq, rowK, rowV, first, step,
-// scale): for each query row i whose log-sum-exp lse[i] (f32) is finite: p_j = exp(q_i·k_j·scale
-// + bias_j − lse_i), dP_j = g_i·v_j, dS_j = p_j (dP_j − Σ p·dP)·scale; dq_i = Σ_j dS_j·k_j
+// scale): for each query row i whose log-sum-exp is finite (lse[2i] + lse[2i + 1]: its float32
+// rounding and the rest, so the subtraction keeps the float64 value's precision): p_j =
+// exp(q_i·k_j·scale + bias_j − lse_i), dP_j = g_i·v_j, dS_j = p_j (dP_j − Σ p·dP)·scale; dq_i = Σ_j dS_j·k_j
 // (stored), dk_j += dS_j·q_i, dv_j += p_j·g_i (accumulated) over the visible keys.
 function backwardRows(): FunctionDef {
   const params: ValType[] = ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'f32'];
@@ -200,7 +201,7 @@ function backwardRows(): FunctionDef {
   const L = new Locals(params.length);
   const [i, n, nB, n4B, qi, gi, kj, j, k1, k2, k3, d, c, vp, pj, kStep, vStep, dqi, pEnd] = Array.from({ length: 19 }, () => L.add('i32'));
   const li = L.add('f32');
-  const [a0, a1, a2, a3, xv, x, t, u, m, acc, scaleV] = Array.from({ length: 11 }, () => L.add('v128'));
+  const [a0, a1, a2, a3, xv, x, t, u, m, acc, scaleV, rest] = Array.from({ length: 12 }, () => L.add('v128'));
   const dots = { k1, k2, k3, d, xv, a: [a0, a1, a2, a3] };
   const at = (base: number, off: number) => [get(base), get(off), op.i32_add()];
   const body: number[][] = [
@@ -209,17 +210,18 @@ function backwardRows(): FunctionDef {
     get(rowV), op.i32_const(4), op.i32_mul(), set(vStep),
     op.i32_const(0), set(i),
     op.loop(),
-    get(lse), get(i), op.i32_const(4), op.i32_mul(), op.i32_add(), op.f32_load(0), tee(li),
+    get(lse), get(i), op.i32_const(8), op.i32_mul(), op.i32_add(), op.f32_load(0), tee(li),
     op.f32_const(-Infinity), op.f32_gt(), op.if(),
     get(q), get(i), get(rowK), op.i32_mul(), op.i32_add(), set(qi),
     get(dq), get(i), get(rowK), op.i32_mul(), op.i32_add(), set(dqi),
     get(g), get(i), get(rowV), op.i32_mul(), op.i32_add(), set(gi),
     ...rowLimits(i, first, stepL, n, nB, n4B),
     get(li), op.f32x4_splat(), set(m),
+    get(lse), get(i), op.i32_const(8), op.i32_mul(), op.i32_add(), op.f32_load(4), op.f32x4_splat(), set(rest),
     // prow[j…j+3] = exp(q_i·k_j…·scale + bias − lse_i)
     op.i32_const(0), set(j), get(k), set(kj),
     ...repeat(j, op.i32_const(16), get(n4B), [
-      ...dot4(qi, kj, rowK, dots), get(scaleV), op.f32x4_mul(), ...at(bias, j), op.v128_load(0), op.f32x4_add(), get(m), op.f32x4_sub(), set(x),
+      ...dot4(qi, kj, rowK, dots), get(scaleV), op.f32x4_mul(), ...at(bias, j), op.v128_load(0), op.f32x4_add(), get(m), op.f32x4_sub(), get(rest), op.f32x4_sub(), set(x),
       ...at(prow, j), ...exp4(x, t, u), op.v128_store(0),
       get(kj), get(kStep), op.i32_add(), set(kj),
     ]),
@@ -344,7 +346,7 @@ class SliceLayout {
     this.out = inputsEnd; this.stats = this.out + s.Tq * Dv8;
     // backward
     this.dprow = inputsEnd; this.g = this.dprow + Tk4; this.lse = this.g + s.Tq * Dv8;
-    this.dq = this.lse + Tq4; this.dk = this.dq + s.Tq * D8; this.dv = this.dk + Tk4 * D8;
+    this.dq = this.lse + 2 * Tq4; this.dk = this.dq + s.Tq * D8; this.dv = this.dk + Tk4 * D8;
     this.end = backward ? this.dv + Tk4 * Dv8 : this.stats + 2 * Tq4;
   }
 }
@@ -404,7 +406,11 @@ export function attentionBackwardWasm(
   stage(f32, at.v, v, s.Tk, s.Dv, at.Dv8, at.Tk4);
   stage(f32, at.g, dOut, s.Tq, s.Dv, at.Dv8, s.Tq);
   stageBias(f32, at.bias, mask, maskOff, s.Tk, at.Tk4);
-  for (let i = 0; i < s.Tq; i++) f32[at.lse + i] = lse[lseOff + i]!;
+  for (let i = 0; i < s.Tq; i++) {
+    const L = lse[lseOff + i]!;
+    f32[at.lse + 2 * i] = L; // rounded to float32 …
+    f32[at.lse + 2 * i + 1] = L === -Infinity ? 0 : L - f32[at.lse + 2 * i]!; // … and what the rounding lost
+  }
   f32.fill(0, at.dq, at.end); // dq is stored row by row; dk and dv accumulate from zero
   const { first, step } = limits(s);
   exports.backwardRows(4 * at.q, 4 * at.k, 4 * at.v, 4 * at.bias, 4 * at.g, 4 * at.lse, 4 * at.dq, 4 * at.dk, 4 * at.dv,
