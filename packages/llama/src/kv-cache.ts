@@ -50,9 +50,27 @@ export class KVCache {
       buf = grown;
       this.buffers = buf;
     }
-    buf.k.narrow(2, P, T).copy_(k);
-    buf.v.narrow(2, P, T).copy_(v);
+    writeRows(buf.k, k, P);
+    writeRows(buf.v, v, P);
     this.k = buf.k.narrow(2, 0, P + T); // [B, Hkv, P+T, D]
     this.v = buf.v.narrow(2, 0, P + T); // [B, Hkv, P+T, D]
+  }
+}
+
+// Copies src [B, H, T, D] (any strides) into rows P … P+T−1 of the contiguous buffer
+// [B, H, capacity, D]: a plain loop, which for generation's one new row per head costs a
+// fraction of narrow(…).copy_(…)'s views and broadcasting checks.
+function writeRows(buffer: Tensor, src: Tensor, P: number): void {
+  const [B, H, T, D] = src.shape as [number, number, number, number];
+  const capacity = buffer.shape[2]!;
+  const [sb, sh, st, sd] = src.strides as [number, number, number, number];
+  const out = buffer.storage, from = src.storage;
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      for (let t = 0; t < T; t++) {
+        const d0 = ((b * H + h) * capacity + P + t) * D;
+        for (let d = 0, s = src.offset + b * sb + h * sh + t * st; d < D; d++, s += sd) out[d0 + d] = from[s]!;
+      }
+    }
   }
 }

@@ -31,14 +31,20 @@ const CASES: Array<{ name: string; ignoredLabels: number; tol: Tolerances }> = [
   {
     name: 'llama-hf-gqa-tied', ignoredLabels: 4,
     // reached: logits 3.3e-7, loss 1.0e-7, grads 4.9e-7, per-step loss 5.7e-7, grad norm 9.5e-7,
-    // final parameters ≤ 3.1e-5 except the two up_proj, final loss 8.1e-7 (README: 1e-5, 1e-5, 1e-4).
-    // The up_proj weights reach 1.8e-4 and 1.1e-4: one element of layer 0's starts with a gradient of
-    // 4.2e-8, four times AdamW's eps (1e-8), where float32 summation noise of 2.6e-9 (3.5e-8 of the
-    // largest gradient) changes m / (√v + eps) by 1% of lr per step. In float64 the same element
-    // lands at 1.9e-4 too: the reference's rotary tables are float32 (transformers computes them so).
+    // final parameters ≤ 7.4e-5 except the two up_proj and layer 1's down_proj, final loss 8.1e-7
+    // (README: 1e-5, 1e-5, 1e-4). The up_proj weights reach 1.8e-4 and 1.1e-4: one element of layer
+    // 0's starts with a gradient of 4.2e-8, four times AdamW's eps (1e-8), where float32 summation
+    // noise of 2.6e-9 (3.5e-8 of the largest gradient) changes m / (√v + eps) by 1% of lr per step.
+    // In float64 the same element lands at 1.9e-4 too: the reference's rotary tables are float32
+    // (transformers computes them so). Which elements sit that close to eps and how far the noise
+    // moves them depends on the kernels' rounding: with the wasm attention (float32 scores, where the
+    // js kernel sums in doubles) layer 0's up_proj reaches 2.2e-4 and layer 1's down_proj 1.3e-4 (its
+    // worst element starts with a gradient of 4.4e-8); with the js attention 1.5e-4 and 5.7e-5.
     tol: {
       logits: 3e-6, loss: 1e-6, grad: 5e-6, stepLoss: 5e-6, gradNorm: 5e-6, lr: 1e-12, final: 1e-4,
-      finalExceptions: { 'model.layers.0.mlp.up_proj.weight': 5e-4, 'model.layers.1.mlp.up_proj.weight': 5e-4 },
+      finalExceptions: {
+        'model.layers.0.mlp.up_proj.weight': 5e-4, 'model.layers.1.mlp.up_proj.weight': 5e-4, 'model.layers.1.mlp.down_proj.weight': 5e-4,
+      },
       finalLoss: 5e-6,
     },
   },

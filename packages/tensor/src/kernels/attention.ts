@@ -19,6 +19,8 @@
 // rowStart[b+1]) and the keys [0, keys[b]) its last row can see, so the causal upper triangle
 // is neither computed nor stored, except inside the diagonal blocks (where P holds zeros).
 
+import { getBackend } from '../backend.js';
+import { type StridedF32, attentionBackwardWasm, attentionForwardWasm } from '../wasm/attention.js';
 import { type FloatArray, matmulKernel } from './matmul.js';
 import {
   type SharedJob, UNITS_PER_THREAD, canSplit, isShared, matmulThreads, newSignal, nextUnit, postJob, stageWhole, stagingArray, waitForWorkers, workOn,
@@ -86,6 +88,13 @@ export interface KeyMask {
   offset: number;
 }
 
+// Float32 slices of non-zero sizes run on the wasm kernel (wasm/attention.ts) when that backend is
+// on; float64 and the js backend run the loops below, its reference.
+function onWasm(plan: AttentionPlan, out: FloatArray, q: StridedMatrix, k: StridedMatrix, v: StridedMatrix): boolean {
+  return getBackend() === 'wasm' && out instanceof Float32Array && q.data instanceof Float32Array && k.data instanceof Float32Array &&
+    v.data instanceof Float32Array && plan.Tq > 0 && plan.Tk > 0 && plan.D > 0 && plan.Dv > 0;
+}
+
 // ************* forward *************
 
 /**
@@ -98,6 +107,10 @@ export function attentionForward(
   out: FloatArray, outOff: number, lse: Float64Array | null, lseOff: number,
   q: StridedMatrix, k: StridedMatrix, v: StridedMatrix, mask: KeyMask | null, scratch: FloatArray, plan: AttentionPlan,
 ): void {
+  if (onWasm(plan, out, q, k, v)) {
+    attentionForwardWasm(out as Float32Array, outOff, lse, lseOff, q as StridedF32, k as StridedF32, v as StridedF32, mask?.data ?? null, mask?.offset ?? 0, plan);
+    return;
+  }
   const { Tq, Tk, D, Dv, causal, scale, rowStart, keys } = plan;
   const m = mask?.data;
   const mOff = mask?.offset ?? 0;
@@ -158,6 +171,11 @@ export function attentionBackward(
   dOut: StridedMatrix, q: StridedMatrix, k: StridedMatrix, v: StridedMatrix, mask: KeyMask | null,
   lse: Float64Array, lseOff: number, scratch: FloatArray, plan: AttentionPlan,
 ): void {
+  if (onWasm(plan, dOut.data, q, k, v) && (!dQ || dQ instanceof Float32Array) && (!dK || dK instanceof Float32Array) && (!dV || dV instanceof Float32Array)) {
+    attentionBackwardWasm(dQ as Float32Array | null, dqOff, dK as Float32Array | null, dkOff, dV as Float32Array | null, dvOff,
+      dOut as StridedF32, q as StridedF32, k as StridedF32, v as StridedF32, mask?.data ?? null, mask?.offset ?? 0, lse, lseOff, plan);
+    return;
+  }
   const { Tq, Tk, D, Dv, causal, scale, rowStart, keys, block } = plan;
   const m = mask?.data;
   const mOff = mask?.offset ?? 0;

@@ -108,6 +108,8 @@ export const op = {
   f32_mul: (): number[] => [0x94],
   f32_div: (): number[] => [0x95],
   f32_max: (): number[] => [0x97],
+  // added for the attention kernel (wasm/attention.ts): scalar float comparison
+  f32_gt: (): number[] => [0x5e],
   // v128 (SIMD): loads and stores
   v128_load: (offset = 0): number[] => [...simd(0x00), ...memarg(4, offset)],
   v128_load32_splat: (offset = 0): number[] => [...simd(0x09), ...memarg(2, offset)],
