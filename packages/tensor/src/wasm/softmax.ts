@@ -3,31 +3,65 @@
 //
 // Rows are staged into this thread's memory with set() (a memcpy), padded to a multiple of four
 // columns (−∞ in the forward: exp gives 0 there; 0 in the backward), computed in place and
-// copied back. exp is not an instruction: exp(x) = 2ⁿ·2ᶠ with t = x·log₂e, n = round(t),
-// f = t − n ∈ [−½, ½], 2ᶠ = e^(f·ln 2) by its Taylor series to degree 7 (truncation below
-// 6e-9, under float32's rounding), and 2ⁿ built from exponent bits. Softmax subtracts the row
-// max first, so x ≤ 0 here; t is clamped at −127, where 2ⁿ's bits are those of 0.
+// copied back. exp is not an instruction: exp(x) = 2ⁿ·eᵘ with n = round(x·log₂e) and
+// u = x − n·ln 2 ∈ [−½ ln 2, ½ ln 2] (ln 2 split in two parts, so u is exact to float32 rounding
+// for any x), eᵘ by a degree-6 polynomial fitted to minimize its relative error on that interval
+// (1.9e-9, under float32's rounding), and 2ⁿ built from exponent bits.
+//
+// Why it is written this way (each one measured in the kernel's time): the constants live in
+// locals set once per call (a v128.const inside the loop is rebuilt every iteration), and n is
+// rounded by adding and subtracting 1.5·2²³ (the sum's low mantissa bits are then n itself, so
+// shifting them up 23 bits gives 2ⁿ's exponent) rather than by f32x4.nearest and
+// i32x4.trunc_sat, which V8 expands to long instruction sequences on x64.
 
 import { type FunctionDef, type ValType, buildModule, op } from './builder.js';
 import { KernelModule } from './memory.js';
 
 const get = op.local_get, set = op.local_set, tee = op.local_tee;
 
-// exp of the v128 local x (all lanes ≤ 0), leaving it on the stack; t, u are scratch v128 locals.
-function exp4(x: number, t: number, u: number): number[][] {
+// eᵘ ≈ Σ EXP_POLY[k]·uᵏ on [−½ ln 2, ½ ln 2]: the float32 coefficients of the degree-5 fit
+// that minimizes the relative error (7.5e-8 in exact arithmetic, 2.2e-7 evaluated in float32).
+const EXP_POLY = [1.0000001192092896, 0.9999997019767761, 0.49998894333839417, 0.16667574644088745, 0.04191538318991661, 0.008297654800117016];
+// ln 2 = LN2_HI + LN2_LO, LN2_HI with 15 significant bits, so n·LN2_HI is exact for |n| < 512
+const LN2_HI = 0.693145751953125;
+const LN2_LO = 1.4286068203094172e-6;
+// 1.5·2²³ + 127: for t ∈ [−127, 127], the float t + ROUNDER has n + 127 (n = round(t)) in its
+// low mantissa bits, and (t + ROUNDER) − ROUNDER = n
+const ROUNDER = 12582912 + 127;
+// below this, n = −127 and 2ⁿ's bits are those of +0 (and −∞ or −1e30 never reach the polynomial)
+const EXP_X_MIN = -88;
+
+// The v128 locals exp4 uses: `constants` is the first of EXP_CONSTANTS.length consecutive ones,
+// set once by expConstants before any loop; n and u are scratch.
+interface ExpLocals { constants: number; n: number; u: number }
+
+const EXP_CONSTANTS = [Math.LOG2E, EXP_X_MIN, ROUNDER, LN2_HI, LN2_LO, ...EXP_POLY];
+
+// Splats exp4's constants into their locals.
+function expConstants(l: ExpLocals): number[][] {
+  return EXP_CONSTANTS.flatMap((c, i) => [op.f32_const(c), op.f32x4_splat(), set(l.constants + i)]);
+}
+
+// eˣ of the v128 on the stack, left on the stack: lanes NaN stay NaN, below −88 (−∞ too) give 0;
+// x must be ≤ 88 (softmax's x − max ≤ 0).
+function exp4(l: ExpLocals): number[][] {
+  const k = (i: number) => get(l.constants + i);
+  const [log2e, xMin, rounder, ln2Hi, ln2Lo] = [0, 1, 2, 3, 4];
+  const poly = (i: number) => k(5 + i); // EXP_POLY[i]
   const code: number[][] = [
-    // t = max(x·log₂e, −127); u = (t − round(t))·ln 2
-    get(x), op.v128_const_f32x4(Math.LOG2E, Math.LOG2E, Math.LOG2E, Math.LOG2E), op.f32x4_mul(),
-    op.v128_const_f32x4(-127, -127, -127, -127), op.f32x4_max(), set(t),
-    get(t), get(t), op.f32x4_nearest(), tee(t), op.f32x4_sub(), op.v128_const_f32x4(Math.LN2, Math.LN2, Math.LN2, Math.LN2), op.f32x4_mul(), set(u),
+    // u = max(x, X_MIN) (pmax keeps a NaN x); k = u·log₂e + ROUNDER; its bits << 23 are 2ⁿ's, left on the stack
+    k(xMin), op.f32x4_pmax(), set(l.u),
+    get(l.u), k(log2e), op.f32x4_mul(), k(rounder), op.f32x4_add(), tee(l.n),
+    op.i32_const(23), op.i32x4_shl(),
+    // n = k − ROUNDER; u = (u − n·LN2_HI) − n·LN2_LO
+    get(l.n), k(rounder), op.f32x4_sub(), set(l.n),
+    get(l.u), get(l.n), k(ln2Hi), op.f32x4_mul(), op.f32x4_sub(), get(l.n), k(ln2Lo), op.f32x4_mul(), op.f32x4_sub(), set(l.u),
+    // Horner: c0 + u(c1 + u(c2 + … + u·c5))
+    poly(EXP_POLY.length - 1),
   ];
-  // Horner: 1 + u(1 + u(1/2 + u(1/6 + … + u/7!)))
-  const inv = [1 / 5040, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1];
-  code.push(op.v128_const_f32x4(inv[0]!, inv[0]!, inv[0]!, inv[0]!));
-  for (const c of inv.slice(1)) code.push(get(u), op.f32x4_mul(), op.v128_const_f32x4(c, c, c, c), op.f32x4_add());
-  // × 2ⁿ: the float with exponent bits n + 127 (n = −127 gives +0)
-  code.push(get(t), op.i32x4_trunc_sat_f32x4_s(), op.v128_const_f32x4(...([127, 127, 127, 127].map((i) => new Float32Array(new Int32Array([i]).buffer)[0]!) as [number, number, number, number])),
-    op.i32x4_add(), op.i32_const(23), op.i32x4_shl(), op.f32x4_mul());
+  for (let i = EXP_POLY.length - 2; i >= 0; i--) code.push(get(l.u), op.f32x4_mul(), poly(i), op.f32x4_add());
+  // × 2ⁿ (its bits are under the polynomial on the stack)
+  code.push(op.f32x4_mul());
   return code;
 }
 
@@ -41,25 +75,50 @@ function horizontal(v: number, combine: number[]): number[][] {
   return [get(v), op.f32x4_extract_lane(0), get(v), op.f32x4_extract_lane(1), combine, get(v), op.f32x4_extract_lane(2), get(v), op.f32x4_extract_lane(3), combine, combine];
 }
 
+// The max of the row from `row` to `end` (byte addresses, a multiple of 16 apart) as an f32 on
+// the stack; `at` is a scratch i32 local, `accs` four scratch v128 locals. Four vectors a step into
+// four maxima, so that each pmax waits on the one four loads back (a single running max makes
+// the loop as slow as pmax's latency); pmax drops NaN, but a NaN entry still makes the row NaN
+// through its exp in the sum.
+function rowMax(at: number, row: number, end: number, accs: [number, number, number, number]): number[][] {
+  const negInf = op.v128_const_f32x4(-Infinity, -Infinity, -Infinity, -Infinity);
+  const [a0, a1, a2, a3] = accs;
+  return [
+    ...accs.flatMap((a) => [negInf, set(a)]),
+    get(row), set(at),
+    op.block(), op.loop(),
+    get(at), op.i32_const(64), op.i32_add(), get(end), op.i32_gt_s(), op.br_if(1),
+    ...accs.flatMap((a, i) => [get(a), get(at), op.v128_load(16 * i), op.f32x4_pmax(), set(a)]),
+    get(at), op.i32_const(64), op.i32_add(), set(at), op.br(0),
+    op.end(), op.end(),
+    op.block(), op.loop(),
+    get(at), get(end), op.i32_ge_s(), op.br_if(1),
+    get(a0), get(at), op.v128_load(0), op.f32x4_pmax(), set(a0),
+    get(at), op.i32_const(16), op.i32_add(), set(at), op.br(0),
+    op.end(), op.end(),
+    get(a0), get(a1), op.f32x4_pmax(), get(a2), get(a3), op.f32x4_pmax(), op.f32x4_pmax(), set(a0),
+    ...horizontal(a0, op.f32_max()),
+  ];
+}
+
 // softmaxRows(p, rows, cols4): each row of cols4 floats at p, in place: exp(x − max) / Σ.
 // (An all −∞ row gives −∞ − −∞ = NaN everywhere, as the js kernel's 0/0 and PyTorch.)
 function softmaxRows(): FunctionDef {
   const [p, rows, cols4] = [0, 1, 2];
   const [row, end, at, r] = [3, 4, 5, 6];
-  const [m, acc, x, t, u] = [7, 8, 9, 10, 11];
+  const [m, acc, x, n, u] = [7, 8, 9, 10, 11];
+  const e: ExpLocals = { constants: 12, n, u };
   const body: number[][] = [
+    ...expConstants(e),
     get(p), set(row), op.i32_const(0), set(r),
     op.loop(),
     get(row), get(cols4), op.i32_const(4), op.i32_mul(), op.i32_add(), set(end),
     // m = the row max, in every lane
-    op.v128_const_f32x4(-Infinity, -Infinity, -Infinity, -Infinity), set(acc),
-    ...overRow(at, row, end, [get(acc), get(at), op.v128_load(0), op.f32x4_max(), set(acc)]),
-    ...horizontal(acc, op.f32_max()), op.f32x4_splat(), set(m),
+    ...rowMax(at, row, end, [acc, x, n, u]), op.f32x4_splat(), set(m),
     // e = exp(x − m) stored over x; acc = Σ e
     op.v128_const_f32x4(0, 0, 0, 0), set(acc),
     ...overRow(at, row, end, [
-      get(at), op.v128_load(0), get(m), op.f32x4_sub(), set(x),
-      get(at), ...exp4(x, t, u), tee(x), op.v128_store(0),
+      get(at), get(at), op.v128_load(0), get(m), op.f32x4_sub(), ...exp4(e), tee(x), op.v128_store(0),
       get(acc), get(x), op.f32x4_add(), set(acc),
     ]),
     // × 1/Σ
@@ -68,7 +127,7 @@ function softmaxRows(): FunctionDef {
     get(end), set(row),
     get(r), op.i32_const(1), op.i32_add(), tee(r), get(rows), op.i32_lt_s(), op.br_if(0), op.end(),
   ];
-  const locals: ValType[] = ['i32', 'i32', 'i32', 'i32', 'v128', 'v128', 'v128', 'v128', 'v128'];
+  const locals: ValType[] = ['i32', 'i32', 'i32', 'i32', ...Array<ValType>(5 + EXP_CONSTANTS.length).fill('v128')];
   return { params: ['i32', 'i32', 'i32'], results: [], locals, body, exportAs: 'softmaxRows' };
 }
 
