@@ -3,28 +3,24 @@
 //
 // Rows are staged into this thread's memory with set() (a memcpy), padded to a multiple of four
 // columns (−∞ in the forward: exp gives 0 there; 0 in the backward), computed in place and
-// copied back. exp is not an instruction: exp(x) = 2ⁿ·eᵘ with n = round(x·log₂e) and
-// u = x − n·ln 2 ∈ [−½ ln 2, ½ ln 2] (ln 2 split in two parts, so u is exact to float32 rounding
-// for any x), eᵘ by a degree-6 polynomial fitted to minimize its relative error on that interval
-// (1.9e-9, under float32's rounding), and 2ⁿ built from exponent bits.
+// copied back. exp is not an instruction: exp(x) = 2ᵗ = 2ⁿ·2ᵛ with t = x·log₂e, n = round(t),
+// v = t − n ∈ [−½, ½], 2ᵛ by a degree-5 polynomial and 2ⁿ built from exponent bits (see exp4).
 //
-// Why it is written this way (each one measured in the kernel's time): the constants live in
-// locals set once per call (a v128.const inside the loop is rebuilt every iteration), and n is
-// rounded by adding and subtracting 1.5·2²³ (the sum's low mantissa bits are then n itself, so
-// shifting them up 23 bits gives 2ⁿ's exponent) rather than by f32x4.nearest and
-// i32x4.trunc_sat, which V8 expands to long instruction sequences on x64.
+// Why it is written this way (each measured in the kernel's time, which was 3× what it is now):
+// the row max runs four independent maxima with f32x4.pmax (one running f32x4.max is bound by
+// that instruction's latency, eight x64 instructions in V8 for its NaN and ±0 rules); exp's
+// constants live in locals set once per call; and n is rounded by adding and subtracting
+// 1.5·2²³ (the sum's low mantissa bits are then n, and shifted up 23 bits they are 2ⁿ's exponent)
+// rather than by f32x4.nearest and i32x4.trunc_sat_f32x4_s, which V8 expands on x64.
 
 import { type FunctionDef, type ValType, buildModule, op } from './builder.js';
 import { KernelModule } from './memory.js';
 
 const get = op.local_get, set = op.local_set, tee = op.local_tee;
 
-// eᵘ ≈ Σ EXP_POLY[k]·uᵏ on [−½ ln 2, ½ ln 2]: the float32 coefficients of the degree-5 fit
-// that minimizes the relative error (7.5e-8 in exact arithmetic, 2.2e-7 evaluated in float32).
-const EXP_POLY = [1.0000001192092896, 0.9999997019767761, 0.49998894333839417, 0.16667574644088745, 0.04191538318991661, 0.008297654800117016];
-// ln 2 = LN2_HI + LN2_LO, LN2_HI with 15 significant bits, so n·LN2_HI is exact for |n| < 512
-const LN2_HI = 0.693145751953125;
-const LN2_LO = 1.4286068203094172e-6;
+// 2ᵛ ≈ Σ EXP2_POLY[k]·vᵏ on [−½, ½]: the float32 coefficients of the degree-5 fit that minimizes
+// the relative error (7.5e-8 in exact arithmetic, 2.3e-7 evaluated in float32).
+const EXP2_POLY = [1.0000001192092896, 0.6931469440460205, 0.24022120237350464, 0.05550713092088699, 0.009675541892647743, 0.0013276472454890609];
 // 1.5·2²³ + 127: for t ∈ [−127, 127], the float t + ROUNDER has n + 127 (n = round(t)) in its
 // low mantissa bits, and (t + ROUNDER) − ROUNDER = n
 const ROUNDER = 12582912 + 127;
@@ -32,10 +28,10 @@ const ROUNDER = 12582912 + 127;
 const EXP_X_MIN = -88;
 
 // The v128 locals exp4 uses: `constants` is the first of EXP_CONSTANTS.length consecutive ones,
-// set once by expConstants before any loop; n and u are scratch.
-interface ExpLocals { constants: number; n: number; u: number }
+// set once by expConstants before any loop; n and t are scratch.
+interface ExpLocals { constants: number; n: number; t: number }
 
-const EXP_CONSTANTS = [Math.LOG2E, EXP_X_MIN, ROUNDER, LN2_HI, LN2_LO, ...EXP_POLY];
+const EXP_CONSTANTS = [Math.LOG2E, EXP_X_MIN, ROUNDER, ...EXP2_POLY];
 
 // Splats exp4's constants into their locals.
 function expConstants(l: ExpLocals): number[][] {
@@ -43,23 +39,24 @@ function expConstants(l: ExpLocals): number[][] {
 }
 
 // eˣ of the v128 on the stack, left on the stack: lanes NaN stay NaN, below −88 (−∞ too) give 0;
-// x must be ≤ 88 (softmax's x − max ≤ 0).
+// x must be ≤ 88 (softmax's x − max ≤ 0). Its relative error is about 2.3e-7 plus |x|·log₂e·6e-8
+// (x·log₂e is rounded to float32 before n is taken off: the price of two fewer instructions than
+// subtracting n·ln 2 from x in two exact parts, which the entries this affects, far below the row
+// max, do not repay).
 function exp4(l: ExpLocals): number[][] {
   const k = (i: number) => get(l.constants + i);
-  const [log2e, xMin, rounder, ln2Hi, ln2Lo] = [0, 1, 2, 3, 4];
-  const poly = (i: number) => k(5 + i); // EXP_POLY[i]
+  const [log2e, xMin, rounder] = [0, 1, 2];
+  const poly = (i: number) => k(3 + i); // EXP2_POLY[i]
   const code: number[][] = [
-    // u = max(x, X_MIN) (pmax keeps a NaN x); k = u·log₂e + ROUNDER; its bits << 23 are 2ⁿ's, left on the stack
-    k(xMin), op.f32x4_pmax(), set(l.u),
-    get(l.u), k(log2e), op.f32x4_mul(), k(rounder), op.f32x4_add(), tee(l.n),
+    // t = max(x, X_MIN)·log₂e (pmax keeps a NaN x); k = t + ROUNDER: its bits << 23 are 2ⁿ's, left on the stack
+    k(xMin), op.f32x4_pmax(), k(log2e), op.f32x4_mul(), tee(l.t), k(rounder), op.f32x4_add(), tee(l.n),
     op.i32_const(23), op.i32x4_shl(),
-    // n = k − ROUNDER; u = (u − n·LN2_HI) − n·LN2_LO
-    get(l.n), k(rounder), op.f32x4_sub(), set(l.n),
-    get(l.u), get(l.n), k(ln2Hi), op.f32x4_mul(), op.f32x4_sub(), get(l.n), k(ln2Lo), op.f32x4_mul(), op.f32x4_sub(), set(l.u),
-    // Horner: c0 + u(c1 + u(c2 + … + u·c5))
-    poly(EXP_POLY.length - 1),
+    // t = t − n ∈ [−½, ½] (exact), with n = k − ROUNDER
+    get(l.t), get(l.n), k(rounder), op.f32x4_sub(), op.f32x4_sub(), set(l.t),
+    // Horner: c0 + t(c1 + t(c2 + … + t·c5))
+    poly(EXP2_POLY.length - 1),
   ];
-  for (let i = EXP_POLY.length - 2; i >= 0; i--) code.push(get(l.u), op.f32x4_mul(), poly(i), op.f32x4_add());
+  for (let i = EXP2_POLY.length - 2; i >= 0; i--) code.push(get(l.t), op.f32x4_mul(), poly(i), op.f32x4_add());
   // × 2ⁿ (its bits are under the polynomial on the stack)
   code.push(op.f32x4_mul());
   return code;
@@ -107,7 +104,7 @@ function softmaxRows(): FunctionDef {
   const [p, rows, cols4] = [0, 1, 2];
   const [row, end, at, r] = [3, 4, 5, 6];
   const [m, acc, x, n, u] = [7, 8, 9, 10, 11];
-  const e: ExpLocals = { constants: 12, n, u };
+  const e: ExpLocals = { constants: 12, n, t: u };
   const body: number[][] = [
     ...expConstants(e),
     get(p), set(row), op.i32_const(0), set(r),
