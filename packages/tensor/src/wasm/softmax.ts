@@ -72,30 +72,39 @@ function horizontal(v: number, combine: number[]): number[][] {
   return [get(v), op.f32x4_extract_lane(0), get(v), op.f32x4_extract_lane(1), combine, get(v), op.f32x4_extract_lane(2), get(v), op.f32x4_extract_lane(3), combine, combine];
 }
 
-// The max of the row from `row` to `end` (byte addresses, a multiple of 16 apart) as an f32 on
-// the stack; `at` is a scratch i32 local, `accs` four scratch v128 locals. Four vectors a step into
-// four maxima, so that each pmax waits on the one four loads back (a single running max makes
-// the loop as slow as pmax's latency); pmax drops NaN, but a NaN entry still makes the row NaN
-// through its exp in the sum.
-function rowMax(at: number, row: number, end: number, accs: [number, number, number, number]): number[][] {
-  const negInf = op.v128_const_f32x4(-Infinity, -Infinity, -Infinity, -Infinity);
+// A reduction over the row from `row` to `end` (byte addresses, a multiple of 16 apart), left on
+// the stack as an f32: `item(offset)` pushes the v128 at byte address `at` + offset, `combine` and
+// `combineLanes` merge two v128s or two f32s, `init` is the start value's lane. Four vectors a step
+// go into four accumulators, so that each combine waits on the one four vectors back (a single
+// running accumulator makes the loop as slow as the combine's latency). `at` is a scratch i32
+// local, `accs` four scratch v128 locals.
+function rowReduce(
+  at: number, row: number, end: number, accs: [number, number, number, number],
+  init: number, item: (offset: number) => number[][], combine: number[], combineLanes: number[],
+): number[][] {
   const [a0, a1, a2, a3] = accs;
   return [
-    ...accs.flatMap((a) => [negInf, set(a)]),
+    ...accs.flatMap((a) => [op.v128_const_f32x4(init, init, init, init), set(a)]),
     get(row), set(at),
     op.block(), op.loop(),
     get(at), op.i32_const(64), op.i32_add(), get(end), op.i32_gt_s(), op.br_if(1),
-    ...accs.flatMap((a, i) => [get(a), get(at), op.v128_load(16 * i), op.f32x4_pmax(), set(a)]),
+    ...accs.flatMap((a, i) => [get(a), ...item(16 * i), combine, set(a)]),
     get(at), op.i32_const(64), op.i32_add(), set(at), op.br(0),
     op.end(), op.end(),
     op.block(), op.loop(),
     get(at), get(end), op.i32_ge_s(), op.br_if(1),
-    get(a0), get(at), op.v128_load(0), op.f32x4_pmax(), set(a0),
+    get(a0), ...item(0), combine, set(a0),
     get(at), op.i32_const(16), op.i32_add(), set(at), op.br(0),
     op.end(), op.end(),
-    get(a0), get(a1), op.f32x4_pmax(), get(a2), get(a3), op.f32x4_pmax(), op.f32x4_pmax(), set(a0),
-    ...horizontal(a0, op.f32_max()),
+    get(a0), get(a1), combine, get(a2), get(a3), combine, combine, set(a0),
+    ...horizontal(a0, combineLanes),
   ];
+}
+
+// The row's max (see rowReduce) by pmax, which drops NaN: a NaN entry still makes the row NaN
+// through its exp in the sum.
+function rowMax(at: number, row: number, end: number, accs: [number, number, number, number]): number[][] {
+  return rowReduce(at, row, end, accs, -Infinity, (offset) => [get(at), op.v128_load(offset)], op.f32x4_pmax(), op.f32_max());
 }
 
 // softmaxRows(p, rows, cols4): each row of cols4 floats at p, in place: exp(x − max) / Σ.
@@ -132,21 +141,21 @@ function softmaxRows(): FunctionDef {
 function softmaxBackwardRows(): FunctionDef {
   const [g, y, rows, cols4] = [0, 1, 2, 3];
   const [row, end, at, r, dy] = [4, 5, 6, 7, 8];
-  const [acc] = [9];
+  const [acc, a1, a2, a3] = [9, 10, 11, 12];
+  const gy = (offset: number) => [get(at), op.v128_load(offset), get(at), get(dy), op.i32_add(), op.v128_load(offset), op.f32x4_mul()];
   const body: number[][] = [
     get(g), set(row), get(y), get(g), op.i32_sub(), set(dy), op.i32_const(0), set(r),
     op.loop(),
     get(row), get(cols4), op.i32_const(4), op.i32_mul(), op.i32_add(), set(end),
-    op.v128_const_f32x4(0, 0, 0, 0), set(acc),
-    ...overRow(at, row, end, [get(acc), get(at), op.v128_load(0), get(at), get(dy), op.i32_add(), op.v128_load(0), op.f32x4_mul(), op.f32x4_add(), set(acc)]),
-    ...horizontal(acc, op.f32_add()), op.f32x4_splat(), set(acc),
+    // acc = Σ g·y in every lane
+    ...rowReduce(at, row, end, [acc, a1, a2, a3], 0, gy, op.f32x4_add(), op.f32_add()), op.f32x4_splat(), set(acc),
     ...overRow(at, row, end, [
       get(at), get(at), get(dy), op.i32_add(), op.v128_load(0), get(at), op.v128_load(0), get(acc), op.f32x4_sub(), op.f32x4_mul(), op.v128_store(0),
     ]),
     get(end), set(row),
     get(r), op.i32_const(1), op.i32_add(), tee(r), get(rows), op.i32_lt_s(), op.br_if(0), op.end(),
   ];
-  const locals: ValType[] = ['i32', 'i32', 'i32', 'i32', 'i32', 'v128'];
+  const locals: ValType[] = ['i32', 'i32', 'i32', 'i32', 'i32', 'v128', 'v128', 'v128', 'v128'];
   return { params: ['i32', 'i32', 'i32', 'i32'], results: [], locals, body, exportAs: 'softmaxBackwardRows' };
 }
 
