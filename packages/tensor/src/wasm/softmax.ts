@@ -159,14 +159,99 @@ function softmaxBackwardRows(): FunctionDef {
   return { params: ['i32', 'i32', 'i32', 'i32'], results: [], locals, body, exportAs: 'softmaxBackwardRows' };
 }
 
-/** The softmax module's bytes. */
+// rowMaxSumExp(p, rows, cols4, stats): for each row of cols4 floats at p, its max m and
+// Σ exp(x − m) as two f32 at stats + 8r (log-softmax's and cross-entropy's log-sum-exp, whose log
+// the caller takes in doubles). x is only read.
+function rowMaxSumExp(): FunctionDef {
+  const [p, rows, cols4, stats] = [0, 1, 2, 3];
+  const [row, end, at, r] = [4, 5, 6, 7];
+  const [m, acc, a1, a2, a3] = [8, 9, 10, 11, 12];
+  const e: ExpLocals = { constants: 13, n: a2, t: a3 };
+  const item = (offset: number) => [get(at), op.v128_load(offset), get(m), op.f32x4_sub(), ...exp4(e)];
+  const body: number[][] = [
+    ...expConstants(e),
+    get(p), set(row), op.i32_const(0), set(r),
+    op.loop(),
+    get(row), get(cols4), op.i32_const(4), op.i32_mul(), op.i32_add(), set(end),
+    get(stats), ...rowMax(at, row, end, [acc, a1, a2, a3]), op.f32_store(0),
+    get(stats), op.f32_load(0), op.f32x4_splat(), set(m),
+    // one running sum: exp's instructions, not the add's latency, bound this loop
+    op.v128_const_f32x4(0, 0, 0, 0), set(acc),
+    ...overRow(at, row, end, [get(acc), ...item(0), op.f32x4_add(), set(acc)]),
+    get(stats), ...horizontal(acc, op.f32_add()), op.f32_store(4),
+    get(stats), op.i32_const(8), op.i32_add(), set(stats),
+    get(end), set(row),
+    get(r), op.i32_const(1), op.i32_add(), tee(r), get(rows), op.i32_lt_s(), op.br_if(0), op.end(),
+  ];
+  const locals: ValType[] = ['i32', 'i32', 'i32', 'i32', ...Array<ValType>(5 + EXP_CONSTANTS.length).fill('v128')];
+  return { params: ['i32', 'i32', 'i32', 'i32'], results: [], locals, body, exportAs: 'rowMaxSumExp' };
+}
+
+// shiftRows(p, rows, cols4, params, withExp): each row of cols4 floats at p, in place, with
+// (hi, lo, b) the three f32 at params + 12r: x − a, or with withExp ≠ 0, exp(x − a)·b, where
+// a = hi + lo is a row's log-sum-exp split in two floats (x − hi − lo keeps the digits a single
+// float32 a would lose when |a| is large; x − a ≤ 88). log-softmax's forward and
+// cross-entropy's backward (b = the row's gradient).
+function shiftRows(): FunctionDef {
+  const [p, rows, cols4, params, withExp] = [0, 1, 2, 3, 4];
+  const [row, end, at, r] = [5, 6, 7, 8];
+  const [hi, lo, b, n, t] = [9, 10, 11, 12, 13];
+  const e: ExpLocals = { constants: 14, n, t };
+  const shifted = [get(at), op.v128_load(0), get(hi), op.f32x4_sub(), get(lo), op.f32x4_sub()];
+  const body: number[][] = [
+    ...expConstants(e),
+    get(p), set(row), op.i32_const(0), set(r),
+    op.loop(),
+    get(row), get(cols4), op.i32_const(4), op.i32_mul(), op.i32_add(), set(end),
+    get(params), op.f32_load(0), op.f32x4_splat(), set(hi),
+    get(params), op.f32_load(4), op.f32x4_splat(), set(lo),
+    get(params), op.f32_load(8), op.f32x4_splat(), set(b),
+    get(withExp), op.if(),
+    ...overRow(at, row, end, [get(at), ...shifted, ...exp4(e), get(b), op.f32x4_mul(), op.v128_store(0)]),
+    op.else(),
+    ...overRow(at, row, end, [get(at), ...shifted, op.v128_store(0)]),
+    op.end(),
+    get(params), op.i32_const(12), op.i32_add(), set(params),
+    get(end), set(row),
+    get(r), op.i32_const(1), op.i32_add(), tee(r), get(rows), op.i32_lt_s(), op.br_if(0), op.end(),
+  ];
+  const locals: ValType[] = ['i32', 'i32', 'i32', 'i32', ...Array<ValType>(5 + EXP_CONSTANTS.length).fill('v128')];
+  return { params: ['i32', 'i32', 'i32', 'i32', 'i32'], results: [], locals, body, exportAs: 'shiftRows' };
+}
+
+// logSoftmaxBackwardRows(g, y, rows, cols4): dX = g − exp(y)·Σ g per row, written over g (y ≤ 0).
+function logSoftmaxBackwardRows(): FunctionDef {
+  const [g, y, rows, cols4] = [0, 1, 2, 3];
+  const [row, end, at, r, dy] = [4, 5, 6, 7, 8];
+  const [acc, a1, a2, a3] = [9, 10, 11, 12];
+  const e: ExpLocals = { constants: 13, n: a2, t: a3 };
+  const body: number[][] = [
+    ...expConstants(e),
+    get(g), set(row), get(y), get(g), op.i32_sub(), set(dy), op.i32_const(0), set(r),
+    op.loop(),
+    get(row), get(cols4), op.i32_const(4), op.i32_mul(), op.i32_add(), set(end),
+    ...rowReduce(at, row, end, [acc, a1, a2, a3], 0, (offset) => [get(at), op.v128_load(offset)], op.f32x4_add(), op.f32_add()), op.f32x4_splat(), set(acc),
+    ...overRow(at, row, end, [
+      get(at), get(at), op.v128_load(0), get(at), get(dy), op.i32_add(), op.v128_load(0), ...exp4(e), get(acc), op.f32x4_mul(), op.f32x4_sub(), op.v128_store(0),
+    ]),
+    get(end), set(row),
+    get(r), op.i32_const(1), op.i32_add(), tee(r), get(rows), op.i32_lt_s(), op.br_if(0), op.end(),
+  ];
+  const locals: ValType[] = ['i32', 'i32', 'i32', 'i32', 'i32', ...Array<ValType>(4 + EXP_CONSTANTS.length).fill('v128')];
+  return { params: ['i32', 'i32', 'i32', 'i32'], results: [], locals, body, exportAs: 'logSoftmaxBackwardRows' };
+}
+
+/** The softmax module's bytes (softmax, log-softmax and cross-entropy's kernels). */
 export function softmaxModuleBytes(): Uint8Array<ArrayBuffer> {
-  return buildModule([softmaxRows(), softmaxBackwardRows()]);
+  return buildModule([softmaxRows(), softmaxBackwardRows(), rowMaxSumExp(), shiftRows(), logSoftmaxBackwardRows()]);
 }
 
 interface SoftmaxExports {
   softmaxRows: (p: number, rows: number, cols4: number) => void;
   softmaxBackwardRows: (g: number, y: number, rows: number, cols4: number) => void;
+  rowMaxSumExp: (p: number, rows: number, cols4: number, stats: number) => void;
+  shiftRows: (p: number, rows: number, cols4: number, params: number, withExp: number) => void;
+  logSoftmaxBackwardRows: (g: number, y: number, rows: number, cols4: number) => void;
 }
 const softmaxModule = new KernelModule<SoftmaxExports>(softmaxModuleBytes);
 
@@ -211,5 +296,59 @@ export function softmaxBackwardWasm(dX: Float32Array, dOut: Float32Array, dOutOf
   stageRows(f32, 0, dOut, dOutOff, rows, cols, cols4, 0);
   stageRows(f32, yAt, y, 0, rows, cols, cols4, 0);
   exports.softmaxBackwardRows(0, 4 * yAt, rows, cols4);
+  unstageRows(dX, f32, 0, rows, cols, cols4);
+}
+
+/** lse[r] = logsumexp(x[r, :]) with the sums in wasm SIMD and the log in doubles (float32 x [rows, cols] from xOff). */
+export function logSumExpWasm(lse: Float64Array, x: Float32Array, xOff: number, rows: number, cols: number): void {
+  const cols4 = Math.ceil(cols / 4) * 4;
+  const statsAt = rows * cols4;
+  const { exports, f32 } = softmaxModule.instance((statsAt + 2 * rows) * 4);
+  stageRows(f32, 0, x, xOff, rows, cols, cols4, -Infinity);
+  exports.rowMaxSumExp(0, rows, cols4, 4 * statsAt);
+  for (let r = 0; r < rows; r++) lse[r] = f32[statsAt + 2 * r]! + Math.log(f32[statsAt + 2 * r + 1]!);
+}
+
+/** out[r, :] = x[r, :] − logsumexp(x[r, :]) in wasm SIMD (float32; shapes as logSoftmaxForward in kernels/fused.ts). */
+export function logSoftmaxWasm(out: Float32Array, x: Float32Array, xOff: number, rows: number, cols: number): void {
+  const cols4 = Math.ceil(cols / 4) * 4;
+  const statsAt = rows * cols4;
+  const paramsAt = statsAt + 2 * rows;
+  const { exports, f32 } = softmaxModule.instance((paramsAt + 3 * rows) * 4);
+  stageRows(f32, 0, x, xOff, rows, cols, cols4, -Infinity);
+  exports.rowMaxSumExp(0, rows, cols4, 4 * statsAt);
+  // the shift m + log Σ as (hi, lo) = (m, log Σ): m is exact in float32, log Σ small
+  for (let r = 0; r < rows; r++) {
+    f32[paramsAt + 3 * r] = f32[statsAt + 2 * r]!;
+    f32[paramsAt + 3 * r + 1] = Math.log(f32[statsAt + 2 * r + 1]!);
+  }
+  exports.shiftRows(0, rows, cols4, 4 * paramsAt, 0);
+  unstageRows(out, f32, 0, rows, cols, cols4);
+}
+
+/** dX = dOut − exp(y)·Σ_j dOut_j in wasm SIMD (float32; shapes as logSoftmaxBackward in kernels/fused.ts). */
+export function logSoftmaxBackwardWasm(dX: Float32Array, dOut: Float32Array, dOutOff: number, y: Float32Array, rows: number, cols: number): void {
+  const cols4 = Math.ceil(cols / 4) * 4;
+  const yAt = rows * cols4;
+  const { exports, f32 } = softmaxModule.instance(2 * rows * cols4 * 4);
+  stageRows(f32, 0, dOut, dOutOff, rows, cols, cols4, 0);
+  stageRows(f32, yAt, y, 0, rows, cols, cols4, 0);
+  exports.logSoftmaxBackwardRows(0, 4 * yAt, rows, cols4);
+  unstageRows(dX, f32, 0, rows, cols, cols4);
+}
+
+/** dX[r, :] = exp(x[r, :] − lse[r])·scale[r] in wasm SIMD (float32 x and dX [rows, cols]): cross-entropy's backward before its target and ignored-row corrections. */
+export function expShiftedWasm(dX: Float32Array, x: Float32Array, xOff: number, lse: Float64Array, scale: Float64Array, rows: number, cols: number): void {
+  const cols4 = Math.ceil(cols / 4) * 4;
+  const paramsAt = rows * cols4;
+  const { exports, f32 } = softmaxModule.instance((paramsAt + 3 * rows) * 4);
+  stageRows(f32, 0, x, xOff, rows, cols, cols4, 0);
+  for (let r = 0; r < rows; r++) {
+    const hi = Math.fround(lse[r]!);
+    f32[paramsAt + 3 * r] = hi;
+    f32[paramsAt + 3 * r + 1] = lse[r]! - hi;
+    f32[paramsAt + 3 * r + 2] = scale[r]!;
+  }
+  exports.shiftRows(0, rows, cols4, 4 * paramsAt, 1);
   unstageRows(dX, f32, 0, rows, cols, cols4);
 }
