@@ -6,12 +6,13 @@
 // copied back. exp is not an instruction: exp(x) = 2ᵗ = 2ⁿ·2ᵛ with t = x·log₂e, n = round(t),
 // v = t − n ∈ [−½, ½], 2ᵛ by a degree-5 polynomial and 2ⁿ built from exponent bits (see exp4).
 //
-// Why it is written this way (each measured in the kernel's time, which was 3× what it is now):
-// the row max runs four independent maxima with f32x4.pmax (one running f32x4.max is bound by
-// that instruction's latency, eight x64 instructions in V8 for its NaN and ±0 rules); exp's
-// constants live in locals set once per call; and n is rounded by adding and subtracting
-// 1.5·2²³ (the sum's low mantissa bits are then n, and shifted up 23 bits they are 2ⁿ's exponent)
-// rather than by f32x4.nearest and i32x4.trunc_sat_f32x4_s, which V8 expands on x64.
+// Why it is written this way (measured in the kernel's time, which was 3× what it is now): the
+// row max runs four independent maxima with f32x4.pmax (one running f32x4.max is bound by that
+// instruction's latency, eight x64 instructions in V8 for its NaN and ±0 rules), and exp takes
+// few instructions: n is rounded by adding and subtracting 1.5·2²³ (the sum's low mantissa bits
+// are then n, and shifted up 23 bits they are 2ⁿ's exponent) rather than by f32x4.nearest and
+// i32x4.trunc_sat_f32x4_s, which V8 expands on x64, and the reduction stays in base 2. (Keeping
+// exp's constants in locals rather than v128.const, or two vectors a step, measured the same.)
 
 import { type FunctionDef, type ValType, buildModule, op } from './builder.js';
 import { KernelModule } from './memory.js';
