@@ -1,5 +1,6 @@
-// Softmax along rows as WebAssembly SIMD, four columns at a time: the wasm side of
-// softmaxForward / softmaxBackward in kernels/fused.ts (the js loops, its reference).
+// Softmax, log-softmax and cross-entropy along rows as WebAssembly SIMD, four columns at a time:
+// the wasm side of their kernels in kernels/fused.ts (the js loops, its reference), all built on
+// one exp (exp4).
 //
 // Rows are staged into this thread's memory with set() (a memcpy), padded to a multiple of four
 // columns (−∞ in the forward: exp gives 0 there; 0 in the backward), computed in place and
