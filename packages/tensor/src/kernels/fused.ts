@@ -3,13 +3,13 @@
 // logsumexp), and each backward sits next to its forward, quoting the line it differentiates.
 // Shapes: every buffer is [rows, cols] row-major; the op runs along the last dim (cols), except
 // SwiGLU (flat, n elements) and rotary (rows of D, shapes given at its section).
-// With the 'wasm' backend, float32 softmax and RMSNorm's forward run in src/wasm/softmax.ts and
-// src/wasm/rmsnorm.ts (these loops their reference).
+// With the 'wasm' backend, float32 softmax, log-softmax and cross-entropy run in
+// src/wasm/softmax.ts and RMSNorm's forward in src/wasm/rmsnorm.ts (these loops their reference).
 
 import { getBackend } from '../backend.js';
 import type { Storage } from '../dtype.js';
 import { rmsNormWasm } from '../wasm/rmsnorm.js';
-import { softmaxBackwardWasm, softmaxWasm } from '../wasm/softmax.js';
+import { expShiftedWasm, logSoftmaxBackwardWasm, logSoftmaxWasm, logSumExpWasm, softmaxBackwardWasm, softmaxWasm } from '../wasm/softmax.js';
 
 // ************* softmax *************
 
@@ -53,6 +53,10 @@ export function softmaxBackward(dX: Storage, dOut: Storage, dOutOff: number, y: 
 
 /** out[r, :] = x[r, :] − logsumexp(x[r, :]). */
 export function logSoftmaxForward(out: Storage, x: Storage, xOff: number, rows: number, cols: number): void {
+  if (out instanceof Float32Array && x instanceof Float32Array && getBackend() === 'wasm') {
+    logSoftmaxWasm(out, x, xOff, rows, cols);
+    return;
+  }
   for (let r = 0; r < rows; r++) {
     const base = xOff + r * cols;
     let max = -Infinity;
@@ -67,6 +71,10 @@ export function logSoftmaxForward(out: Storage, x: Storage, xOff: number, rows: 
 
 /** dX = dOut − exp(y)·Σ_j dOut_j: the backward of logSoftmaxForward given its output y. */
 export function logSoftmaxBackward(dX: Storage, dOut: Storage, dOutOff: number, y: Storage, rows: number, cols: number): void {
+  if (dX instanceof Float32Array && dOut instanceof Float32Array && y instanceof Float32Array && getBackend() === 'wasm') {
+    logSoftmaxBackwardWasm(dX, dOut, dOutOff, y, rows, cols);
+    return;
+  }
   for (let r = 0; r < rows; r++) {
     const o = r * cols;
     const g = dOutOff + o;
@@ -124,6 +132,7 @@ export function rmsNormBackward(dX: Storage, dW: Float64Array, dOut: Storage, dO
  * target outside [0, cols).
  */
 export function crossEntropyForward(loss: Float64Array, lse: Float64Array, x: Storage, xOff: number, target: Storage, tOff: number, rows: number, cols: number, ignoreIndex: number): number {
+  if (x instanceof Float32Array && getBackend() === 'wasm') return crossEntropyForwardWasm(loss, lse, x, xOff, target, tOff, rows, cols, ignoreIndex);
   let counted = 0;
   for (let r = 0; r < rows; r++) {
     const t = target[tOff + r]!;
@@ -150,6 +159,16 @@ export function crossEntropyForward(loss: Float64Array, lse: Float64Array, x: St
  * zero for ignored rows; softmax is rebuilt from lse, so no probabilities were stored.
  */
 export function crossEntropyBackward(dX: Storage, scale: Float64Array, x: Storage, xOff: number, target: Storage, tOff: number, lse: Float64Array, rows: number, cols: number, ignoreIndex: number): void {
+  if (dX instanceof Float32Array && x instanceof Float32Array && getBackend() === 'wasm') {
+    // every row as exp(x − lse)·scale in wasm, then the ignored rows zeroed and the targets' −scale here
+    expShiftedWasm(dX, x, xOff, lse, scale, rows, cols);
+    for (let r = 0; r < rows; r++) {
+      const t = target[tOff + r]!;
+      if (t === ignoreIndex) dX.fill(0, r * cols, (r + 1) * cols);
+      else dX[r * cols + t]! -= scale[r]!;
+    }
+    return;
+  }
   for (let r = 0; r < rows; r++) {
     const o = r * cols;
     const t = target[tOff + r]!;
@@ -163,6 +182,27 @@ export function crossEntropyBackward(dX: Storage, scale: Float64Array, x: Storag
     for (let j = 0; j < cols; j++) dX[o + j] = Math.exp(x[base + j]! - l) * s;
     dX[o + t]! -= s;
   }
+}
+
+// crossEntropyForward's wasm path: every row's log-sum-exp in wasm (logSumExpWasm), after the
+// targets are checked in the js kernel's order.
+function crossEntropyForwardWasm(loss: Float64Array, lse: Float64Array, x: Float32Array, xOff: number, target: Storage, tOff: number, rows: number, cols: number, ignoreIndex: number): number {
+  let counted = 0;
+  for (let r = 0; r < rows; r++) {
+    const t = target[tOff + r]!;
+    if (t === ignoreIndex) continue;
+    if (t < 0 || t >= cols) return -(r + 1);
+    counted++;
+  }
+  logSumExpWasm(lse, x, xOff, rows, cols);
+  for (let r = 0; r < rows; r++) {
+    const t = target[tOff + r]!;
+    if (t === ignoreIndex) {
+      loss[r] = 0;
+      lse[r] = 0;
+    } else loss[r] = lse[r]! - x[xOff + r * cols + t]!;
+  }
+  return counted;
 }
 
 // ************* SwiGLU *************

@@ -1,33 +1,68 @@
-// Softmax along rows as WebAssembly SIMD, four columns at a time: the wasm side of
-// softmaxForward / softmaxBackward in kernels/fused.ts (the js loops, its reference).
+// Softmax, log-softmax and cross-entropy along rows as WebAssembly SIMD, four columns at a time:
+// the wasm side of their kernels in kernels/fused.ts (the js loops, its reference), all built on
+// one exp (exp4).
 //
 // Rows are staged into this thread's memory with set() (a memcpy), padded to a multiple of four
 // columns (−∞ in the forward: exp gives 0 there; 0 in the backward), computed in place and
-// copied back. exp is not an instruction: exp(x) = 2ⁿ·2ᶠ with t = x·log₂e, n = round(t),
-// f = t − n ∈ [−½, ½], 2ᶠ = e^(f·ln 2) by its Taylor series to degree 7 (truncation below
-// 6e-9, under float32's rounding), and 2ⁿ built from exponent bits. Softmax subtracts the row
-// max first, so x ≤ 0 here; t is clamped at −127, where 2ⁿ's bits are those of 0.
+// copied back. exp is not an instruction: exp(x) = 2ᵗ = 2ⁿ·2ᵛ with t = x·log₂e, n = round(t),
+// v = t − n ∈ [−½, ½], 2ᵛ by a degree-5 polynomial and 2ⁿ built from exponent bits (see exp4).
+//
+// Why it is written this way (measured in the kernel's time, which was 3× what it is now): the
+// row max runs four independent maxima with f32x4.pmax (one running f32x4.max is bound by that
+// instruction's latency, eight x64 instructions in V8 for its NaN and ±0 rules), and exp takes
+// few instructions: n is rounded by adding and subtracting 1.5·2²³ (the sum's low mantissa bits
+// are then n, and shifted up 23 bits they are 2ⁿ's exponent) rather than by f32x4.nearest and
+// i32x4.trunc_sat_f32x4_s, which V8 expands on x64, and the reduction stays in base 2. (Keeping
+// exp's constants in locals rather than v128.const, or two vectors a step, measured the same.)
 
 import { type FunctionDef, type ValType, buildModule, op } from './builder.js';
 import { KernelModule } from './memory.js';
 
 const get = op.local_get, set = op.local_set, tee = op.local_tee;
 
-// exp of the v128 local x (all lanes ≤ 0), leaving it on the stack; t, u are scratch v128 locals.
-function exp4(x: number, t: number, u: number): number[][] {
+// 2ᵛ ≈ Σ EXP2_POLY[k]·vᵏ on [−½, ½]: the float32 coefficients of the degree-5 fit that minimizes
+// the relative error with the constant term held at 1, so that exp(0) is exactly 1 (the row max's
+// entry: log-softmax gives it exactly 0 in a row whose other entries vanish). 9.1e-8 in exact
+// arithmetic, 1.9e-7 evaluated in float32.
+const EXP2_POLY = [1, 0.6931470036506653, 0.24022242426872253, 0.05550733581185341, 0.009671512991189957, 0.001326472731307149];
+// 1.5·2²³ + 127: for t ∈ [−127, 127], the float t + ROUNDER has n + 127 (n = round(t)) in its
+// low mantissa bits, and (t + ROUNDER) − ROUNDER = n
+const ROUNDER = 12582912 + 127;
+// below this, n = −127 and 2ⁿ's bits are those of +0 (and −∞ or −1e30 never reach the polynomial)
+const EXP_X_MIN = -88;
+
+// The v128 locals exp4 uses: `constants` is the first of EXP_CONSTANTS.length consecutive ones,
+// set once by expConstants before any loop; n and t are scratch.
+interface ExpLocals { constants: number; n: number; t: number }
+
+const EXP_CONSTANTS = [Math.LOG2E, EXP_X_MIN, ROUNDER, ...EXP2_POLY];
+
+// Splats exp4's constants into their locals.
+function expConstants(l: ExpLocals): number[][] {
+  return EXP_CONSTANTS.flatMap((c, i) => [op.f32_const(c), op.f32x4_splat(), set(l.constants + i)]);
+}
+
+// eˣ of the v128 on the stack, left on the stack: lanes NaN stay NaN, below −88 (−∞ too) give 0;
+// x must be ≤ 88 (softmax's x − max ≤ 0). Its relative error is about 1.9e-7 plus |x|·log₂e·6e-8
+// (x·log₂e is rounded to float32 before n is taken off: the price of two fewer instructions than
+// subtracting n·ln 2 from x in two exact parts, which the entries this affects, far below the row
+// max, do not repay).
+function exp4(l: ExpLocals): number[][] {
+  const k = (i: number) => get(l.constants + i);
+  const [log2e, xMin, rounder] = [0, 1, 2];
+  const poly = (i: number) => k(3 + i); // EXP2_POLY[i]
   const code: number[][] = [
-    // t = max(x·log₂e, −127); u = (t − round(t))·ln 2
-    get(x), op.v128_const_f32x4(Math.LOG2E, Math.LOG2E, Math.LOG2E, Math.LOG2E), op.f32x4_mul(),
-    op.v128_const_f32x4(-127, -127, -127, -127), op.f32x4_max(), set(t),
-    get(t), get(t), op.f32x4_nearest(), tee(t), op.f32x4_sub(), op.v128_const_f32x4(Math.LN2, Math.LN2, Math.LN2, Math.LN2), op.f32x4_mul(), set(u),
+    // t = max(x, X_MIN)·log₂e (pmax keeps a NaN x); k = t + ROUNDER: its bits << 23 are 2ⁿ's, left on the stack
+    k(xMin), op.f32x4_pmax(), k(log2e), op.f32x4_mul(), tee(l.t), k(rounder), op.f32x4_add(), tee(l.n),
+    op.i32_const(23), op.i32x4_shl(),
+    // t = t − n ∈ [−½, ½] (exact), with n = k − ROUNDER
+    get(l.t), get(l.n), k(rounder), op.f32x4_sub(), op.f32x4_sub(), set(l.t),
+    // Horner: c0 + t(c1 + t(c2 + … + t·c5))
+    poly(EXP2_POLY.length - 1),
   ];
-  // Horner: 1 + u(1 + u(1/2 + u(1/6 + … + u/7!)))
-  const inv = [1 / 5040, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1];
-  code.push(op.v128_const_f32x4(inv[0]!, inv[0]!, inv[0]!, inv[0]!));
-  for (const c of inv.slice(1)) code.push(get(u), op.f32x4_mul(), op.v128_const_f32x4(c, c, c, c), op.f32x4_add());
-  // × 2ⁿ: the float with exponent bits n + 127 (n = −127 gives +0)
-  code.push(get(t), op.i32x4_trunc_sat_f32x4_s(), op.v128_const_f32x4(...([127, 127, 127, 127].map((i) => new Float32Array(new Int32Array([i]).buffer)[0]!) as [number, number, number, number])),
-    op.i32x4_add(), op.i32_const(23), op.i32x4_shl(), op.f32x4_mul());
+  for (let i = EXP2_POLY.length - 2; i >= 0; i--) code.push(get(l.t), op.f32x4_mul(), poly(i), op.f32x4_add());
+  // × 2ⁿ (its bits are under the polynomial on the stack)
+  code.push(op.f32x4_mul());
   return code;
 }
 
@@ -41,25 +76,59 @@ function horizontal(v: number, combine: number[]): number[][] {
   return [get(v), op.f32x4_extract_lane(0), get(v), op.f32x4_extract_lane(1), combine, get(v), op.f32x4_extract_lane(2), get(v), op.f32x4_extract_lane(3), combine, combine];
 }
 
+// A reduction over the row from `row` to `end` (byte addresses, a multiple of 16 apart), left on
+// the stack as an f32: `item(offset)` pushes the v128 at byte address `at` + offset, `combine` and
+// `combineLanes` merge two v128s or two f32s, `init` is the start value's lane. Four vectors a step
+// go into four accumulators, so that each combine waits on the one four vectors back (a single
+// running accumulator makes the loop as slow as the combine's latency). `at` is a scratch i32
+// local, `accs` four scratch v128 locals.
+function rowReduce(
+  at: number, row: number, end: number, accs: [number, number, number, number],
+  init: number, item: (offset: number) => number[][], combine: number[], combineLanes: number[],
+): number[][] {
+  const [a0, a1, a2, a3] = accs;
+  return [
+    ...accs.flatMap((a) => [op.v128_const_f32x4(init, init, init, init), set(a)]),
+    get(row), set(at),
+    op.block(), op.loop(),
+    get(at), op.i32_const(64), op.i32_add(), get(end), op.i32_gt_s(), op.br_if(1),
+    ...accs.flatMap((a, i) => [get(a), ...item(16 * i), combine, set(a)]),
+    get(at), op.i32_const(64), op.i32_add(), set(at), op.br(0),
+    op.end(), op.end(),
+    op.block(), op.loop(),
+    get(at), get(end), op.i32_ge_s(), op.br_if(1),
+    get(a0), ...item(0), combine, set(a0),
+    get(at), op.i32_const(16), op.i32_add(), set(at), op.br(0),
+    op.end(), op.end(),
+    get(a0), get(a1), combine, get(a2), get(a3), combine, combine, set(a0),
+    ...horizontal(a0, combineLanes),
+  ];
+}
+
+// The row's max (see rowReduce) by pmax, which drops NaN: a NaN entry still makes the row NaN
+// through its exp in the sum.
+function rowMax(at: number, row: number, end: number, accs: [number, number, number, number]): number[][] {
+  return rowReduce(at, row, end, accs, -Infinity, (offset) => [get(at), op.v128_load(offset)], op.f32x4_pmax(), op.f32_max());
+}
+
 // softmaxRows(p, rows, cols4): each row of cols4 floats at p, in place: exp(x − max) / Σ.
 // (An all −∞ row gives −∞ − −∞ = NaN everywhere, as the js kernel's 0/0 and PyTorch.)
 function softmaxRows(): FunctionDef {
   const [p, rows, cols4] = [0, 1, 2];
   const [row, end, at, r] = [3, 4, 5, 6];
-  const [m, acc, x, t, u] = [7, 8, 9, 10, 11];
+  const [m, acc, x, n, u] = [7, 8, 9, 10, 11];
+  const e: ExpLocals = { constants: 12, n, t: u };
   const body: number[][] = [
+    ...expConstants(e),
     get(p), set(row), op.i32_const(0), set(r),
     op.loop(),
     get(row), get(cols4), op.i32_const(4), op.i32_mul(), op.i32_add(), set(end),
     // m = the row max, in every lane
-    op.v128_const_f32x4(-Infinity, -Infinity, -Infinity, -Infinity), set(acc),
-    ...overRow(at, row, end, [get(acc), get(at), op.v128_load(0), op.f32x4_max(), set(acc)]),
-    ...horizontal(acc, op.f32_max()), op.f32x4_splat(), set(m),
+    ...rowMax(at, row, end, [acc, x, n, u]), op.f32x4_splat(), set(m),
     // e = exp(x − m) stored over x; acc = Σ e
     op.v128_const_f32x4(0, 0, 0, 0), set(acc),
     ...overRow(at, row, end, [
-      get(at), op.v128_load(0), get(m), op.f32x4_sub(), set(x),
-      get(at), ...exp4(x, t, u), tee(x), op.v128_store(0),
+      get(at), get(at), op.v128_load(0), get(m), op.f32x4_sub(), ...exp4(e), tee(x), op.v128_store(0),
       get(acc), get(x), op.f32x4_add(), set(acc),
     ]),
     // × 1/Σ
@@ -68,7 +137,7 @@ function softmaxRows(): FunctionDef {
     get(end), set(row),
     get(r), op.i32_const(1), op.i32_add(), tee(r), get(rows), op.i32_lt_s(), op.br_if(0), op.end(),
   ];
-  const locals: ValType[] = ['i32', 'i32', 'i32', 'i32', 'v128', 'v128', 'v128', 'v128', 'v128'];
+  const locals: ValType[] = ['i32', 'i32', 'i32', 'i32', ...Array<ValType>(5 + EXP_CONSTANTS.length).fill('v128')];
   return { params: ['i32', 'i32', 'i32'], results: [], locals, body, exportAs: 'softmaxRows' };
 }
 
@@ -76,32 +145,117 @@ function softmaxRows(): FunctionDef {
 function softmaxBackwardRows(): FunctionDef {
   const [g, y, rows, cols4] = [0, 1, 2, 3];
   const [row, end, at, r, dy] = [4, 5, 6, 7, 8];
-  const [acc] = [9];
+  const [acc, a1, a2, a3] = [9, 10, 11, 12];
+  const gy = (offset: number) => [get(at), op.v128_load(offset), get(at), get(dy), op.i32_add(), op.v128_load(offset), op.f32x4_mul()];
   const body: number[][] = [
     get(g), set(row), get(y), get(g), op.i32_sub(), set(dy), op.i32_const(0), set(r),
     op.loop(),
     get(row), get(cols4), op.i32_const(4), op.i32_mul(), op.i32_add(), set(end),
-    op.v128_const_f32x4(0, 0, 0, 0), set(acc),
-    ...overRow(at, row, end, [get(acc), get(at), op.v128_load(0), get(at), get(dy), op.i32_add(), op.v128_load(0), op.f32x4_mul(), op.f32x4_add(), set(acc)]),
-    ...horizontal(acc, op.f32_add()), op.f32x4_splat(), set(acc),
+    // acc = Σ g·y in every lane
+    ...rowReduce(at, row, end, [acc, a1, a2, a3], 0, gy, op.f32x4_add(), op.f32_add()), op.f32x4_splat(), set(acc),
     ...overRow(at, row, end, [
       get(at), get(at), get(dy), op.i32_add(), op.v128_load(0), get(at), op.v128_load(0), get(acc), op.f32x4_sub(), op.f32x4_mul(), op.v128_store(0),
     ]),
     get(end), set(row),
     get(r), op.i32_const(1), op.i32_add(), tee(r), get(rows), op.i32_lt_s(), op.br_if(0), op.end(),
   ];
-  const locals: ValType[] = ['i32', 'i32', 'i32', 'i32', 'i32', 'v128'];
+  const locals: ValType[] = ['i32', 'i32', 'i32', 'i32', 'i32', 'v128', 'v128', 'v128', 'v128'];
   return { params: ['i32', 'i32', 'i32', 'i32'], results: [], locals, body, exportAs: 'softmaxBackwardRows' };
 }
 
-/** The softmax module's bytes. */
+// rowMaxSumExp(p, rows, cols4, stats): for each row of cols4 floats at p, its max m and
+// Σ exp(x − m) as two f32 at stats + 8r (log-softmax's and cross-entropy's log-sum-exp, whose log
+// the caller takes in doubles). x is only read.
+function rowMaxSumExp(): FunctionDef {
+  const [p, rows, cols4, stats] = [0, 1, 2, 3];
+  const [row, end, at, r] = [4, 5, 6, 7];
+  const [m, acc, a1, a2, a3] = [8, 9, 10, 11, 12];
+  const e: ExpLocals = { constants: 13, n: a2, t: a3 };
+  const item = (offset: number) => [get(at), op.v128_load(offset), get(m), op.f32x4_sub(), ...exp4(e)];
+  const body: number[][] = [
+    ...expConstants(e),
+    get(p), set(row), op.i32_const(0), set(r),
+    op.loop(),
+    get(row), get(cols4), op.i32_const(4), op.i32_mul(), op.i32_add(), set(end),
+    get(stats), ...rowMax(at, row, end, [acc, a1, a2, a3]), op.f32_store(0),
+    get(stats), op.f32_load(0), op.f32x4_splat(), set(m),
+    // one running sum: exp's instructions, not the add's latency, bound this loop
+    op.v128_const_f32x4(0, 0, 0, 0), set(acc),
+    ...overRow(at, row, end, [get(acc), ...item(0), op.f32x4_add(), set(acc)]),
+    get(stats), ...horizontal(acc, op.f32_add()), op.f32_store(4),
+    get(stats), op.i32_const(8), op.i32_add(), set(stats),
+    get(end), set(row),
+    get(r), op.i32_const(1), op.i32_add(), tee(r), get(rows), op.i32_lt_s(), op.br_if(0), op.end(),
+  ];
+  const locals: ValType[] = ['i32', 'i32', 'i32', 'i32', ...Array<ValType>(5 + EXP_CONSTANTS.length).fill('v128')];
+  return { params: ['i32', 'i32', 'i32', 'i32'], results: [], locals, body, exportAs: 'rowMaxSumExp' };
+}
+
+// shiftRows(p, rows, cols4, params, withExp): each row of cols4 floats at p, in place, with
+// (hi, lo, b) the three f32 at params + 12r: x − a, or with withExp ≠ 0, exp(x − a)·b, where
+// a = hi + lo is a row's log-sum-exp split in two floats (x − hi − lo keeps the digits a single
+// float32 a would lose when |a| is large; x − a ≤ 88). log-softmax's forward and
+// cross-entropy's backward (b = the row's gradient).
+function shiftRows(): FunctionDef {
+  const [p, rows, cols4, params, withExp] = [0, 1, 2, 3, 4];
+  const [row, end, at, r] = [5, 6, 7, 8];
+  const [hi, lo, b, n, t] = [9, 10, 11, 12, 13];
+  const e: ExpLocals = { constants: 14, n, t };
+  const shifted = [get(at), op.v128_load(0), get(hi), op.f32x4_sub(), get(lo), op.f32x4_sub()];
+  const body: number[][] = [
+    ...expConstants(e),
+    get(p), set(row), op.i32_const(0), set(r),
+    op.loop(),
+    get(row), get(cols4), op.i32_const(4), op.i32_mul(), op.i32_add(), set(end),
+    get(params), op.f32_load(0), op.f32x4_splat(), set(hi),
+    get(params), op.f32_load(4), op.f32x4_splat(), set(lo),
+    get(params), op.f32_load(8), op.f32x4_splat(), set(b),
+    get(withExp), op.if(),
+    ...overRow(at, row, end, [get(at), ...shifted, ...exp4(e), get(b), op.f32x4_mul(), op.v128_store(0)]),
+    op.else(),
+    ...overRow(at, row, end, [get(at), ...shifted, op.v128_store(0)]),
+    op.end(),
+    get(params), op.i32_const(12), op.i32_add(), set(params),
+    get(end), set(row),
+    get(r), op.i32_const(1), op.i32_add(), tee(r), get(rows), op.i32_lt_s(), op.br_if(0), op.end(),
+  ];
+  const locals: ValType[] = ['i32', 'i32', 'i32', 'i32', ...Array<ValType>(5 + EXP_CONSTANTS.length).fill('v128')];
+  return { params: ['i32', 'i32', 'i32', 'i32', 'i32'], results: [], locals, body, exportAs: 'shiftRows' };
+}
+
+// logSoftmaxBackwardRows(g, y, rows, cols4): dX = g − exp(y)·Σ g per row, written over g (y ≤ 0).
+function logSoftmaxBackwardRows(): FunctionDef {
+  const [g, y, rows, cols4] = [0, 1, 2, 3];
+  const [row, end, at, r, dy] = [4, 5, 6, 7, 8];
+  const [acc, a1, a2, a3] = [9, 10, 11, 12];
+  const e: ExpLocals = { constants: 13, n: a2, t: a3 };
+  const body: number[][] = [
+    ...expConstants(e),
+    get(g), set(row), get(y), get(g), op.i32_sub(), set(dy), op.i32_const(0), set(r),
+    op.loop(),
+    get(row), get(cols4), op.i32_const(4), op.i32_mul(), op.i32_add(), set(end),
+    ...rowReduce(at, row, end, [acc, a1, a2, a3], 0, (offset) => [get(at), op.v128_load(offset)], op.f32x4_add(), op.f32_add()), op.f32x4_splat(), set(acc),
+    ...overRow(at, row, end, [
+      get(at), get(at), op.v128_load(0), get(at), get(dy), op.i32_add(), op.v128_load(0), ...exp4(e), get(acc), op.f32x4_mul(), op.f32x4_sub(), op.v128_store(0),
+    ]),
+    get(end), set(row),
+    get(r), op.i32_const(1), op.i32_add(), tee(r), get(rows), op.i32_lt_s(), op.br_if(0), op.end(),
+  ];
+  const locals: ValType[] = ['i32', 'i32', 'i32', 'i32', 'i32', ...Array<ValType>(4 + EXP_CONSTANTS.length).fill('v128')];
+  return { params: ['i32', 'i32', 'i32', 'i32'], results: [], locals, body, exportAs: 'logSoftmaxBackwardRows' };
+}
+
+/** The softmax module's bytes (softmax, log-softmax and cross-entropy's kernels). */
 export function softmaxModuleBytes(): Uint8Array<ArrayBuffer> {
-  return buildModule([softmaxRows(), softmaxBackwardRows()]);
+  return buildModule([softmaxRows(), softmaxBackwardRows(), rowMaxSumExp(), shiftRows(), logSoftmaxBackwardRows()]);
 }
 
 interface SoftmaxExports {
   softmaxRows: (p: number, rows: number, cols4: number) => void;
   softmaxBackwardRows: (g: number, y: number, rows: number, cols4: number) => void;
+  rowMaxSumExp: (p: number, rows: number, cols4: number, stats: number) => void;
+  shiftRows: (p: number, rows: number, cols4: number, params: number, withExp: number) => void;
+  logSoftmaxBackwardRows: (g: number, y: number, rows: number, cols4: number) => void;
 }
 const softmaxModule = new KernelModule<SoftmaxExports>(softmaxModuleBytes);
 
@@ -146,5 +300,59 @@ export function softmaxBackwardWasm(dX: Float32Array, dOut: Float32Array, dOutOf
   stageRows(f32, 0, dOut, dOutOff, rows, cols, cols4, 0);
   stageRows(f32, yAt, y, 0, rows, cols, cols4, 0);
   exports.softmaxBackwardRows(0, 4 * yAt, rows, cols4);
+  unstageRows(dX, f32, 0, rows, cols, cols4);
+}
+
+/** lse[r] = logsumexp(x[r, :]) with the sums in wasm SIMD and the log in doubles (float32 x [rows, cols] from xOff). */
+export function logSumExpWasm(lse: Float64Array, x: Float32Array, xOff: number, rows: number, cols: number): void {
+  const cols4 = Math.ceil(cols / 4) * 4;
+  const statsAt = rows * cols4;
+  const { exports, f32 } = softmaxModule.instance((statsAt + 2 * rows) * 4);
+  stageRows(f32, 0, x, xOff, rows, cols, cols4, -Infinity);
+  exports.rowMaxSumExp(0, rows, cols4, 4 * statsAt);
+  for (let r = 0; r < rows; r++) lse[r] = f32[statsAt + 2 * r]! + Math.log(f32[statsAt + 2 * r + 1]!);
+}
+
+/** out[r, :] = x[r, :] − logsumexp(x[r, :]) in wasm SIMD (float32; shapes as logSoftmaxForward in kernels/fused.ts). */
+export function logSoftmaxWasm(out: Float32Array, x: Float32Array, xOff: number, rows: number, cols: number): void {
+  const cols4 = Math.ceil(cols / 4) * 4;
+  const statsAt = rows * cols4;
+  const paramsAt = statsAt + 2 * rows;
+  const { exports, f32 } = softmaxModule.instance((paramsAt + 3 * rows) * 4);
+  stageRows(f32, 0, x, xOff, rows, cols, cols4, -Infinity);
+  exports.rowMaxSumExp(0, rows, cols4, 4 * statsAt);
+  // the shift m + log Σ as (hi, lo) = (m, log Σ): m is exact in float32, log Σ small
+  for (let r = 0; r < rows; r++) {
+    f32[paramsAt + 3 * r] = f32[statsAt + 2 * r]!;
+    f32[paramsAt + 3 * r + 1] = Math.log(f32[statsAt + 2 * r + 1]!);
+  }
+  exports.shiftRows(0, rows, cols4, 4 * paramsAt, 0);
+  unstageRows(out, f32, 0, rows, cols, cols4);
+}
+
+/** dX = dOut − exp(y)·Σ_j dOut_j in wasm SIMD (float32; shapes as logSoftmaxBackward in kernels/fused.ts). */
+export function logSoftmaxBackwardWasm(dX: Float32Array, dOut: Float32Array, dOutOff: number, y: Float32Array, rows: number, cols: number): void {
+  const cols4 = Math.ceil(cols / 4) * 4;
+  const yAt = rows * cols4;
+  const { exports, f32 } = softmaxModule.instance(2 * rows * cols4 * 4);
+  stageRows(f32, 0, dOut, dOutOff, rows, cols, cols4, 0);
+  stageRows(f32, yAt, y, 0, rows, cols, cols4, 0);
+  exports.logSoftmaxBackwardRows(0, 4 * yAt, rows, cols4);
+  unstageRows(dX, f32, 0, rows, cols, cols4);
+}
+
+/** dX[r, :] = exp(x[r, :] − lse[r])·scale[r] in wasm SIMD (float32 x and dX [rows, cols]): cross-entropy's backward before its target and ignored-row corrections. */
+export function expShiftedWasm(dX: Float32Array, x: Float32Array, xOff: number, lse: Float64Array, scale: Float64Array, rows: number, cols: number): void {
+  const cols4 = Math.ceil(cols / 4) * 4;
+  const paramsAt = rows * cols4;
+  const { exports, f32 } = softmaxModule.instance((paramsAt + 3 * rows) * 4);
+  stageRows(f32, 0, x, xOff, rows, cols, cols4, 0);
+  for (let r = 0; r < rows; r++) {
+    const hi = Math.fround(lse[r]!);
+    f32[paramsAt + 3 * r] = hi;
+    f32[paramsAt + 3 * r + 1] = lse[r]! - hi;
+    f32[paramsAt + 3 * r + 2] = scale[r]!;
+  }
+  exports.shiftRows(0, rows, cols4, 4 * paramsAt, 1);
   unstageRows(dX, f32, 0, rows, cols, cols4);
 }
