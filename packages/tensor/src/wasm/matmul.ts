@@ -7,11 +7,13 @@
 // up to Kp, a multiple of 4, with zero steps):
 //   packed A: panels of MR = 4 rows, panel p holds A[4p + r, k] at p·Kp·4 + 4k + r
 //   packed B: panels of NR = 8 columns, panel q holds B[k, 8q + j] at q·Kp·8 + 8k + j
-// Lines past the edge are zeros, so the kernel computes only full tiles into a padded C
-// [4·panelsA, 8·panelsB] and the valid part is copied out. Any layout (A·B, A·Bᵀ, Aᵀ·B, strided
-// views, broadcast rows) is just a different packing: the kernel itself is one. Contiguous
-// operands are copied in with set() and packed by the module (packAlong, packAcross: a tenth of
-// the kernel's time); strided views by a js loop (packPanels). Why stage rather than keep tensors
+// Lines past the edge are padding (zeros, or neighbouring values, see packOperand), so the kernel
+// computes only full tiles into a padded C [4·panelsA, 8·panelsB] and the valid part is copied
+// out (to accumulate, C is first copied in and the kernel adds to it). Any layout (A·B, A·Bᵀ,
+// Aᵀ·B, strided views, broadcast rows) is just a different packing: the kernel itself is one.
+// Contiguous operands are copied in with set() and packed by the module (packAlong, packAcross;
+// with the copy of C out, 4–8% of the kernel's time at 256³ and 512³); strided views by a js
+// loop (packPanels). Why stage rather than keep tensors
 // in wasm memory: Float32Array storage is the core of the design, the copies are O(n²) per
 // O(n³), and one memory per thread needs no allocator.
 //
@@ -24,6 +26,13 @@
 // Register budget (measured in the issue's prototype): V8 gives wasm SIMD 15 xmm registers and
 // hoists every load of a k-step to its top, so the 2 B vectors, the 4 A splats and the 8
 // accumulators are live at once: 4 + 8/4 + 4·8/4 + 1 = 15 fits, larger tiles spill.
+// Where the time goes (issue #12, AMD EPYC Zen 4): the kernel alone runs at about 43 GFLOP/s,
+// the same for every layout (the packed operands are identical). That is 16 flops a cycle at
+// about 2.7 GHz: a k-step's 8 f32x4.mul and 8 f32x4.add fill the core's two multiply and two add
+// pipes for 4 cycles, so the loop is bound by them: unrolling it 2× or 4× lost 30–40% (V8
+// hoists the extra loads and spills), a cheaper loop test and other KC or MC_PANELS were flat
+// (at 256³), and a fused multiply-add (relaxed SIMD) would use the same two pipes (on this core)
+// for the same 8 products.
 //
 // Rounding: each K block of KC = 256 sums into fresh float32 accumulators, then the block's tile
 // is added to C. The float32 error then grows with √KC, not √K (normwise about 4e-7 at any K),
@@ -288,9 +297,10 @@ function packOperand(inst: Instance, dst: number, stage: number, src: Float32Arr
     inst.exports.packAlong(4 * stage, Kp, 4 * dst, padded / 4, Kp, vecs);
   } else if (lineStride === 1 && kStride === lines) {
     // steps k run across the lines and the K rows are one block (A·B's B, Aᵀ·B's A): one set()
-    // of rows of `lines` floats. The last panel's lanes past the end then read the next row's
-    // first values (the last row's, the zeros after it): finite numbers in padded lines of C,
-    // which are never copied out. Steps K … Kp must be zeros, as in the other operand.
+    // stages them as rows of `lines` floats. When lines is not a multiple of the panel width, the
+    // last panel's extra lanes read the first values of the next row (after row K − 1, the zeros
+    // filled here): they reach only padded lines of C, which are never copied out. Steps K … Kp
+    // must be zeros, as in the other operand (stale memory could hold NaN, and 0 · NaN is NaN).
     f32.set(src.subarray(offset, offset + K * lines), stage);
     f32.fill(0, stage + K * lines, stage + Kp * lines + width);
     inst.exports.packAcross(4 * stage, lines, 4 * dst, padded / width, Kp, vecs);
@@ -341,7 +351,7 @@ export function matmulWasm(
   const f32 = inst.f32;
   // C moves between the caller's rows (stride N) and the padded ones (stride ldc) by set(), a
   // memcpy per row; to accumulate, C is staged first and the module adds the product to it
-  // (a js loop of M·N additions cost as much as the product itself when K is short)
+  // (the js loop of M·N additions this replaces took a third of a 128×64×128 product's time)
   const cRows = pc / 4;
   if (accumulate) {
     if (ldc === N) f32.set(c.subarray(cOffset, cOffset + M * N), cRows);
