@@ -133,9 +133,6 @@ export const op = {
   f32x4_div: (): number[] => simd(0xe7),
   f32x4_min: (): number[] => simd(0xe8),
   f32x4_max: (): number[] => simd(0xe9),
-  // relaxed SIMD (validates only where the runtime has it: not Node 20 without a flag)
-  /** a · b + c per lane, fused (one rounding) or not, as the hardware does it: takes a, b, c. */
-  f32x4_relaxed_madd: (): number[] => simd(0x105),
 };
 
 /** One function: its signature, extra locals (after the parameters), body instructions, and an optional export name. */

@@ -26,13 +26,13 @@
 // Register budget (measured in the issue's prototype): V8 gives wasm SIMD 15 xmm registers and
 // hoists every load of a k-step to its top, so the 2 B vectors, the 4 A splats and the 8
 // accumulators are live at once: 4 + 8/4 + 4·8/4 + 1 = 15 fits, larger tiles spill.
-// Where the time goes (issue #12, AMD EPYC Zen 4, one thread): the kernel alone runs at about
-// 43 GFLOP/s, the same for every layout (the packed operands are identical); packing and the
-// copies add 4–8%. Unrolling the k loop 2× or 4× lost 30–40% (V8 hoists the extra loads and
-// spills); a cheaper loop test, A stored pre-splat (plain loads), other KC or MC_PANELS were flat
-// at 256³. What did help is fewer instructions per product: relaxed SIMD's fused multiply-add
-// (one instruction for a mul and an add, and no temporary register) reached 55 GFLOP/s, so the
-// module uses it where the runtime validates it (see fusedSupported).
+// Where the time goes (issue #12, AMD EPYC Zen 4): the kernel alone runs at about 43 GFLOP/s,
+// the same for every layout (the packed operands are identical). That is 16 flops a cycle at
+// about 2.7 GHz: a k-step's 8 f32x4.mul and 8 f32x4.add fill the core's two multiply and two add
+// pipes for 4 cycles, so the loop is bound by them: unrolling it 2× or 4× lost 30–40% (V8
+// hoists the extra loads and spills), a cheaper loop test and other KC or MC_PANELS were flat
+// (at 256³), and a fused multiply-add (relaxed SIMD) would use the same two pipes (on this core)
+// for the same 8 products.
 //
 // Rounding: each K block of KC = 256 sums into fresh float32 accumulators, then the block's tile
 // is added to C. The float32 error then grows with √KC, not √K (normwise about 4e-7 at any K),
@@ -50,9 +50,8 @@ const MC_PANELS = 32;
 // ************* the module *************
 
 // micro(a, b, c, kc, ldc, add): C tile [4, 8] at byte address c (row stride ldc bytes) gets
-// Σ_k A panel (at a) · B panel (at b) over kc steps: stored if add is 0, else added. `fused`:
-// each multiply-add is one f32x4.relaxed_madd instead of f32x4.mul then f32x4.add.
-function microKernel(fused: boolean): FunctionDef {
+// Σ_k A panel (at a) · B panel (at b) over kc steps: stored if add is 0, else added.
+function microKernel(): FunctionDef {
   const [a, b, c, kc, ldc, add] = [0, 1, 2, 3, 4, 5];
   const acc = [6, 7, 8, 9, 10, 11, 12, 13]; // acc[2r + h]: row r, columns 4h … 4h + 3
   const [b0, b1, splat] = [14, 15, 16];
@@ -66,9 +65,7 @@ function microKernel(fused: boolean): FunctionDef {
   for (let r = 0; r < MR; r++) {
     body.push(op.local_get(a), op.v128_load32_splat(4 * r), op.local_set(splat));
     for (let h = 0; h < 2; h++) {
-      const x = acc[2 * r + h]!, bv = h === 0 ? b0 : b1;
-      if (fused) body.push(op.local_get(splat), op.local_get(bv), op.local_get(x), op.f32x4_relaxed_madd(), op.local_set(x));
-      else body.push(op.local_get(x), op.local_get(splat), op.local_get(bv), op.f32x4_mul(), op.f32x4_add(), op.local_set(x));
+      body.push(op.local_get(acc[2 * r + h]!), op.local_get(splat), op.local_get(h === 0 ? b0 : b1), op.f32x4_mul(), op.f32x4_add(), op.local_set(acc[2 * r + h]!));
     }
   }
   body.push(op.local_get(a), op.i32_const(4 * MR), op.i32_add(), op.local_set(a));
@@ -239,8 +236,8 @@ function packAlong(): FunctionDef {
 }
 
 /** The matmul module's bytes: function 0 the micro-kernel, 1 `gemm`, 2 `dotRows`, 3 `packAcross`, 4 `packAlong`. */
-export function matmulModuleBytes(fused = false): Uint8Array<ArrayBuffer> {
-  return buildModule([microKernel(fused), gemmLoops(0), dotRows(), packAcross(), packAlong()]);
+export function matmulModuleBytes(): Uint8Array<ArrayBuffer> {
+  return buildModule([microKernel(), gemmLoops(0), dotRows(), packAcross(), packAlong()]);
 }
 
 // ************* this thread's instance *************
@@ -252,24 +249,7 @@ type Pack = (src: number, ld: number, dst: number, count: number, K: number, vec
 interface MatmulExports { gemm: Gemm; dotRows: DotRows; packAlong: Pack; packAcross: Pack }
 type Instance = KernelInstance<MatmulExports>;
 
-// The fused micro-kernel where the runtime validates relaxed SIMD (Chrome 114+, Node 22+; Node 20
-// only with --experimental-wasm-relaxed-simd): about 25% faster here (matmulWasm at 256³, copies
-// included: 41 → 52 GFLOP/s; the kernel alone 43 → 55).
-// Relaxed madd may or may not round between the multiply and the add: either is within the
-// tolerance the tests hold both paths to.
-const fusedSupported = ((): boolean => {
-  try {
-    return WebAssembly.validate(matmulModuleBytes(true));
-  } catch {
-    return false;
-  }
-})();
-const matmulModule = new KernelModule<MatmulExports>(() => matmulModuleBytes(fusedSupported));
-
-/** True if the matmul kernel uses relaxed SIMD's fused multiply-add (where the runtime validates it), false for plain SIMD mul and add. */
-export function matmulUsesRelaxedSimd(): boolean {
-  return fusedSupported;
-}
+const matmulModule = new KernelModule<MatmulExports>(matmulModuleBytes);
 // The split job whose B this thread's memory holds packed (see matmulWasm), and in which instance.
 let packedBFor: object | null = null;
 let packedBIn: Instance | null = null;
