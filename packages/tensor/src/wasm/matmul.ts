@@ -26,13 +26,15 @@
 // Register budget (measured in the issue's prototype): V8 gives wasm SIMD 15 xmm registers and
 // hoists every load of a k-step to its top, so the 2 B vectors, the 4 A splats and the 8
 // accumulators are live at once: 4 + 8/4 + 4·8/4 + 1 = 15 fits, larger tiles spill.
-// Where the time goes (issue #12, AMD EPYC Zen 4): the kernel alone runs at about 43 GFLOP/s,
-// the same for every layout (the packed operands are identical). That is 16 flops a cycle at
-// about 2.7 GHz: a k-step's 8 f32x4.mul and 8 f32x4.add fill the core's two multiply and two add
-// pipes for 4 cycles, so the loop is bound by them: unrolling it 2× or 4× lost 30–40% (V8
-// hoists the extra loads and spills), a cheaper loop test and other KC or MC_PANELS were flat
-// (at 256³), and a fused multiply-add (relaxed SIMD) would use the same two pipes (on this core)
-// for the same 8 products.
+// Where the time goes (issue #12, AMD EPYC Zen 4, one thread): the kernel alone runs at about
+// 43 GFLOP/s, the same for every layout (the packed operands are identical); packing and the
+// copies add 4–8%. Unrolling the k loop 2× or 4× lost 30–40% (V8 hoists the extra loads and
+// spills); a cheaper loop test, A stored pre-splat (plain loads), other KC or MC_PANELS were flat
+// at 256³. Fewer instructions per product would help: relaxed SIMD's f32x4.relaxed_madd (one
+// fused instruction for the mul and the add) reached 55 GFLOP/s (Node 20 with
+// --experimental-wasm-relaxed-simd). It is not used: its rounding is the hardware's choice, so
+// the same model would give different bits in a browser that has it than in Node 20 (the
+// playground test compares a page's logits with Node's exactly).
 //
 // Rounding: each K block of KC = 256 sums into fresh float32 accumulators, then the block's tile
 // is added to C. The float32 error then grows with √KC, not √K (normwise about 4e-7 at any K),
