@@ -131,6 +131,17 @@ export async function measureMatmul(s: MatmulShape, layout: Layout, opts: Matmul
       if (mine && peer.out) checkClose(`${what}: tsgrad vs ${name}`, mine, peer.out.dataSync());
     }
   };
+  // Warm-up: each contender first runs for at least one sample's length (alternate() itself runs
+  // it once, then times). The first product of a process compiles the wasm modules and starts
+  // on unoptimized code, which took a few hundred ms to reach full speed here (100 ms windows
+  // of a fresh process ran at 0.2, 4, 8, 10, then 10–12 GFLOP/s under load); with one warm-up
+  // run, the suite's first case (256³ A·B) measured both wasm contenders about 20% below the
+  // following cases on a quiet machine.
+  for (const c of contenders) {
+    await c.before?.();
+    const t0 = performance.now();
+    do c.run(); while (performance.now() - t0 < opts.minSampleMs);
+  }
   const times = await alternate(contenders, { samples: opts.samples, minSampleMs: opts.minSampleMs, check });
   for (const peer of peers.values()) tf.dispose([peer.a, peer.b, ...(peer.out ? [peer.out] : [])]);
 

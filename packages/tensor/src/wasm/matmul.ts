@@ -7,11 +7,13 @@
 // up to Kp, a multiple of 4, with zero steps):
 //   packed A: panels of MR = 4 rows, panel p holds A[4p + r, k] at p·Kp·4 + 4k + r
 //   packed B: panels of NR = 8 columns, panel q holds B[k, 8q + j] at q·Kp·8 + 8k + j
-// Lines past the edge are zeros, so the kernel computes only full tiles into a padded C
-// [4·panelsA, 8·panelsB] and the valid part is copied out. Any layout (A·B, A·Bᵀ, Aᵀ·B, strided
-// views, broadcast rows) is just a different packing: the kernel itself is one. Contiguous
-// operands are copied in with set() and packed by the module (packAlong, packAcross: a tenth of
-// the kernel's time); strided views by a js loop (packPanels). Why stage rather than keep tensors
+// Lines past the edge are padding (zeros, or neighbouring values, see packOperand), so the kernel
+// computes only full tiles into a padded C [4·panelsA, 8·panelsB] and the valid part is copied
+// out (to accumulate, C is first copied in and the kernel adds to it). Any layout (A·B, A·Bᵀ,
+// Aᵀ·B, strided views, broadcast rows) is just a different packing: the kernel itself is one.
+// Contiguous operands are copied in with set() and packed by the module (packAlong, packAcross;
+// with the copy of C out, 4–8% of the kernel's time at 256³ and 512³); strided views by a js
+// loop (packPanels). Why stage rather than keep tensors
 // in wasm memory: Float32Array storage is the core of the design, the copies are O(n²) per
 // O(n³), and one memory per thread needs no allocator.
 //
@@ -24,6 +26,15 @@
 // Register budget (measured in the issue's prototype): V8 gives wasm SIMD 15 xmm registers and
 // hoists every load of a k-step to its top, so the 2 B vectors, the 4 A splats and the 8
 // accumulators are live at once: 4 + 8/4 + 4·8/4 + 1 = 15 fits, larger tiles spill.
+// Where the time goes (issue #12, AMD EPYC Zen 4, one thread): the kernel alone runs at about
+// 43 GFLOP/s, the same for every layout (the packed operands are identical); packing and the
+// copies add 4–8%. Unrolling the k loop 2× or 4× lost 30–40% (V8 hoists the extra loads and
+// spills); a cheaper loop test, A stored pre-splat (plain loads), other KC or MC_PANELS were flat
+// at 256³. Fewer instructions per product would help: relaxed SIMD's f32x4.relaxed_madd (one
+// fused instruction for the mul and the add) reached 55 GFLOP/s (Node 20 with
+// --experimental-wasm-relaxed-simd). It is not used: its rounding is the hardware's choice, so
+// the same model would give different bits in a browser that has it than in Node 20 (the
+// playground test compares a page's logits with Node's exactly).
 //
 // Rounding: each K block of KC = 256 sums into fresh float32 accumulators, then the block's tile
 // is added to C. The float32 error then grows with √KC, not √K (normwise about 4e-7 at any K),
@@ -76,10 +87,11 @@ function microKernel(): FunctionDef {
   return { params: ['i32', 'i32', 'i32', 'i32', 'i32', 'i32'], results: [], locals: v128s, body };
 }
 
-// gemm(pa, pb, pc, panelsA, panelsB, K): padded C at pc [4·panelsA, 8·panelsB] = packed A · packed B.
+// gemm(pa, pb, pc, panelsA, panelsB, K, accumulate): padded C at pc [4·panelsA, 8·panelsB] =
+// packed A · packed B, or += when accumulate is 1 (then C is staged there first).
 function gemmLoops(micro: number): FunctionDef {
-  const [pa, pb, pc, panelsA, panelsB, K] = [0, 1, 2, 3, 4, 5];
-  const [k0, kc, i0, iEnd, p, q, ldc] = [6, 7, 8, 9, 10, 11, 12];
+  const [pa, pb, pc, panelsA, panelsB, K, accumulate] = [0, 1, 2, 3, 4, 5, 6];
+  const [k0, kc, i0, iEnd, p, q, ldc] = [7, 8, 9, 10, 11, 12, 13];
   const get = op.local_get, set = op.local_set;
   // min(x, y) of two locals: select(x, y, x < y)
   const min = (x: number[], y: number[]) => [...x, ...y, ...x, ...y, ...op.i32_lt_s(), ...op.select()];
@@ -99,18 +111,18 @@ function gemmLoops(micro: number): FunctionDef {
         ...doWhile(q, op.i32_const(1), get(panelsB), [
           get(i0), set(p),
           ...doWhile(p, op.i32_const(1), get(iEnd), [
-            // micro(pa + (p·K + k0)·16, pb + (q·K + k0)·32, pc + p·4·ldc + q·32, kc, ldc, k0 ≠ 0)
+            // micro(pa + (p·K + k0)·16, pb + (q·K + k0)·32, pc + p·4·ldc + q·32, kc, ldc, k0 + accumulate ≠ 0)
             get(pa), get(p), get(K), op.i32_mul(), get(k0), op.i32_add(), op.i32_const(4 * MR), op.i32_mul(), op.i32_add(),
             get(pb), get(q), get(K), op.i32_mul(), get(k0), op.i32_add(), op.i32_const(4 * NR), op.i32_mul(), op.i32_add(),
             get(pc), get(p), get(ldc), op.i32_mul(), op.i32_const(MR), op.i32_mul(), op.i32_add(), get(q), op.i32_const(4 * NR), op.i32_mul(), op.i32_add(),
-            get(kc), get(ldc), get(k0), op.i32_const(0), op.i32_ne(),
+            get(kc), get(ldc), get(k0), get(accumulate), op.i32_add(),
             op.call(micro),
           ]),
         ]),
       ]),
     ]),
   ];
-  return { params: ['i32', 'i32', 'i32', 'i32', 'i32', 'i32'], results: [], locals: new Array<ValType>(7).fill('i32'), body, exportAs: 'gemm' };
+  return { params: ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32'], results: [], locals: new Array<ValType>(7).fill('i32'), body, exportAs: 'gemm' };
 }
 
 // dotRows(x, w, out, M, N4, K4): out[i·N4 + j] = Σ_k x[i·K4 + k] · w[j·K4 + k] for i < M, j < N4:
@@ -232,7 +244,7 @@ export function matmulModuleBytes(): Uint8Array<ArrayBuffer> {
 
 // ************* this thread's instance *************
 
-type Gemm = (pa: number, pb: number, pc: number, panelsA: number, panelsB: number, K: number) => void;
+type Gemm = (pa: number, pb: number, pc: number, panelsA: number, panelsB: number, K: number, accumulate: number) => void;
 type DotRows = (x: number, w: number, out: number, M: number, N4: number, K4: number) => void;
 type Pack = (src: number, ld: number, dst: number, count: number, K: number, vecs: number) => void;
 
@@ -285,8 +297,17 @@ function packOperand(inst: Instance, dst: number, stage: number, src: Float32Arr
     }
     f32.fill(0, stage + lines * Kp, stage + padded * Kp);
     inst.exports.packAlong(4 * stage, Kp, 4 * dst, padded / 4, Kp, vecs);
+  } else if (lineStride === 1 && kStride === lines) {
+    // steps k run across the lines and the K rows are one block (A·B's B, Aᵀ·B's A): one set()
+    // stages them as rows of `lines` floats. When lines is not a multiple of the panel width, the
+    // last panel's extra lanes read the first values of the next row (after row K − 1, the zeros
+    // filled here): they reach only padded lines of C, which are never copied out. Steps K … Kp
+    // must be zeros, as in the other operand (stale memory could hold NaN, and 0 · NaN is NaN).
+    f32.set(src.subarray(offset, offset + K * lines), stage);
+    f32.fill(0, stage + K * lines, stage + Kp * lines + width);
+    inst.exports.packAcross(4 * stage, lines, 4 * dst, padded / width, Kp, vecs);
   } else if (lineStride === 1 && kStride >= lines) {
-    // steps k run across the lines: stage them as Kp rows of `padded` floats
+    // steps k run across the lines, rows apart: stage them as Kp rows of `padded` floats
     for (let k = 0; k < K; k++) {
       f32.set(src.subarray(offset + k * kStride, offset + k * kStride + lines), stage + k * padded);
       if (padded > lines) f32.fill(0, stage + k * padded + lines, stage + (k + 1) * padded);
@@ -321,23 +342,26 @@ export function matmulWasm(
   const pa = align64(pb + panelsB * NR * Kp * 4);
   const pc = align64(pa + panelsA * MR * Kp * 4);
   const stage = align64(pc + panelsA * MR * ldc * 4);
-  const inst = matmulModule.instance(stage + Kp * Math.max(panelsA * MR, panelsB * NR) * 4);
+  // staging: Kp rows of the wider operand's padded lines, and one panel width of zeros after
+  const inst = matmulModule.instance(stage + (Kp * Math.max(panelsA * MR, panelsB * NR) + NR) * 4);
   if (job === null || packedBFor !== job || packedBIn !== inst) {
     packOperand(inst, pb / 4, stage / 4, b, bOffset, bColStride, bRowStride, N, K, Kp, NR);
   }
   packedBFor = job;
   packedBIn = inst;
   packOperand(inst, pa / 4, stage / 4, a, aOffset, aRowStride, aColStride, M, K, Kp, MR);
-  inst.exports.gemm(pa, pb, pc, panelsA, panelsB, Kp);
   const f32 = inst.f32;
-  if (!accumulate && ldc === N) {
-    c.set(f32.subarray(pc / 4, pc / 4 + M * N), cOffset);
-    return;
+  // C moves between the caller's rows (stride N) and the padded ones (stride ldc) by set(), a
+  // memcpy per row; to accumulate, C is staged first and the module adds the product to it
+  // (the js loop of M·N additions this replaces took a third of a 128×64×128 product's time)
+  const cRows = pc / 4;
+  if (accumulate) {
+    if (ldc === N) f32.set(c.subarray(cOffset, cOffset + M * N), cRows);
+    else for (let i = 0; i < M; i++) f32.set(c.subarray(cOffset + i * N, cOffset + (i + 1) * N), cRows + i * ldc);
   }
-  for (let i = 0, s = pc / 4, d = cOffset; i < M; i++, s += ldc, d += N) {
-    if (accumulate) for (let j = 0; j < N; j++) c[d + j] += f32[s + j]!;
-    else for (let j = 0; j < N; j++) c[d + j] = f32[s + j]!;
-  }
+  inst.exports.gemm(pa, pb, pc, panelsA, panelsB, Kp, accumulate ? 1 : 0);
+  if (ldc === N) c.set(f32.subarray(cRows, cRows + M * N), cOffset);
+  else for (let i = 0; i < M; i++) c.set(f32.subarray(cRows + i * ldc, cRows + i * ldc + N), cOffset + i * N);
 }
 
 /**

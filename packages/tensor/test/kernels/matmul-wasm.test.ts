@@ -126,6 +126,20 @@ describe('wasm matmul kernel', () => {
     }
   });
 
+  it('NaN left in the wasm staging memory by one product does not leak into the next one\'s zero padding', () => {
+    // the same M, N and K rounded up to 4, so both calls stage at the same addresses; the first
+    // fills them with NaN, the second (K = 13) must pad steps 13 … 15 with zeros again
+    const [M, N] = [24, 24];
+    setBackend('wasm');
+    const nan = new Float32Array(M * 16).fill(NaN);
+    matmulKernel(new Float32Array(M * N), 0, nan, 0, 16, 1, nan, 0, N, 1, M, N, 16, false);
+    const t: Case = { M, N, K: 13, aLayout: 'rowMajor', bLayout: 'rowMajor', cOffset: 0, accumulate: false, seed: 5 };
+    const wasm = run('wasm', t), js = run('js', t);
+    expect(wasm.every(Number.isFinite)).toBe(true);
+    expectClose(t);
+    expect(js.slice(0, M * N).some((x, i) => x !== wasm[i])).toBe(true); // two implementations, not one
+  });
+
   it('setBackend rejects an unknown name', () => {
     expect(() => setBackend('gpu' as Backend)).toThrow(/setBackend: unknown backend "gpu"; expected 'js' or 'wasm'/);
   });
