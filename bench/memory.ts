@@ -1,10 +1,13 @@
 // Memory of a long training run, measured in a process of its own: a child Node process that
 // loads tsgrad and nothing else (no TensorFlow.js, no other benchmark's leftovers), trains the
-// benchmark model with AdamW, and samples its resident set size (rss) after the forward,
+// benchmark model with AdamW (forward and backward in a release scope that gives the forward's
+// buffers back as the backward consumes them, as `pnpm train` runs them: tsgrad-train.ts), and
+// samples its resident set size (rss) after the forward,
 // backward and optimizer phases of every step. Reported: rss before the model exists (the
 // runtime's own share), after the warm-up steps, its range over the measured steps (flat means
 // within 10% of the post-warm-up figure), and the peak against the analytic training state
-// (weights + gradients + AdamW moments + one step's activations, estimateTrainingMemory).
+// (weights + gradients + AdamW moments + the step's activations and gradients in flight,
+// estimateTrainingMemory).
 // Runs differ in gradient checkpointing (one checkpoint per decoder layer), in the float storage
 // pool (on as tsgrad ships, or off: every buffer waits for V8's collector), and in the context
 // length (the long-context runs: sequence 2048 and 8192, batch 1). Pairs that differ only in

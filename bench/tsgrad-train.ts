@@ -3,7 +3,7 @@
 
 import { type LlamaConfig, LlamaForCausalLM } from '@tsgrad/llama';
 import { AdamW } from '@tsgrad/optim';
-import { Generator, Tensor } from '@tsgrad/tensor';
+import { Generator, Tensor, withReleaseScope } from '@tsgrad/tensor';
 import { seededInts } from './timing.js';
 
 /** One contender's training step (returns the loss) and its gradient check. */
@@ -20,13 +20,18 @@ export function tsgradTrainer(model: LlamaForCausalLM, ids: Tensor, lr: number, 
   return {
     step: () => {
       opt.zeroGrad();
-      const { loss } = model.forward(ids, { labels: ids });
-      probe();
-      loss!.backward();
-      probe();
+      // forward and backward in a release scope, as the training command runs them: the forward's
+      // buffers go back to the pool as the backward consumes them, not when V8 collects them
+      const loss = withReleaseScope(() => {
+        const out = model.forward(ids, { labels: ids }).loss!;
+        probe();
+        out.backward();
+        probe();
+        return out.item();
+      }, { duringBackward: true });
       opt.step();
       probe();
-      return loss!.item();
+      return loss;
     },
     lossAndGrads: (checkIds, T) => {
       const x = new Tensor(checkIds, [checkIds.length / T, T]);

@@ -281,24 +281,28 @@ export interface TrainingMemory {
   grads: number;
   /** AdamW's first and second moments: two floats per parameter. */
   adamMoments: number;
-  /** Tensors the forward pass keeps for the backward pass (see `estimateTrainingMemory`). */
+  /** The forward's tensors at the peak of a step, and the backward's gradients in flight (see `estimateTrainingMemory`). */
   activations: number;
   /** The sum of the above. */
   total: number;
 }
 
 /**
- * Estimates float32 training memory for one micro-batch of B sequences of T tokens.
- * Activations count what a tape that saves each op's inputs keeps, per token and per layer:
- *   attention: block input C, normed C, q H·D, k and v 2·Hkv·D, the fused attention's log-sum-exp
- *   per head (float64: 2·H floats; it keeps no T×T probabilities), output H·D;
- *   MLP: block input C, normed C, gate F, up F, silu(gate)·up F;
- * i.e. 4·C + 2·H·D + 2·Hkv·D + 3·F + 2·H floats (8·C + 3·F + 2·H for plain multi-head attention),
- * plus, once per token, the final norm's input and output (2·C) and the logits and their softmax (2·V).
- * Fused kernels save less and composite ones (which also keep raw scores) more: it is an estimate.
- * With gradient checkpointing each layer keeps only its input (C per token and layer) and one
- * layer's activations at a time exist again while its backward runs: L·C + perLayer instead of
- * L·perLayer.
+ * Estimates float32 training memory for one micro-batch of B sequences of T tokens: the tensors
+ * alive at the peak of a step run as `pnpm train` runs it (forward and backward in a release
+ * scope, so each forward tensor lives until the backward has consumed it, and no longer).
+ * Activations count every tensor the forward makes, saved for backward or not, per token and layer:
+ *   attention: normed input C, q H·D, k and v 2·Hkv·D, rotated q and k H·D + Hkv·D, the attention
+ *   output H·D and its [B, T, H·D] copy H·D, o_proj's output C, the residual sum C, and the
+ *   log-sum-exp per head (float64: 2·H floats; no T×T probabilities are kept);
+ *   MLP: normed input C, gate F, up F, silu(gate)·up F, down_proj's output C, the residual sum C;
+ * i.e. 6·C + 4·H·D + 3·Hkv·D + 3·F + 2·H floats (13·C + 3·F + 2·H for plain multi-head attention),
+ * plus, once per token, the embedding output and the final norm's output (2·C) and the logits and
+ * their softmax (2·V); plus the backward's gradients in flight, about one layer's worth.
+ * With gradient checkpointing each layer keeps only its output (C per token and layer), and one
+ * layer's activations exist again while its backward runs: L·C + 2·perLayer instead of
+ * (L + 1)·perLayer. Not counted: the runtime itself, and the kernels' staging (WebAssembly memory
+ * and the worker pool's shared buffers, which grow with the largest matmul's operands).
  */
 export function estimateTrainingMemory(
   config: LlamaConfig, { batchSize, seqLen, gradientCheckpointing = false }: { batchSize: number; seqLen: number; gradientCheckpointing?: boolean },
@@ -308,8 +312,10 @@ export function estimateTrainingMemory(
   const Hkv = config.numKeyValueHeads;
   const D = resolvedHeadDim(config);
   const P = countParameters(config);
-  const perLayer = 4 * C + 2 * H * D + 2 * Hkv * D + 3 * F + 2 * H;
-  const perToken = (gradientCheckpointing ? L * C + perLayer : L * perLayer) + 2 * C + 2 * V;
+  const perLayer = 6 * C + 4 * H * D + 3 * Hkv * D + 3 * F + 2 * H;
+  // the forward's tensors, plus one layer's gradients in flight during the backward
+  const layers = gradientCheckpointing ? L * C + 2 * perLayer : (L + 1) * perLayer;
+  const perToken = layers + 2 * C + 2 * V;
   const weights = 4 * P;
   const grads = 4 * P;
   const adamMoments = 8 * P;

@@ -71,13 +71,15 @@ describe('presets and sizes', () => {
     const P = countParameters(c);
     const m = estimateTrainingMemory(c, { batchSize: 2, seqLen: 16 });
     expect([m.weights, m.grads, m.adamMoments]).toEqual([4 * P, 4 * P, 8 * P]);
-    // per layer: 8·C + 3·F + 2·H floats per token (no T×T probabilities); per token once: 2·C + 2·V.
-    const perToken = 2 * (8 * 64 + 3 * 192 + 2 * 4) + 2 * 64 + 2 * 256;
+    // per layer: 13·C + 3·F + 2·H floats per token (every forward tensor; no T×T probabilities),
+    // counted L + 1 times (the last for the gradients in flight); per token once: 2·C + 2·V.
+    const layer = 13 * 64 + 3 * 192 + 2 * 4; // C 64, F 192, 4 heads; 2 layers
+    const perToken = 3 * layer + 2 * 64 + 2 * 256;
     expect(m.activations).toBe(4 * 2 * 16 * perToken);
     expect(m.total).toBe(16 * P + m.activations);
-    // with gradient checkpointing: each layer's input, plus one layer's activations during its backward
+    // with gradient checkpointing: each layer's output, plus one layer's activations recomputed and its gradients
     const ck = estimateTrainingMemory(c, { batchSize: 2, seqLen: 16, gradientCheckpointing: true });
-    expect(ck.activations).toBe(4 * 2 * 16 * (2 * 64 + (8 * 64 + 3 * 192 + 2 * 4) + 2 * 64 + 2 * 256));
+    expect(ck.activations).toBe(4 * 2 * 16 * (2 * 64 + 2 * layer + 2 * 64 + 2 * 256));
     expect(ck.total).toBe(16 * P + ck.activations);
   });
 

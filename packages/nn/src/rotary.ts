@@ -3,7 +3,7 @@
 // (llama2.c rotates interleaved pairs (x_{2i}, x_{2i+1}) instead; checkpoints converted between the
 // two permute the q and k projections.)
 
-import { type DType, Tensor, cat, formatShape, indexSelect, rotary } from '@tsgrad/tensor';
+import { type DType, Tensor, cat, formatShape, indexSelect, keep, rotary } from '@tsgrad/tensor';
 import { Module } from './module.js';
 import { checkSize } from './linear.js';
 
@@ -85,7 +85,8 @@ export class RotaryEmbedding extends Module {
         sin.storage[pos * D + half + i] = s;
       }
     }
-    return { cos, sin };
+    // a cache built on first use, maybe inside a release scope or a checkpoint: never theirs to release
+    return { cos: keep(cos), sin: keep(sin) };
   }
 
   /** x [..., T, D] at positions positionOffset..positionOffset+T−1 → x·cos + rotateHalf(x)·sin [..., T, D]. */

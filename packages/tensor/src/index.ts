@@ -45,6 +45,8 @@ export { checkpoint } from './autograd/checkpoint.js';
 export type { OpResult } from './autograd/function.js';
 export { toDot } from './autograd/dot.js';
 export { setStoragePool, storagePoolStats } from './storage-pool.js';
+export { withReleaseScope, keep } from './release-scope.js';
+export type { ReleaseScopeOptions } from './release-scope.js';
 export type { StoragePoolOptions } from './storage-pool.js';
 
 // io

@@ -9,7 +9,7 @@
 import { mkdirSync } from 'node:fs';
 import { freemem } from 'node:os';
 import { join } from 'node:path';
-import { Generator, type Tensor, noGrad } from '@tsgrad/tensor';
+import { Generator, type Tensor, noGrad, withReleaseScope } from '@tsgrad/tensor';
 import { AdamW, WarmupThenDecay, clipGradNorm, warmupThenDecayLr } from '@tsgrad/optim';
 import { LlamaForCausalLM } from '../model.js';
 import { type LlamaConfig, countParameters, estimateTrainingMemory, resolvedHeadDim, trainingFlopsPerStep } from '../config.js';
@@ -261,9 +261,15 @@ async function trainStep(run: Run): Promise<number> {
   let loss = 0;
   for (let micro = 0; micro < accumulation; micro++) {
     const ids = randomBatch(run.trainTokens, microBatchSize, seqLen, run.dataGenerator);
-    const out = model.forward(ids, { labels: ids }).loss!;
-    loss += (await checkFinite(out.item(), run)) / accumulation;
-    (accumulation > 1 ? out.div(accumulation) : out).backward();
+    // in a release scope: the forward's buffers go back to the storage pool as the backward
+    // consumes them (deterministic reuse, not V8's collector); only the loss value leaves it
+    const value = withReleaseScope(() => {
+      const out = model.forward(ids, { labels: ids }).loss!;
+      const v = out.item();
+      if (Number.isFinite(v)) (accumulation > 1 ? out.div(accumulation) : out).backward();
+      return v;
+    }, { duringBackward: true });
+    loss += (await checkFinite(value, run)) / accumulation;
   }
   const maxNorm = run.config.optimizer.maxGradientNorm;
   if (maxNorm !== null) clipGradNorm(model.parameters(), maxNorm);

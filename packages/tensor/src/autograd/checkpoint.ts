@@ -14,6 +14,7 @@ import { Generator, getDefaultGenerator, withDefaultGenerator } from '../random.
 import { cat } from '../ops/movement.js';
 import { captureDependencies, isCapturing, isGradEnabled, recordOp, withGradMode } from './graph.js';
 import { gradToBoundary } from './engine.js';
+import { finishTracking, startTracking, stopTracking } from '../storage-pool.js';
 
 // fn's result as a list of tensors, or a clear error.
 function outputsOf(result: unknown): Tensor[] {
@@ -55,8 +56,20 @@ export function checkpoint<Args extends unknown[]>(fn: (...inputs: Args) => Tens
     return result;
   }
   const rngState = getDefaultGenerator().getState();
-  const { result, dependencies } = captureDependencies(() => fn(...inputs), outputsOf);
+  // The forward's intermediates are the checkpoint's: captured ops keep no backward that could hold
+  // them, and fn hands out only its outputs, so every other buffer its forward allocated goes back
+  // to the pool now (fn must not stash a tensor it makes elsewhere, unless kept: see `keep`).
+  const tracker = startTracking('checkpoint');
+  let captured: ReturnType<typeof captureDependencies<Tensor | Tensor[]>>;
+  try {
+    captured = captureDependencies(() => fn(...inputs), outputsOf);
+  } catch (err) {
+    if (tracker) stopTracking(tracker); // release nothing: what fn did before it threw is unknown
+    throw err;
+  }
+  const { result, dependencies } = captured;
   const outs = outputsOf(result);
+  if (tracker) finishTracking(tracker, new Set(outs.map((t) => t.storage.buffer)), true);
   const live = outs.map((t, i) => (t.requiresGrad ? i : -1)).filter((i) => i >= 0);
   if (live.length === 0) return result;
   const boundary = [...new Set(dependencies.flat())];

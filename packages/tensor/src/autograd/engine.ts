@@ -7,7 +7,9 @@ import { formatShape, sameShape } from '../shape.js';
 import { allocStorage } from '../dtype.js';
 import { withGradMode } from './graph.js';
 import { checkSavedVersions } from './version.js';
-import { finishTracking, releaseUnreferenced, startTracking, stopTracking, untracked } from '../storage-pool.js';
+import {
+  finishTracking, releaseDuringBackward, releaseUnreferenced, releasingDuringBackward, startTracking, stopTracking, untracked,
+} from '../storage-pool.js';
 
 /** Options of `grad` and `backward`. */
 export interface GradOptions {
@@ -72,12 +74,17 @@ function seedGradients(outputs: readonly Tensor[], gradOutputs: GradOptions['gra
 // rather than copying them (.grad); `toCaller` when they return into an enclosing backward step.
 interface CaptureOwnership { keeps: boolean; toCaller: boolean }
 
+// True while a run releases a scope's buffers during backward (see backpropagate).
+let scopeReleaseRunning = false;
+
 // Runs the backward pass. Calls capture for every tensor in `wanted` (or every leaf that requires
 // grad when wanted is null) with its total gradient.
 //
 // Without createGraph and retainGraph, each node's backward (and so what it saved) is dropped as
 // soon as it has run, and the buffers allocated during the run go back to the storage pool as
-// soon as no pending gradient views them (the ownership rule is in storage-pool.ts).
+// soon as no pending gradient views them (the ownership rule is in storage-pool.ts). Inside a
+// release scope with duringBackward, the forward's buffers go back too once every node that could
+// hold them has run (releaseDuringBackward); the roots, seeds and leaves stay.
 function backpropagate(
   op: string, outputs: readonly Tensor[], seeds: readonly Tensor[], createGraph: boolean, retainGraph: boolean,
   capture: (t: Tensor, g: Tensor) => void, wanted: Set<Tensor> | null, stop: ReadonlySet<Tensor> | null,
@@ -86,7 +93,7 @@ function backpropagate(
   const tracker = createGraph || retainGraph ? null : startTracking();
   const handedOut = new Set<ArrayBufferLike>();
   const give = (t: Tensor, g: Tensor) => {
-    handedOut.add(g.storage.buffer);
+    if (ownership.keeps) handedOut.add(g.storage.buffer); // else capture copies it, and g can go back
     untracked(() => capture(t, g));
   };
   const pending = new Map<Tensor, Tensor>();
@@ -96,6 +103,13 @@ function backpropagate(
   };
   outputs.forEach((o, i) => accumulate(o, seeds[i]!));
   const order: Array<Tensor | undefined> = topoSort(outputs, stop);
+  // what a release scope must not take back during this run: the user holds the roots, the seeds
+  // and the leaves (their values, not only their .grad)
+  // only the outermost run: a nested one (checkpoint's) does not know the gradients its caller holds
+  const scopeRelease = tracker !== null && !scopeReleaseRunning && releasingDuringBackward();
+  if (scopeRelease) scopeReleaseRunning = true;
+  const exempt = new Set<ArrayBufferLike>();
+  if (scopeRelease) for (const t of [...outputs, ...seeds]) exempt.add(t.storage.buffer);
   // The graph behind a node that has run is not needed again: what its backward saved and the
   // values of its inputs can go now (to the collector: the user may hold them, so only V8 can
   // tell) rather than when the whole backward ends. As in PyTorch the structure stays (toDot
@@ -120,10 +134,28 @@ function backpropagate(
     (fn as { inputs: readonly Tensor[] }).inputs = fn.inputs.map(standIn);
     order[i] = undefined;
   };
+  // A leaf's gradient is complete after the last node that has it as an input: hand it over then
+  // (and let the run's copy go back to the pool) rather than at the end, so the gradients of all
+  // the weights are not held twice at once.
+  const lastUse = new Map<Tensor, number>();
+  order.forEach((node, i) => {
+    for (const input of node!.gradFn!.inputs) if (!input.gradFn && input.requiresGrad) lastUse.set(input, i);
+  });
+  const handOverLeaves = (i: number, inputs: readonly Tensor[]) => {
+    for (const input of inputs) {
+      if (input.gradFn || lastUse.get(input) !== i) continue;
+      const g = pending.get(input);
+      if (!g) continue;
+      pending.delete(input);
+      give(input, g);
+    }
+  };
+
   try {
     withGradMode(createGraph, () => runNodes());
   } finally {
     if (tracker) stopTracking(tracker);
+    if (scopeRelease) scopeReleaseRunning = false;
   }
   if (!retainGraph) {
     for (const node of order) {
@@ -145,7 +177,9 @@ function backpropagate(
         throw new Error(`${op}: trying to backward through the graph a second time (through '${fn.name}'); its buffers were freed after the first backward — pass { retainGraph: true } to the first call`);
       }
       pending.delete(node);
+      if (scopeRelease) for (const input of fn.inputs) if (!input.gradFn) exempt.add(input.storage.buffer);
       if (!g) {
+        handOverLeaves(i, fn.inputs);
         if (tracker) dropNode(i);
         continue;
       }
@@ -160,12 +194,22 @@ function backpropagate(
         if (input.gradFn) accumulate(input, gi);
         else if (wanted === null || wanted.has(input)) accumulate(input, gi);
       });
+      handOverLeaves(i, fn.inputs);
       if (tracker) dropNode(i);
-      if (tracker && tracker.buffers.size > 0) {
+      if (tracker && (tracker.buffers.size > 0 || scopeRelease)) {
         const live = new Set(handedOut);
         for (const p of pending.values()) live.add(p.storage.buffer);
         releaseUnreferenced(tracker, live);
+        if (scopeRelease) {
+          for (const b of exempt) live.add(b);
+          releaseDuringBackward(live);
+        }
       }
+    }
+    if (scopeRelease) {
+      const live = new Set([...handedOut, ...exempt]);
+      for (const p of pending.values()) live.add(p.storage.buffer);
+      releaseDuringBackward(live);
     }
   }
 }

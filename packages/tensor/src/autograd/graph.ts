@@ -2,6 +2,7 @@
 
 import type { Tensor } from '../tensor.js';
 import { type SavedVersion, saveVersions } from './version.js';
+import { noteNode } from '../storage-pool.js';
 
 /** Maps the gradient of an op's output to the gradients of its inputs (null where none flows). */
 export type BackwardFn = (grad: Tensor) => ReadonlyArray<Tensor | null | undefined>;
@@ -77,6 +78,7 @@ export function recordOp(
     return out;
   }
   out.gradFn = { name, inputs, backward, saved: saved.length > 0 ? saveVersions(saved) : NO_SAVED };
+  noteNode(out.gradFn); // for release scopes: this backward can hold only buffers older than it
   return out;
 }
 

@@ -5,7 +5,8 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  type Tensor, Generator, cat, checkpoint, defineOp, grad, noGrad, randn, setStoragePool, storagePoolStats, toDot,
+  type Tensor, Generator, cat, checkpoint, defineOp, grad, keep, noGrad, randn, setStoragePool, storagePoolStats, toDot,
+  withReleaseScope,
 } from '../../src/index.js';
 
 const defaults = setStoragePool({});
@@ -29,8 +30,12 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant('constantInPlace' as const), a: fc.nat(), scale: fc.integer({ min: -3, max: 3 }) }),
   fc.record({ kind: fc.constant('checkpoint' as const), a: fc.nat(), b: fc.nat() }),
 );
-const programArb = fc.record({ seed: fc.nat(1000), ops: fc.array(opArb, { minLength: 1, maxLength: 14 }), outputs: fc.integer({ min: 1, max: 3 }) });
-type Program = { seed: number; ops: Op[]; outputs: number };
+const programArb = fc.record({
+  seed: fc.nat(1000), ops: fc.array(opArb, { minLength: 1, maxLength: 14 }), outputs: fc.integer({ min: 1, max: 3 }),
+  keepAt: fc.nat(), returnAt: fc.nat(),
+});
+// keepAt, returnAt: which node a release scope keeps, and which it returns
+type Program = { seed: number; ops: Op[]; outputs: number; keepAt: number; returnAt: number };
 
 // Builds the program's graph over the leaves; every node is [R, C] (some are views).
 function forward(p: Program, leaves: Tensor[], weights: Tensor[]): Tensor[] {
@@ -106,7 +111,82 @@ function observe(p: Program): unknown {
   return seen;
 }
 
+// The same steps inside release scopes (release-scope.ts), as a training loop runs them: a scope
+// that releases during backward, keeping one intermediate it reads after the backward and
+// returning it; a scope that releases at exit, returning another; grad() inside a scope; and a
+// scope returning a loss whose graph is backpropagated after the scope. Returns what the user
+// could observe, checking that what they hold (leaves, .grad, the root, kept and returned tensors,
+// grad()'s results) never changes.
+function observeScoped(p: Program): unknown {
+  const gen = new Generator(p.seed);
+  const leaves = [0, 1, 2].map(() => randn([R, C], { generator: gen }).setRequiresGrad());
+  const weights = [0, 1].map(() => randn([C, C], { generator: gen }).mul(0.3).detach().setRequiresGrad());
+  const params = [...leaves, ...weights];
+  const lossOf = (nodes: Tensor[]) => {
+    let loss = nodes[nodes.length - 1]!.square().sum();
+    for (let k = 2; k <= p.outputs && k <= nodes.length; k++) loss = loss.add(nodes[nodes.length - k]!.sum());
+    return loss;
+  };
+  const seen: unknown[] = [];
+  const held: Array<[Tensor, number[]]> = [];
+  const hold = (t: Tensor) => held.push([t, bits(t)!]);
+
+  // step 1: released during backward; the kept node and the root are read after it
+  const returned1 = withReleaseScope(() => {
+    const nodes = forward(p, leaves, weights);
+    const kept = keep(nodes[p.keepAt % nodes.length]!);
+    const before = bits(kept);
+    const loss = lossOf(nodes);
+    const value = loss.item();
+    loss.backward();
+    expect(loss.item()).toBe(value);
+    expect(bits(kept)).toEqual(before);
+    seen.push(value);
+    return kept;
+  }, { duringBackward: true });
+  hold(returned1);
+  seen.push(params.map((t) => bits(t.grad)));
+  params.forEach((t) => { if (t.grad) hold(t.grad); });
+  leaves.forEach(hold);
+  // step 2: released at exit; every node may be read until then, the returned one after
+  const returned2 = withReleaseScope(() => {
+    const nodes = forward(p, leaves, weights);
+    const values = nodes.map(bits);
+    lossOf(nodes).backward();
+    expect(nodes.map(bits)).toEqual(values);
+    return { node: nodes[p.returnAt % nodes.length]! };
+  });
+  hold(returned2.node);
+  seen.push(params.map((t) => bits(t.grad)));
+  // grad() inside a scope that releases during backward: its results are returned
+  const results = withReleaseScope(() => grad(lossOf(forward(p, leaves, weights)), params), { duringBackward: true });
+  results.forEach(hold);
+  seen.push(results.map(bits));
+  // a loss made in a scope, backpropagated after it: its graph must have survived the exit
+  const loss = withReleaseScope(() => lossOf(forward(p, leaves, weights)));
+  loss.backward();
+  seen.push(params.map((t) => bits(t.grad)));
+  // another scoped step reuses what the others released
+  withReleaseScope(() => lossOf(forward(p, leaves, weights)).backward(), { duringBackward: true });
+  seen.push(params.map((t) => bits(t.grad)));
+  for (const [t, values] of held) expect(bits(t)).toEqual(values);
+  return seen;
+}
+
 describe('storage pool', () => {
+  it('release scopes over random graphs with views, in-place ops and checkpoints: the same bits with the pool on, off and poisoning, and held values never change', () => {
+    fc.assert(fc.property(programArb, (p) => {
+      setStoragePool({ enabled: false, poison: false });
+      const off = observeScoped(p);
+      setStoragePool({ enabled: true, poison: false });
+      const on = observeScoped(p);
+      setStoragePool({ enabled: true, poison: true });
+      const poisoned = observeScoped(p);
+      expect(on).toEqual(off);
+      expect(poisoned).toEqual(off);
+    }), { numRuns: 60, seed: 20261130 });
+  });
+
   it('random graphs with views, in-place ops and checkpoints give the same bits with the pool on, off and poisoning, and held values never change', () => {
     fc.assert(fc.property(programArb, (p) => {
       setStoragePool({ enabled: false, poison: false });
@@ -187,5 +267,107 @@ describe('storage pool', () => {
     // the structure stays: the same drawing, names included
     expect(toDot(loss, names)).toBe(dot);
     expect(() => loss.backward()).toThrow(/backward through the graph a second time/);
+  });
+});
+
+describe('release scopes', () => {
+  // a 3-layer tanh MLP on a fixed batch, its weights made outside any scope
+  const gen = new Generator(7);
+  const ws = [0, 1, 2].map(() => randn([32, 32], { generator: gen }).mul(0.2).detach().setRequiresGrad());
+  const x = randn([16, 32], { generator: gen });
+  const mlp = () => ws.reduce((h, w) => h.matmul(w).tanh(), x);
+
+  it('a backward inside a scope with duringBackward releases the forward\'s buffers before it ends, and gives the plain gradients', () => {
+    setStoragePool({ enabled: true, poison: false });
+    mlp().square().sum().backward();
+    const plain = ws.map((w) => bits(w.grad));
+    ws.forEach((w) => { w.grad = null; });
+    // released during the plain backward: only its own temporaries
+    let before = storagePoolStats().released;
+    mlp().square().sum().backward();
+    const engineOnly = storagePoolStats().released - before;
+    ws.forEach((w) => { w.grad = null; });
+    let during = 0;
+    withReleaseScope(() => {
+      const loss = mlp().square().sum();
+      before = storagePoolStats().released;
+      loss.backward();
+      during = storagePoolStats().released - before;
+    }, { duringBackward: true });
+    // the 3 matmul and 3 tanh outputs and the square (7 forward buffers) go back during backward
+    expect(during).toBeGreaterThanOrEqual(engineOnly + 7);
+    expect(ws.map((w) => bits(w.grad))).toEqual(plain);
+  });
+
+  it('releases at exit what the result does not reach, keeps what it reaches (through arrays, objects and the graph)', () => {
+    setStoragePool({ enabled: true, poison: true });
+    const before = storagePoolStats().released;
+    const out = withReleaseScope(() => {
+      // a custom op whose backward reads a tensor its forward made, neither an input nor the output
+      const expSquare = defineOp('expSquare', (a: Tensor) => {
+        const e = a.exp();
+        return { output: e.square(), backward: (g) => [g.mul(e.square()).mul(2)] };
+      });
+      const h = mlp();
+      const loss = expSquare(h).mean(); // its graph may hold anything made before its last node
+      const sums = noGrad(() => h.sum(1));
+      noGrad(() => h.exp().tanh()); // made after the graph, reached by nothing: 2 buffers
+      return { list: [sums], loss };
+    });
+    expect(storagePoolStats().released - before).toBe(2);
+    expect(Array.from(out.list[0]!.toTypedArray()).every(Number.isFinite)).toBe(true);
+    // the loss's graph survived: its backward reads saved intermediates, which would be NaN
+    out.loss.backward();
+    ws.forEach((w) => expect(Array.from(w.grad!.toTypedArray()).every(Number.isFinite)).toBe(true));
+    ws.forEach((w) => { w.grad = null; });
+  });
+
+  it('throws when the result reaches a tensor a backward in the scope released, and keep() prevents it', () => {
+    setStoragePool({ enabled: true, poison: true });
+    expect(() => withReleaseScope(() => {
+      const h = mlp();
+      h.square().sum().backward();
+      return h;
+    }, { duringBackward: true })).toThrow(/withReleaseScope: the result reaches a tensor of shape \[16, 32\] whose storage a backward inside the scope released/);
+    const h = withReleaseScope(() => {
+      const kept = keep(mlp());
+      kept.square().sum().backward();
+      return kept;
+    }, { duringBackward: true });
+    expect(Array.from(h.toTypedArray()).every(Number.isFinite)).toBe(true);
+    ws.forEach((w) => { w.grad = null; });
+  });
+
+  it('releases nothing when fn throws, refuses a Promise, and is a plain call with the pool off', () => {
+    setStoragePool({ enabled: true, poison: true });
+    let made: Tensor | null = null;
+    expect(() => withReleaseScope(() => {
+      made = mlp();
+      throw new Error('boom');
+    })).toThrow('boom');
+    expect(Array.from(made!.toTypedArray()).every(Number.isFinite)).toBe(true);
+    expect(() => withReleaseScope(() => Promise.resolve(1))).toThrow(/withReleaseScope: fn returned a Promise/);
+    setStoragePool({ enabled: false });
+    const before = storagePoolStats().released;
+    withReleaseScope(() => mlp().sum());
+    expect(storagePoolStats().released).toBe(before);
+  });
+
+  it('checkpoint releases its function\'s intermediates when its forward returns, but not its outputs or kept tensors', () => {
+    setStoragePool({ enabled: true, poison: true });
+    const w = ws[0]!;
+    let inner: Tensor | null = null;
+    let kept: Tensor | null = null;
+    const out = checkpoint((a: Tensor) => {
+      inner = a.matmul(w);
+      kept = keep(inner.exp());
+      return inner.tanh().reshape([32, 16]);
+    }, x);
+    expect(Array.from(inner!.toTypedArray()).every(Number.isNaN)).toBe(true);
+    expect(Array.from(kept!.toTypedArray()).every(Number.isFinite)).toBe(true);
+    expect(Array.from(out.toTypedArray()).every(Number.isFinite)).toBe(true);
+    out.sum().backward();
+    expect(Array.from(w.grad!.toTypedArray()).every(Number.isFinite)).toBe(true);
+    w.grad = null;
   });
 });
