@@ -4,10 +4,11 @@
 // Shapes: every buffer is [rows, cols] row-major; the op runs along the last dim (cols), except
 // SwiGLU (flat, n elements) and rotary (rows of D, shapes given at its section).
 // With the 'wasm' backend, float32 softmax and RMSNorm's forward run in src/wasm/softmax.ts and
-// src/wasm/rmsnorm.ts (these loops their reference).
+// src/wasm/rmsnorm.ts, SwiGLU in src/wasm/elementwise.ts (these loops their reference).
 
 import { getBackend } from '../backend.js';
 import type { Storage } from '../dtype.js';
+import { swigluBackwardWasm, swigluWasm } from '../wasm/elementwise.js';
 import { rmsNormWasm } from '../wasm/rmsnorm.js';
 import { softmaxBackwardWasm, softmaxWasm } from '../wasm/softmax.js';
 
@@ -169,6 +170,10 @@ export function crossEntropyBackward(dX: Storage, scale: Float64Array, x: Storag
 
 /** out = silu(gate) ⊙ up = gate·σ(gate)·up over n elements (the activation of LLaMA's MLP). */
 export function swigluForward(out: Storage, gate: Storage, gOff: number, up: Storage, uOff: number, n: number): void {
+  if (out instanceof Float32Array && gate instanceof Float32Array && up instanceof Float32Array && getBackend() === 'wasm') {
+    swigluWasm(out, gate, gOff, up, uOff, n);
+    return;
+  }
   // NOTE: for float32, fround rounds silu(gate) as the composite silu-then-mul does, so the two agree bit for bit
   const f32 = out instanceof Float32Array;
   for (let i = 0; i < n; i++) {
@@ -183,6 +188,10 @@ export function swigluForward(out: Storage, gate: Storage, gOff: number, up: Sto
  * dGate = dOut·up·σ(x)·(1 + x·(1 − σ(x))) and dUp = dOut·x·σ(x).
  */
 export function swigluBackward(dGate: Storage, dUp: Storage, dOut: Storage, dOutOff: number, gate: Storage, gOff: number, up: Storage, uOff: number, n: number): void {
+  if (dGate instanceof Float32Array && dUp instanceof Float32Array && dOut instanceof Float32Array && gate instanceof Float32Array && up instanceof Float32Array && getBackend() === 'wasm') {
+    swigluBackwardWasm(dGate, dUp, dOut, dOutOff, gate, gOff, up, uOff, n);
+    return;
+  }
   for (let i = 0; i < n; i++) {
     const x = gate[gOff + i]!;
     const s = 1 / (1 + Math.exp(-x));

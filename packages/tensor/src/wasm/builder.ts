@@ -133,6 +133,21 @@ export const op = {
   f32x4_div: (): number[] => simd(0xe7),
   f32x4_min: (): number[] => simd(0xe8),
   f32x4_max: (): number[] => simd(0xe9),
+  // elementwise, AdamW and rotary kernels (wasm/elementwise.ts, wasm/adamw.ts): f32x4 negation,
+  // f64x2 arithmetic on float32 values widened two at a time, and 8-byte loads and stores
+  f32x4_neg: (): number[] => simd(0xe1),
+  f64x2_splat: (): number[] => simd(0x14),
+  /** Loads 8 bytes into the low half, zeroing the high half. */
+  v128_load64_zero: (offset = 0): number[] => [...simd(0x5d), ...memarg(3, offset)],
+  /** Stores 8 bytes: lane `lane` (0 or 1) of the vector seen as two i64s. */
+  v128_store64_lane: (lane: number, offset = 0): number[] => [...simd(0x5b), ...memarg(3, offset), lane],
+  f64x2_promote_low_f32x4: (): number[] => simd(0x5f),
+  f32x4_demote_f64x2_zero: (): number[] => simd(0x5e),
+  f64x2_sqrt: (): number[] => simd(0xef),
+  f64x2_add: (): number[] => simd(0xf0),
+  f64x2_sub: (): number[] => simd(0xf1),
+  f64x2_mul: (): number[] => simd(0xf2),
+  f64x2_div: (): number[] => simd(0xf3),
 };
 
 /** One function: its signature, extra locals (after the parameters), body instructions, and an optional export name. */

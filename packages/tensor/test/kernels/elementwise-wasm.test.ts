@@ -1,0 +1,99 @@
+// The wasm SIMD elementwise kernels against their oracles, the js loops of kernels/elementwise.ts
+// and kernels/fused.ts: the same calls under setBackend('wasm') and setBackend('js'), over lengths
+// below and above one staged block (odd, not a multiple of four), offsets, and broadcasts.
+
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type Backend, getBackend, setBackend } from '../../src/backend.js';
+import { binaryForward, binaryStridedForward } from '../../src/kernels/elementwise.js';
+import { swigluBackward, swigluForward } from '../../src/kernels/fused.js';
+import { fill } from './operands.js';
+
+function on<T>(backend: Backend, f: () => T): T {
+  setBackend(backend);
+  return f();
+}
+
+function seeded(n: number, seed: number, scale: number): Float32Array {
+  const x = new Float32Array(n);
+  fill(x, seed);
+  for (let i = 0; i < n; i++) x[i]! *= scale;
+  return x;
+}
+
+// lengths from the wasm threshold (512) up, across the 16384-element staging block
+const lengthArb = fc.oneof(fc.integer({ min: 512, max: 3000 }), fc.constantFrom(512, 513, 515, 16383, 16384, 16385, 40001));
+
+describe('wasm elementwise kernels', () => {
+  const before = getBackend();
+  afterAll(() => setBackend(before));
+
+  it('binaryForward add, sub, mul and div in wasm equal the js loops bit for bit (offsets, odd lengths)', () => {
+    const arb = fc.record({
+      kind: fc.constantFrom('add', 'sub', 'mul', 'div') as fc.Arbitrary<'add' | 'sub' | 'mul' | 'div'>,
+      n: lengthArb, aOff: fc.integer({ min: 0, max: 5 }), bOff: fc.integer({ min: 0, max: 5 }), outOff: fc.integer({ min: 0, max: 3 }),
+      seed: fc.integer({ min: 1, max: 2 ** 30 }),
+    });
+    fc.assert(fc.property(arb, ({ kind, n, aOff, bOff, outOff, seed }) => {
+      const a = seeded(aOff + n, seed, 3), b = seeded(bOff + n, seed + 1, 2);
+      const run = (backend: Backend) => on(backend, () => {
+        const out = new Float32Array(outOff + n + 2).fill(7);
+        binaryForward(kind, out, a, aOff, b, bOff, n, outOff);
+        return out;
+      });
+      expect(run('wasm')).toEqual(run('js'));
+    }), { numRuns: 100 });
+  });
+
+  it('binaryStridedForward in wasm equals js bit for bit over row and column broadcasts and a transposed operand', () => {
+    const arb = fc.record({
+      kind: fc.constantFrom('add', 'sub', 'mul', 'div') as fc.Arbitrary<'add' | 'sub' | 'mul' | 'div'>,
+      rows: fc.integer({ min: 1, max: 5 }), cols: fc.integer({ min: 500, max: 1100 }),
+      layout: fc.constantFrom('row', 'column', 'transposed'), seed: fc.integer({ min: 1, max: 2 ** 30 }),
+    });
+    fc.assert(fc.property(arb, ({ kind, rows, cols, layout, seed }) => {
+      const a = seeded(rows * cols, seed, 3);
+      // b: [C] broadcast over rows, [N, 1] broadcast over columns, or [C, N] read transposed (js's strided row)
+      const [b, bStrides] = layout === 'row' ? [seeded(cols, seed + 1, 2), [0, 1]]
+        : layout === 'column' ? [seeded(rows, seed + 1, 2), [1, 0]]
+          : [seeded(rows * cols, seed + 1, 2), [1, rows]];
+      const run = (backend: Backend) => on(backend, () => {
+        const out = new Float32Array(rows * cols);
+        binaryStridedForward(kind, out, a, 0, [cols, 1], b, 0, bStrides, [rows, cols]);
+        return out;
+      });
+      expect(run('wasm')).toEqual(run('js'));
+    }), { numRuns: 60 });
+  });
+
+  // exp in wasm is a degree-7 series in float32, σ and the products float32: the worst error
+  // reached, relative to the size of each output's terms, is about 1.1e-6.
+  const SWIGLU_TOLERANCE = 3e-6;
+
+  it('swigluForward and swigluBackward in wasm equal the js loops within float32 rounding', () => {
+    const arb = fc.record({
+      n: fc.oneof(fc.integer({ min: 1, max: 3000 }), lengthArb), gOff: fc.integer({ min: 0, max: 5 }), uOff: fc.integer({ min: 0, max: 5 }),
+      dOff: fc.integer({ min: 0, max: 5 }), seed: fc.integer({ min: 1, max: 2 ** 30 }), scale: fc.constantFrom(0.01, 1, 8, 60),
+    });
+    fc.assert(fc.property(arb, ({ n, gOff, uOff, dOff, seed, scale }) => {
+      const gate = seeded(gOff + n, seed, scale), up = seeded(uOff + n, seed + 1, 2), dOut = seeded(dOff + n, seed + 2, 1);
+      const run = (backend: Backend) => on(backend, () => {
+        const out = new Float32Array(n), dGate = new Float32Array(n), dUp = new Float32Array(n);
+        swigluForward(out, gate, gOff, up, uOff, n);
+        swigluBackward(dGate, dUp, dOut, dOff, gate, gOff, up, uOff, n);
+        return { out, dGate, dUp };
+      });
+      const js = run('js'), wasm = run('wasm');
+      for (let i = 0; i < n; i++) {
+        const x = gate[gOff + i]!, u = up[uOff + i]!, g = dOut[dOff + i]!;
+        const s = 1 / (1 + Math.exp(-x));
+        // each output judged against the size of its terms (dGate's 1 + x·(1 − s) can cancel)
+        const scales = [Math.abs(x * s * u), Math.abs(g * u * s) * (1 + Math.abs(x) * (1 - s)), Math.abs(g * x * s)];
+        [[wasm.out, js.out], [wasm.dGate, js.dGate], [wasm.dUp, js.dUp]].forEach(([w, j], k) => {
+          const err = Math.abs(w![i]! - j![i]!) / (scales[k]! + 1e-30);
+          expect(err).toBeLessThanOrEqual(SWIGLU_TOLERANCE);
+        });
+      }
+    }), { numRuns: 150 });
+  });
+});
