@@ -84,6 +84,7 @@ describe('wasm elementwise kernels', () => {
         return { out, dGate, dUp };
       });
       const js = run('js'), wasm = run('wasm');
+      const worst = [0, 0, 0]; // out, dGate, dUp
       for (let i = 0; i < n; i++) {
         const x = gate[gOff + i]!, u = up[uOff + i]!, g = dOut[dOff + i]!;
         const s = 1 / (1 + Math.exp(-x));
@@ -91,9 +92,10 @@ describe('wasm elementwise kernels', () => {
         const scales = [Math.abs(x * s * u), Math.abs(g * u * s) * (1 + Math.abs(x) * (1 - s)), Math.abs(g * x * s)];
         [[wasm.out, js.out], [wasm.dGate, js.dGate], [wasm.dUp, js.dUp]].forEach(([w, j], k) => {
           const err = Math.abs(w![i]! - j![i]!) / (scales[k]! + 1e-30);
-          expect(err).toBeLessThanOrEqual(SWIGLU_TOLERANCE);
+          if (!(err <= worst[k]!)) worst[k] = err; // NaN sticks
         });
       }
-    }), { numRuns: 150 });
+      expect(worst).toEqual(worst.map((w) => (w <= SWIGLU_TOLERANCE ? w : 'above tolerance')));
+    }), { numRuns: 100 });
   });
 });
