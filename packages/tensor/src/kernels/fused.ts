@@ -3,13 +3,13 @@
 // logsumexp), and each backward sits next to its forward, quoting the line it differentiates.
 // Shapes: every buffer is [rows, cols] row-major; the op runs along the last dim (cols), except
 // SwiGLU (flat, n elements) and rotary (rows of D, shapes given at its section).
-// With the 'wasm' backend, float32 softmax and RMSNorm's forward run in src/wasm/softmax.ts and
+// With the 'wasm' backend, float32 softmax and RMSNorm run in src/wasm/softmax.ts and
 // src/wasm/rmsnorm.ts, SwiGLU in src/wasm/elementwise.ts (these loops their reference).
 
 import { getBackend } from '../backend.js';
 import type { Storage } from '../dtype.js';
 import { swigluBackwardWasm, swigluWasm } from '../wasm/elementwise.js';
-import { rmsNormWasm } from '../wasm/rmsnorm.js';
+import { rmsNormBackwardWasm, rmsNormWasm } from '../wasm/rmsnorm.js';
 import { softmaxBackwardWasm, softmaxWasm } from '../wasm/softmax.js';
 
 // ************* softmax *************
@@ -101,6 +101,10 @@ export function rmsNormForward(out: Storage, rstd: Float64Array, x: Storage, xOf
  * dW += Σ_rows dOut·x·rstd and dX = rstd·(dOut·w) − x·rstd³·mean(dOut·w·x).
  */
 export function rmsNormBackward(dX: Storage, dW: Float64Array, dOut: Storage, dOutOff: number, x: Storage, xOff: number, w: Storage, wOff: number, rstd: Float64Array, rows: number, cols: number): void {
+  if (dX instanceof Float32Array && dOut instanceof Float32Array && x instanceof Float32Array && w instanceof Float32Array && getBackend() === 'wasm') {
+    rmsNormBackwardWasm(dX, dW, dOut, dOutOff, x, xOff, w, wOff, rstd, rows, cols);
+    return;
+  }
   for (let r = 0; r < rows; r++) {
     const base = xOff + r * cols;
     const g = dOutOff + r * cols;

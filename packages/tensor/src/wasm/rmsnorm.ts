@@ -1,9 +1,13 @@
-// RMSNorm's forward along rows as WebAssembly SIMD, four columns at a time: the wasm side of
-// rmsNormForward in kernels/fused.ts (the js loop, its reference). The backward stays in js.
+// RMSNorm along rows as WebAssembly SIMD, four columns at a time: the wasm side of
+// rmsNormForward and rmsNormBackward in kernels/fused.ts (the js loops, their reference).
 //
-// x's rows and the weight are staged into this thread's memory with set() (a memcpy), padded
-// with zeros to a multiple of four columns (zeros add nothing to Σx²), normalized in place and
-// copied back; rstd per row comes back too, for the backward.
+// Forward: x's rows and the weight are staged into this thread's memory with set() (a memcpy),
+// padded with zeros to a multiple of four columns (zeros add nothing to Σx²), normalized in place
+// and copied back; rstd per row comes back too, for the backward.
+// Backward: blocks of rows of dOut and x are staged the same way (zeros in the padding give zero
+// products); dX is written over dOut and copied back. The weight gradient is summed in float32
+// over one block's rows only and added into the caller's float64 dW after each block, so the
+// float32 sums stay short (≤ 64 rows at width 256).
 
 import { type FunctionDef, type ValType, buildModule, op } from './builder.js';
 import { KernelModule } from './memory.js';
@@ -39,13 +43,56 @@ function rmsNormRows(): FunctionDef {
   return { params: ['i32', 'i32', 'i32', 'i32', 'i32', 'f32', 'f32'], results: [], locals, body, exportAs: 'rmsNormRows' };
 }
 
+// rmsNormBackwardRows(g, x, w, rstd, dW, rows, cols4, cols): for each row (s = rstd[r]),
+// dot = Σ (g·w)·x; dW += (g·x)·s; then g becomes dX = (s·g)·w − x·k with k = s³·dot/cols.
+function rmsNormBackwardRows(): FunctionDef {
+  const [g, x, w, rstd, dW, rows, cols4, cols] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const [row, xRow, end, at, r, s, k] = [8, 9, 10, 11, 12, 13, 14];
+  const [acc, sv, kv, gv, xv] = [15, 16, 17, 18, 19];
+  // a loop over the row's vectors; `at` is the byte offset within the row (0, 16, …)
+  const over = (body: number[][]) => [op.i32_const(0), set(at), op.loop(), ...body, get(at), op.i32_const(16), op.i32_add(), tee(at), get(end), op.i32_lt_s(), op.br_if(0), op.end()];
+  const body: number[][] = [
+    get(g), set(row), get(x), set(xRow), op.i32_const(0), set(r),
+    get(cols4), op.i32_const(4), op.i32_mul(), set(end),
+    op.loop(),
+    get(rstd), get(r), op.i32_const(4), op.i32_mul(), op.i32_add(), op.f32_load(0), tee(s), op.f32x4_splat(), set(sv),
+    op.f32_const(0), op.f32x4_splat(), set(acc),
+    ...over([
+      get(row), get(at), op.i32_add(), op.v128_load(0), set(gv),
+      get(xRow), get(at), op.i32_add(), op.v128_load(0), set(xv),
+      get(acc), get(gv), get(w), get(at), op.i32_add(), op.v128_load(0), op.f32x4_mul(), get(xv), op.f32x4_mul(), op.f32x4_add(), set(acc),
+      get(dW), get(at), op.i32_add(),
+      get(dW), get(at), op.i32_add(), op.v128_load(0), get(gv), get(xv), op.f32x4_mul(), get(sv), op.f32x4_mul(), op.f32x4_add(),
+      op.v128_store(0),
+    ]),
+    // k = s·s·s·dot / cols
+    get(s), get(s), op.f32_mul(), get(s), op.f32_mul(),
+    get(acc), op.f32x4_extract_lane(0), get(acc), op.f32x4_extract_lane(1), op.f32_add(),
+    get(acc), op.f32x4_extract_lane(2), get(acc), op.f32x4_extract_lane(3), op.f32_add(), op.f32_add(),
+    op.f32_mul(), get(cols), op.f32_div(), set(k),
+    get(k), op.f32x4_splat(), set(kv),
+    ...over([
+      get(row), get(at), op.i32_add(),
+      get(sv), get(row), get(at), op.i32_add(), op.v128_load(0), op.f32x4_mul(), get(w), get(at), op.i32_add(), op.v128_load(0), op.f32x4_mul(),
+      get(xRow), get(at), op.i32_add(), op.v128_load(0), get(kv), op.f32x4_mul(), op.f32x4_sub(),
+      op.v128_store(0),
+    ]),
+    get(row), get(end), op.i32_add(), set(row),
+    get(xRow), get(end), op.i32_add(), set(xRow),
+    get(r), op.i32_const(1), op.i32_add(), tee(r), get(rows), op.i32_lt_s(), op.br_if(0), op.end(),
+  ];
+  const locals: ValType[] = ['i32', 'i32', 'i32', 'i32', 'i32', 'f32', 'f32', 'v128', 'v128', 'v128', 'v128', 'v128'];
+  return { params: ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'f32'], results: [], locals, body, exportAs: 'rmsNormBackwardRows' };
+}
+
 /** The RMSNorm module's bytes. */
 export function rmsNormModuleBytes(): Uint8Array<ArrayBuffer> {
-  return buildModule([rmsNormRows()]);
+  return buildModule([rmsNormRows(), rmsNormBackwardRows()]);
 }
 
 interface RmsNormExports {
   rmsNormRows: (p: number, w: number, rstd: number, rows: number, cols4: number, cols: number, eps: number) => void;
+  rmsNormBackwardRows: (g: number, x: number, w: number, rstd: number, dW: number, rows: number, cols4: number, cols: number) => void;
 }
 const rmsNormModule = new KernelModule<RmsNormExports>(rmsNormModuleBytes);
 
@@ -67,4 +114,40 @@ export function rmsNormWasm(out: Float32Array, rstd: Float64Array, x: Float32Arr
   if (cols === cols4) out.set(f32.subarray(0, rows * cols));
   else for (let r = 0, d = 0, s = 0; r < rows; r++, d += cols, s += cols4) for (let j = 0; j < cols; j++) out[d + j] = f32[s + j]!;
   for (let r = 0; r < rows; r++) rstd[r] = f32[rstdAt + r]!;
+}
+
+// Floats of dOut (and of x) per staged block of the backward: 64 KiB each.
+const BLOCK = 16384;
+
+// Copies rows of cols floats (from src at off, row after row) into f32 at `at` as rows of cols4, zero-padded.
+function stageRows(f32: Float32Array, at: number, src: Float32Array, off: number, rows: number, cols: number, cols4: number): void {
+  if (cols === cols4) {
+    f32.set(src.subarray(off, off + rows * cols), at);
+    return;
+  }
+  for (let r = 0; r < rows; r++) {
+    f32.set(src.subarray(off + r * cols, off + (r + 1) * cols), at + r * cols4);
+    f32.fill(0, at + r * cols4 + cols, at + (r + 1) * cols4);
+  }
+}
+
+/** dX and dW (added into) of RMSNorm in wasm SIMD (float32; shapes as rmsNormBackward in kernels/fused.ts). */
+export function rmsNormBackwardWasm(dX: Float32Array, dW: Float64Array, dOut: Float32Array, dOutOff: number, x: Float32Array, xOff: number, w: Float32Array, wOff: number, rstd: Float64Array, rows: number, cols: number): void {
+  const cols4 = Math.ceil(cols / 4) * 4;
+  const blockRows = Math.max(1, Math.floor(BLOCK / cols4));
+  const gAt = 0, xAt = blockRows * cols4, wAt = 2 * xAt, dWAt = wAt + cols4, rstdAt = dWAt + cols4;
+  const { exports, f32 } = rmsNormModule.instance((rstdAt + blockRows) * 4);
+  f32.set(w.subarray(wOff, wOff + cols), wAt);
+  f32.fill(0, wAt + cols, wAt + cols4);
+  for (let r0 = 0; r0 < rows; r0 += blockRows) {
+    const n = Math.min(blockRows, rows - r0);
+    stageRows(f32, gAt, dOut, dOutOff + r0 * cols, n, cols, cols4);
+    stageRows(f32, xAt, x, xOff + r0 * cols, n, cols, cols4);
+    for (let r = 0; r < n; r++) f32[rstdAt + r] = rstd[r0 + r]!;
+    f32.fill(0, dWAt, dWAt + cols4);
+    exports.rmsNormBackwardRows(4 * gAt, 4 * xAt, 4 * wAt, 4 * rstdAt, 4 * dWAt, n, cols4, cols);
+    if (cols === cols4) dX.set(f32.subarray(gAt, gAt + n * cols), r0 * cols);
+    else for (let r = 0; r < n; r++) dX.set(f32.subarray(gAt + r * cols4, gAt + r * cols4 + cols), (r0 + r) * cols);
+    for (let j = 0; j < cols; j++) dW[j]! += f32[dWAt + j]!;
+  }
 }
