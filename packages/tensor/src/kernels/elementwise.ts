@@ -2,11 +2,12 @@
 // beyond what they are given; ops/ decides layouts and calls them on contiguous buffers.
 // Shapes: every buffer here is flat, n elements, row-major.
 // With the 'wasm' backend, contiguous float32 add, sub, mul and div of at least WASM_MIN_LENGTH
-// elements run in src/wasm/elementwise.ts (these loops their reference, and float64's kernels).
+// elements, and float32 silu of any length (so silu(g)·up stays bit-equal to the wasm swiglu), run
+// in src/wasm/elementwise.ts (these loops their reference, and float64's kernels).
 
 import { getBackend } from '../backend.js';
 import type { Storage } from '../dtype.js';
-import { type WasmBinaryKind, binaryWasm } from '../wasm/elementwise.js';
+import { type WasmBinaryKind, binaryWasm, siluWasm } from '../wasm/elementwise.js';
 
 // Below this many elements the js loop beats staging the operands into wasm memory.
 const WASM_MIN_LENGTH = 512;
@@ -104,6 +105,10 @@ export type UnaryKernel =
 
 /** out[i] = f(x[i]) for n elements. */
 export function unaryForward(kind: UnaryKernel, out: Storage, x: Storage, xOff: number, n: number): void {
+  if (kind === 'silu' && out instanceof Float32Array && x instanceof Float32Array && getBackend() === 'wasm') {
+    siluWasm(out, x, xOff, n);
+    return;
+  }
   switch (kind) {
     case 'neg': for (let i = 0; i < n; i++) out[i] = -x[xOff + i]!; return;
     case 'exp': for (let i = 0; i < n; i++) out[i] = Math.exp(x[xOff + i]!); return;

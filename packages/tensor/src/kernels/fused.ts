@@ -4,12 +4,14 @@
 // Shapes: every buffer is [rows, cols] row-major; the op runs along the last dim (cols), except
 // SwiGLU (flat, n elements) and rotary (rows of D, shapes given at its section).
 // With the 'wasm' backend, float32 softmax and RMSNorm run in src/wasm/softmax.ts and
-// src/wasm/rmsnorm.ts, SwiGLU in src/wasm/elementwise.ts (these loops their reference).
+// src/wasm/rmsnorm.ts, SwiGLU in src/wasm/elementwise.ts, rotary in src/wasm/rotary.ts (these
+// loops their reference).
 
 import { getBackend } from '../backend.js';
 import type { Storage } from '../dtype.js';
 import { swigluBackwardWasm, swigluWasm } from '../wasm/elementwise.js';
 import { rmsNormBackwardWasm, rmsNormWasm } from '../wasm/rmsnorm.js';
+import { rotaryWasm, rotaryWasmFits } from '../wasm/rotary.js';
 import { softmaxBackwardWasm, softmaxWasm } from '../wasm/softmax.js';
 
 // ************* softmax *************
@@ -215,6 +217,10 @@ export function rotaryForward(
   out: Storage, outRows: Int32Array, outT: number, x: Storage, xRows: Int32Array, xT: number,
   cos: Storage, cosOff: number, sin: Storage, sinOff: number, N: number, T: number, D: number,
 ): void {
+  if (out instanceof Float32Array && x instanceof Float32Array && cos instanceof Float32Array && sin instanceof Float32Array && getBackend() === 'wasm' && rotaryWasmFits(outRows, outT, xRows, xT, N, T, D)) {
+    rotaryWasm(false, out, outRows, outT, x, xRows, xT, cos, cosOff, sin, sinOff, N, T, D);
+    return;
+  }
   // NOTE: for float32, fround rounds each product as the composite x·cos + rotateHalf(x)·sin does
   const f32 = out instanceof Float32Array;
   const h = D / 2;
@@ -249,6 +255,10 @@ export function rotaryBackward(
   dX: Storage, dxRows: Int32Array, dxT: number, dOut: Storage, gRows: Int32Array, gT: number,
   cos: Storage, cosOff: number, sin: Storage, sinOff: number, N: number, T: number, D: number,
 ): void {
+  if (dX instanceof Float32Array && dOut instanceof Float32Array && cos instanceof Float32Array && sin instanceof Float32Array && getBackend() === 'wasm' && rotaryWasmFits(dxRows, dxT, gRows, gT, N, T, D)) {
+    rotaryWasm(true, dX, dxRows, dxT, dOut, gRows, gT, cos, cosOff, sin, sinOff, N, T, D);
+    return;
+  }
   const f32 = dX instanceof Float32Array;
   const h = D / 2;
   for (let n = 0; n < N; n++) {

@@ -1,6 +1,6 @@
 // Flat float32 elementwise kernels as WebAssembly SIMD, four elements at a time: the wasm side of
-// the contiguous binary loops of kernels/elementwise.ts (add, sub, mul, div) and of SwiGLU's
-// forward and backward in kernels/fused.ts (the js loops, their reference).
+// the contiguous binary loops of kernels/elementwise.ts (add, sub, mul, div), of its silu, and of
+// SwiGLU's forward and backward in kernels/fused.ts (the js loops, their reference).
 //
 // Operands are staged into this thread's memory in blocks of CHUNK elements with set() (a memcpy;
 // every operand of a block fits in L2), the tail of a block padded with zeros to a multiple of
@@ -81,6 +81,21 @@ function swiglu(): FunctionDef {
   return { params: ['i32', 'i32', 'i32', 'i32'], results: [], locals, body, exportAs: 'swiglu' };
 }
 
+// silu(x, out, bytes): out = x·σ(x), the same instructions as swiglu's first factor, so that
+// silu(gate)·up and swiglu(gate, up) agree bit for bit as in js.
+function silu(): FunctionDef {
+  const [xs, out, bytes, i] = [0, 1, 2, 3];
+  const [x, e, t, u] = [4, 5, 6, 7];
+  const body = overBytes(i, bytes, [
+    get(xs), get(i), op.i32_add(), op.v128_load(0), tee(x), op.f32x4_neg(), set(e),
+    ...exp4(e, t, u), set(e),
+    get(out), get(i), op.i32_add(),
+    get(x), splat4(1), get(e), op.f32x4_add(), op.f32x4_div(), op.v128_store(0),
+  ]);
+  const locals: ValType[] = ['i32', 'v128', 'v128', 'v128', 'v128'];
+  return { params: ['i32', 'i32', 'i32'], results: [], locals, body, exportAs: 'silu' };
+}
+
 // swigluBackward(dOut, gate, up, dGate, dUp, bytes): with s = σ(x), x = gate, g = dOut:
 // dGate = g·up·s·(1 + x·(1 − s)), dUp = g·x·s.
 function swigluBackward(): FunctionDef {
@@ -103,11 +118,11 @@ function swigluBackward(): FunctionDef {
 
 /** The elementwise module's bytes. */
 export function elementwiseModuleBytes(): Uint8Array<ArrayBuffer> {
-  return buildModule([binary('add'), binary('sub'), binary('mul'), binary('div'), swiglu(), swigluBackward()]);
+  return buildModule([binary('add'), binary('sub'), binary('mul'), binary('div'), silu(), swiglu(), swigluBackward()]);
 }
 
 type Flat = (...addressesThenBytes: number[]) => void;
-type ElementwiseExports = Record<WasmBinaryKind | 'swiglu' | 'swigluBackward', Flat>;
+type ElementwiseExports = Record<WasmBinaryKind | 'silu' | 'swiglu' | 'swigluBackward', Flat>;
 const elementwiseModule = new KernelModule<ElementwiseExports>(elementwiseModuleBytes);
 
 // Elements per staged block: 64 KiB per operand.
@@ -132,6 +147,11 @@ function staged(kernel: keyof ElementwiseExports, inputs: [Float32Array, number]
 /** out[outOff + i] = a[aOff + i] ∘ b[bOff + i] for n elements, in wasm SIMD (as binaryForward in kernels/elementwise.ts). */
 export function binaryWasm(kind: WasmBinaryKind, out: Float32Array, a: Float32Array, aOff: number, b: Float32Array, bOff: number, n: number, outOff: number): void {
   staged(kind, [[a, aOff], [b, bOff]], [[out, outOff]], n);
+}
+
+/** out = x·σ(x) over n elements, in wasm SIMD (as unaryForward's 'silu' in kernels/elementwise.ts). */
+export function siluWasm(out: Float32Array, x: Float32Array, xOff: number, n: number): void {
+  staged('silu', [[x, xOff]], [[out, 0]], n);
 }
 
 /** out = silu(gate) ⊙ up over n elements, in wasm SIMD (as swigluForward in kernels/fused.ts). */

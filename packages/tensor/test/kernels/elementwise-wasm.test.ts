@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type Backend, getBackend, setBackend } from '../../src/backend.js';
-import { binaryForward, binaryStridedForward } from '../../src/kernels/elementwise.js';
+import { binaryForward, binaryStridedForward, unaryForward } from '../../src/kernels/elementwise.js';
 import { swigluBackward, swigluForward } from '../../src/kernels/fused.js';
 import { fill } from './operands.js';
 
@@ -70,7 +70,7 @@ describe('wasm elementwise kernels', () => {
   // reached, relative to the size of each output's terms, is about 1.1e-6.
   const SWIGLU_TOLERANCE = 3e-6;
 
-  it('swigluForward and swigluBackward in wasm equal the js loops within float32 rounding', () => {
+  it('silu, swigluForward and swigluBackward in wasm equal the js loops within float32 rounding', () => {
     const arb = fc.record({
       n: fc.oneof(fc.integer({ min: 1, max: 3000 }), lengthArb), gOff: fc.integer({ min: 0, max: 5 }), uOff: fc.integer({ min: 0, max: 5 }),
       dOff: fc.integer({ min: 0, max: 5 }), seed: fc.integer({ min: 1, max: 2 ** 30 }), scale: fc.constantFrom(0.01, 1, 8, 60),
@@ -78,19 +78,20 @@ describe('wasm elementwise kernels', () => {
     fc.assert(fc.property(arb, ({ n, gOff, uOff, dOff, seed, scale }) => {
       const gate = seeded(gOff + n, seed, scale), up = seeded(uOff + n, seed + 1, 2), dOut = seeded(dOff + n, seed + 2, 1);
       const run = (backend: Backend) => on(backend, () => {
-        const out = new Float32Array(n), dGate = new Float32Array(n), dUp = new Float32Array(n);
+        const out = new Float32Array(n), dGate = new Float32Array(n), dUp = new Float32Array(n), silu = new Float32Array(n);
         swigluForward(out, gate, gOff, up, uOff, n);
         swigluBackward(dGate, dUp, dOut, dOff, gate, gOff, up, uOff, n);
-        return { out, dGate, dUp };
+        unaryForward('silu', silu, gate, gOff, n);
+        return { out, dGate, dUp, silu };
       });
       const js = run('js'), wasm = run('wasm');
-      const worst = [0, 0, 0]; // out, dGate, dUp
+      const worst = [0, 0, 0, 0]; // out, dGate, dUp, silu
       for (let i = 0; i < n; i++) {
         const x = gate[gOff + i]!, u = up[uOff + i]!, g = dOut[dOff + i]!;
         const s = 1 / (1 + Math.exp(-x));
         // each output judged against the size of its terms (dGate's 1 + x·(1 − s) can cancel)
-        const scales = [Math.abs(x * s * u), Math.abs(g * u * s) * (1 + Math.abs(x) * (1 - s)), Math.abs(g * x * s)];
-        [[wasm.out, js.out], [wasm.dGate, js.dGate], [wasm.dUp, js.dUp]].forEach(([w, j], k) => {
+        const scales = [Math.abs(x * s * u), Math.abs(g * u * s) * (1 + Math.abs(x) * (1 - s)), Math.abs(g * x * s), Math.abs(x * s)];
+        [[wasm.out, js.out], [wasm.dGate, js.dGate], [wasm.dUp, js.dUp], [wasm.silu, js.silu]].forEach(([w, j], k) => {
           const err = Math.abs(w![i]! - j![i]!) / (scales[k]! + 1e-30);
           if (!(err <= worst[k]!)) worst[k] = err; // NaN sticks
         });
