@@ -133,7 +133,7 @@ export const op = {
   f32x4_div: (): number[] => simd(0xe7),
   f32x4_min: (): number[] => simd(0xe8),
   f32x4_max: (): number[] => simd(0xe9),
-  // elementwise, AdamW and rotary kernels (wasm/elementwise.ts, wasm/adamw.ts): f32x4 negation,
+  // elementwise and AdamW kernels (wasm/elementwise.ts, wasm/adamw.ts): f32x4 negation,
   // f64x2 arithmetic on float32 values widened two at a time, and 8-byte loads and stores
   f32x4_neg: (): number[] => simd(0xe1),
   f64x2_splat: (): number[] => simd(0x14),
@@ -148,6 +148,15 @@ export const op = {
   f64x2_sub: (): number[] => simd(0xf1),
   f64x2_mul: (): number[] => simd(0xf2),
   f64x2_div: (): number[] => simd(0xf3),
+  f64x2_neg: (): number[] => simd(0xed),
+  f64x2_min: (): number[] => simd(0xf4),
+  f64x2_max: (): number[] => simd(0xf5),
+  f64x2_nearest: (): number[] => simd(0x94),
+  // 2ⁿ in float64 lanes from exponent bits: n to i32 lanes, widened to i64, biased and shifted
+  i32x4_trunc_sat_f64x2_s_zero: (): number[] => simd(0xfc),
+  i64x2_extend_low_i32x4_s: (): number[] => simd(0xc7),
+  i64x2_shl: (): number[] => simd(0xcb),
+  i64x2_add: (): number[] => simd(0xce),
 };
 
 /** One function: its signature, extra locals (after the parameters), body instructions, and an optional export name. */

@@ -43,8 +43,11 @@ function rmsNormRows(): FunctionDef {
   return { params: ['i32', 'i32', 'i32', 'i32', 'i32', 'f32', 'f32'], results: [], locals, body, exportAs: 'rmsNormRows' };
 }
 
-// rmsNormBackwardRows(g, x, w, rstd, dW, rows, cols4, cols): for each row (s = rstd[r]),
-// dot = Σ (g·w)·x; dW += (g·x)·s; then g becomes dX = (s·g)·w − x·k with k = s³·dot/cols.
+// rmsNormBackwardRows(g, x, w, rstd, dW, rows, cols4, cols): for each row (s = rstd[r]), with the
+// normalized x̂ = x·s: dot = Σ (g·w)·x̂; dW += g·x̂; then g becomes dX = s·(g·w) − x̂·k with
+// k = s·dot/cols. (The js loop's x·s³·mean(g·w·x), regrouped so that no float32 intermediate
+// holds s³ or Σ g·w·x: with exploding activations those overflow, and 0·∞ made a NaN gradient
+// where the js loop's doubles stayed finite.)
 function rmsNormBackwardRows(): FunctionDef {
   const [g, x, w, rstd, dW, rows, cols4, cols] = [0, 1, 2, 3, 4, 5, 6, 7];
   const [row, xRow, end, at, r, s, k] = [8, 9, 10, 11, 12, 13, 14];
@@ -59,22 +62,22 @@ function rmsNormBackwardRows(): FunctionDef {
     op.f32_const(0), op.f32x4_splat(), set(acc),
     ...over([
       get(row), get(at), op.i32_add(), op.v128_load(0), set(gv),
-      get(xRow), get(at), op.i32_add(), op.v128_load(0), set(xv),
+      get(xRow), get(at), op.i32_add(), op.v128_load(0), get(sv), op.f32x4_mul(), set(xv),
       get(acc), get(gv), get(w), get(at), op.i32_add(), op.v128_load(0), op.f32x4_mul(), get(xv), op.f32x4_mul(), op.f32x4_add(), set(acc),
       get(dW), get(at), op.i32_add(),
-      get(dW), get(at), op.i32_add(), op.v128_load(0), get(gv), get(xv), op.f32x4_mul(), get(sv), op.f32x4_mul(), op.f32x4_add(),
+      get(dW), get(at), op.i32_add(), op.v128_load(0), get(gv), get(xv), op.f32x4_mul(), op.f32x4_add(),
       op.v128_store(0),
     ]),
-    // k = s·s·s·dot / cols
-    get(s), get(s), op.f32_mul(), get(s), op.f32_mul(),
+    // k = s·dot / cols
+    get(s),
     get(acc), op.f32x4_extract_lane(0), get(acc), op.f32x4_extract_lane(1), op.f32_add(),
     get(acc), op.f32x4_extract_lane(2), get(acc), op.f32x4_extract_lane(3), op.f32_add(), op.f32_add(),
     op.f32_mul(), get(cols), op.f32_div(), set(k),
     get(k), op.f32x4_splat(), set(kv),
     ...over([
       get(row), get(at), op.i32_add(),
-      get(sv), get(row), get(at), op.i32_add(), op.v128_load(0), op.f32x4_mul(), get(w), get(at), op.i32_add(), op.v128_load(0), op.f32x4_mul(),
-      get(xRow), get(at), op.i32_add(), op.v128_load(0), get(kv), op.f32x4_mul(), op.f32x4_sub(),
+      get(sv), get(row), get(at), op.i32_add(), op.v128_load(0), get(w), get(at), op.i32_add(), op.v128_load(0), op.f32x4_mul(), op.f32x4_mul(),
+      get(xRow), get(at), op.i32_add(), op.v128_load(0), get(sv), op.f32x4_mul(), get(kv), op.f32x4_mul(), op.f32x4_sub(),
       op.v128_store(0),
     ]),
     get(row), get(end), op.i32_add(), set(row),

@@ -66,14 +66,15 @@ describe('wasm elementwise kernels', () => {
     }), { numRuns: 60 });
   });
 
-  // exp in wasm is a degree-7 series in float32, σ and the products float32: the worst error
-  // reached, relative to the size of each output's terms, is about 1.1e-6.
-  const SWIGLU_TOLERANCE = 3e-6;
-
-  it('silu, swigluForward and swigluBackward in wasm equal the js loops within float32 rounding', () => {
+  // silu and SwiGLU in wasm compute in float64 as the js loops do, with an exp accurate to ~1e-13
+  // (Math.exp's own error is of that order too): the float32 results can differ only where the
+  // float64 value lies that close to a rounding boundary. Measured over 168 million values of the
+  // four outputs: 12 differed (about 1 in 14 million), each by one ulp. Allowed here: one ulp, on
+  // at most two values per output of a case (a case has at most 40001).
+  it('silu, swigluForward and swigluBackward in wasm equal the js loops, up to rare one-ulp roundings', () => {
     const arb = fc.record({
       n: fc.oneof(fc.integer({ min: 1, max: 3000 }), lengthArb), gOff: fc.integer({ min: 0, max: 5 }), uOff: fc.integer({ min: 0, max: 5 }),
-      dOff: fc.integer({ min: 0, max: 5 }), seed: fc.integer({ min: 1, max: 2 ** 30 }), scale: fc.constantFrom(0.01, 1, 8, 60),
+      dOff: fc.integer({ min: 0, max: 5 }), seed: fc.integer({ min: 1, max: 2 ** 30 }), scale: fc.constantFrom(0.01, 1, 8, 60, 200),
     });
     fc.assert(fc.property(arb, ({ n, gOff, uOff, dOff, seed, scale }) => {
       const gate = seeded(gOff + n, seed, scale), up = seeded(uOff + n, seed + 1, 2), dOut = seeded(dOff + n, seed + 2, 1);
@@ -82,21 +83,27 @@ describe('wasm elementwise kernels', () => {
         swigluForward(out, gate, gOff, up, uOff, n);
         swigluBackward(dGate, dUp, dOut, dOff, gate, gOff, up, uOff, n);
         unaryForward('silu', silu, gate, gOff, n);
-        return { out, dGate, dUp, silu };
+        return [out, dGate, dUp, silu];
       });
       const js = run('js'), wasm = run('wasm');
-      const worst = [0, 0, 0, 0]; // out, dGate, dUp, silu
-      for (let i = 0; i < n; i++) {
-        const x = gate[gOff + i]!, u = up[uOff + i]!, g = dOut[dOff + i]!;
-        const s = 1 / (1 + Math.exp(-x));
-        // each output judged against the size of its terms (dGate's 1 + x·(1 − s) can cancel)
-        const scales = [Math.abs(x * s * u), Math.abs(g * u * s) * (1 + Math.abs(x) * (1 - s)), Math.abs(g * x * s), Math.abs(x * s)];
-        [[wasm.out, js.out], [wasm.dGate, js.dGate], [wasm.dUp, js.dUp], [wasm.silu, js.silu]].forEach(([w, j], k) => {
-          const err = Math.abs(w![i]! - j![i]!) / (scales[k]! + 1e-30);
-          if (!(err <= worst[k]!)) worst[k] = err; // NaN sticks
-        });
-      }
-      expect(worst).toEqual(worst.map((w) => (w <= SWIGLU_TOLERANCE ? w : 'above tolerance')));
+      js.forEach((j, k) => {
+        const { most, differing } = ulpDistance(wasm[k]!, j);
+        expect(most).toBeLessThanOrEqual(1);
+        expect(differing).toBeLessThanOrEqual(2);
+      });
     }), { numRuns: 100 });
   });
 });
+
+// The largest distance in float32 steps between a[i] and b[i] (their bit patterns as integers;
+// opposite signs count as far apart unless both are zero) and how many elements differ.
+function ulpDistance(a: Float32Array, b: Float32Array): { most: number; differing: number } {
+  const ai = new Int32Array(a.buffer, a.byteOffset, a.length), bi = new Int32Array(b.buffer, b.byteOffset, b.length);
+  let most = 0, differing = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (ai[i] === bi[i] || (a[i] === 0 && b[i] === 0)) continue;
+    differing++;
+    most = Math.max(most, (ai[i]! ^ bi[i]!) < 0 ? Infinity : Math.abs(ai[i]! - bi[i]!));
+  }
+  return { most, differing };
+}
