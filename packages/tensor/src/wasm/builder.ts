@@ -157,6 +157,12 @@ export const op = {
   i64x2_extend_low_i32x4_s: (): number[] => simd(0xc7),
   i64x2_shl: (): number[] => simd(0xcb),
   i64x2_add: (): number[] => simd(0xce),
+  // float64 scalars (RMSNorm's backward in wasm/rmsnorm.ts)
+  f64_load: (offset = 0): number[] => [0x2b, ...memarg(3, offset)],
+  f64_add: (): number[] => [0xa0],
+  f64_mul: (): number[] => [0xa2],
+  f64_div: (): number[] => [0xa3],
+  f64x2_extract_lane: (lane: number): number[] => [...simd(0x21), lane],
 };
 
 /** One function: its signature, extra locals (after the parameters), body instructions, and an optional export name. */

@@ -8,6 +8,7 @@ import { type Backend, getBackend, setBackend } from '../../src/backend.js';
 import { binaryForward, binaryStridedForward, unaryForward } from '../../src/kernels/elementwise.js';
 import { swigluBackward, swigluForward } from '../../src/kernels/fused.js';
 import { fill } from './operands.js';
+import { ulpDistance } from './ulps.js';
 
 function on<T>(backend: Backend, f: () => T): T {
   setBackend(backend);
@@ -95,15 +96,3 @@ describe('wasm elementwise kernels', () => {
   });
 });
 
-// The largest distance in float32 steps between a[i] and b[i] (their bit patterns as integers;
-// opposite signs count as far apart unless both are zero) and how many elements differ.
-function ulpDistance(a: Float32Array, b: Float32Array): { most: number; differing: number } {
-  const ai = new Int32Array(a.buffer, a.byteOffset, a.length), bi = new Int32Array(b.buffer, b.byteOffset, b.length);
-  let most = 0, differing = 0;
-  for (let i = 0; i < a.length; i++) {
-    if (ai[i] === bi[i] || (a[i] === 0 && b[i] === 0)) continue;
-    differing++;
-    most = Math.max(most, (ai[i]! ^ bi[i]!) < 0 ? Infinity : Math.abs(ai[i]! - bi[i]!));
-  }
-  return { most, differing };
-}

@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { getBackend, setBackend } from '../../src/backend.js';
 import { rmsNormBackward, rmsNormForward } from '../../src/kernels/fused.js';
+import { ulpDistance } from './ulps.js';
 
 function values(n: number, seed: number, scale: number): Float32Array {
   const x = new Float32Array(n);
@@ -53,17 +54,15 @@ describe('wasm RMSNorm kernel', () => {
     }), { numRuns: 200 });
   });
 
-  // dX and dW in float32 (the js loop: doubles), rstd rounded to float32, dW summed in float32
-  // over at most one staging block of rows: the worst error reached, relative to the size of the
-  // terms of each result, is about 4e-7 (dX) and 2e-7 (dW).
-  const BACKWARD_TOLERANCE = 1e-6;
-
-  it('rmsNormBackward in wasm equals the js kernel within float32 rounding, dX and the accumulated dW, also for huge x and dOut', () => {
+  // The backward in wasm computes in float64 as the js loop does; only the row's dot product is
+  // summed in another order (two lanes), so dX may round differently on a near-tie, dW never.
+  // Measured over 1.9 million values: no dX differed. Allowed: one ulp on at most two per case.
+  it('rmsNormBackward in wasm: the accumulated dW equals the js kernel bit for bit, dX up to rare one-ulp roundings, also for huge x and dOut', () => {
     const arb = fc.record({
       rows: fc.oneof(fc.integer({ min: 1, max: 9 }), fc.constantFrom(64, 65, 130)), cols: fc.oneof(fc.integer({ min: 1, max: 300 }), fc.constantFrom(1, 3, 4, 5, 256)),
       xOff: fc.integer({ min: 0, max: 5 }), wOff: fc.integer({ min: 0, max: 3 }), gOff: fc.integer({ min: 0, max: 3 }),
-      // 1e18 and 1e20: activations and gradients of a diverging run, where rstd³ underflows and
-      // Σ dOut·w·x overflows in float32 (the kernel must not form either)
+      // 1e18 and 1e20: activations and gradients of a diverging run, where rstd³ would underflow
+      // and Σ dOut·w·x overflow in float32 (the kernel keeps them in doubles, as the js loop)
       seed: fc.integer({ min: 1, max: 2 ** 30 }), scale: fc.constantFrom(1e-3, 1, 50, 1e18), gScale: fc.constantFrom(1, 1e20),
     });
     fc.assert(fc.property(arb, ({ rows, cols, xOff, wOff, gOff, seed, scale, gScale }) => {
@@ -74,7 +73,7 @@ describe('wasm RMSNorm kernel', () => {
         for (let j = 0; j < cols; j++) ss += x[xOff + r * cols + j]! ** 2;
         rstd[r] = 1 / Math.sqrt(ss / cols + 1e-6);
       }
-      const dW0 = values(cols, seed + 3, 1); // dW is added into
+      const dW0 = Float64Array.from(values(cols, seed + 3, 1)); // dW is added into
       const run = (backend: 'js' | 'wasm') => {
         setBackend(backend);
         const dX = new Float32Array(rows * cols), dW = Float64Array.from(dW0);
@@ -82,22 +81,10 @@ describe('wasm RMSNorm kernel', () => {
         return { dX, dW };
       };
       const js = run('js'), wasm = run('wasm');
-      let worstX = 0, worstW = 0;
-      const dWScale = new Float64Array(cols);
-      for (let r = 0; r < rows; r++) {
-        const s = rstd[r]!;
-        let dotScale = 0;
-        for (let j = 0; j < cols; j++) dotScale += Math.abs(g[gOff + r * cols + j]! * w[wOff + j]! * x[xOff + r * cols + j]!);
-        for (let j = 0; j < cols; j++) {
-          const i = r * cols + j, xi = x[xOff + i]!, gi = g[gOff + i]!;
-          dWScale[j]! += Math.abs(gi * xi * s);
-          const scaleOf = Math.abs(s * gi * w[wOff + j]!) + Math.abs(xi) * s ** 3 * dotScale / cols;
-          worstX = Math.max(worstX, Math.abs(wasm.dX[i]! - js.dX[i]!) / (scaleOf + 1e-30));
-        }
-      }
-      for (let j = 0; j < cols; j++) worstW = Math.max(worstW, Math.abs(wasm.dW[j]! - js.dW[j]!) / (dWScale[j]! + Math.abs(dW0[j]!) + 1e-30));
-      expect(worstX).toBeLessThanOrEqual(BACKWARD_TOLERANCE);
-      expect(worstW).toBeLessThanOrEqual(BACKWARD_TOLERANCE);
+      expect(wasm.dW).toEqual(js.dW);
+      const { most, differing } = ulpDistance(wasm.dX, js.dX);
+      expect(most).toBeLessThanOrEqual(1);
+      expect(differing).toBeLessThanOrEqual(2);
     }), { numRuns: 150 });
   });
 });
