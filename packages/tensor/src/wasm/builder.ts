@@ -133,9 +133,8 @@ export const op = {
   f32x4_div: (): number[] => simd(0xe7),
   f32x4_min: (): number[] => simd(0xe8),
   f32x4_max: (): number[] => simd(0xe9),
-  // elementwise and AdamW kernels (wasm/elementwise.ts, wasm/adamw.ts): f32x4 negation,
+  // elementwise, RMSNorm-backward and AdamW kernels (wasm/elementwise.ts, rmsnorm.ts, adamw.ts):
   // f64x2 arithmetic on float32 values widened two at a time, and 8-byte loads and stores
-  f32x4_neg: (): number[] => simd(0xe1),
   f64x2_splat: (): number[] => simd(0x14),
   /** Loads 8 bytes into the low half, zeroing the high half. */
   v128_load64_zero: (offset = 0): number[] => [...simd(0x5d), ...memarg(3, offset)],
