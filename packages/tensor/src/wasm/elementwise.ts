@@ -12,8 +12,8 @@
 // (two elements per step, each float32 widened into an f64x2 lane) with one rounding at the store;
 // their exp, which is not an instruction, is a series accurate to about 1e-13 (exp2 below), so the
 // results are the js loop's float32 except where its float64 lies within ~1e-13 of a rounding
-// boundary. (In float32 lanes the same kernels took half the time but were a few ulps off, enough to move
-// the Hugging Face conformance run's final MLP weights past its tolerance.)
+// boundary. (In float32 lanes the same kernels took half the time but were a few ulps off,
+// enough to move the Hugging Face conformance run's final MLP weights past its tolerance.)
 
 import { type FunctionDef, type ValType, buildModule, op } from './builder.js';
 import { KernelModule } from './memory.js';
