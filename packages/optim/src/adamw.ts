@@ -13,8 +13,12 @@
 // parameter's dtype where PyTorch rounds them); the temporaries (denom, the products) stay in
 // float64. Moments live in float32 for float32 parameters and float64 for float64 ones, as PyTorch.
 // llm.c folds the decay into the update instead: equal in exact arithmetic, not in float32.
+//
+// With the 'wasm' backend, a float32 parameter (float32 gradient, β1 > ½) is updated by
+// adamwStepWasm from @tsgrad/tensor: the same float64 arithmetic two elements at a time, equal to
+// the loop below bit for bit (the loop stays the reference, and runs float64 parameters).
 
-import { type Storage, type Tensor, incrementVersion } from '@tsgrad/tensor';
+import { type Storage, type Tensor, adamwStepWasm, getBackend, incrementVersion } from '@tsgrad/tensor';
 import {
   type NonFinitePolicy, type ParamGroup, type ParamStateDict, type ParamsOrGroups,
   Optimizer, checkNonNegative, loadArray, stateArray,
@@ -137,6 +141,10 @@ function adamwUpdate(
   const stepSize = lr / biasCorrection1;
   const biasCorrection2Sqrt = Math.sqrt(biasCorrection2);
   const oneMinusBeta2 = 1 - beta2;
+  if (p instanceof Float32Array && g instanceof Float32Array && expAvg instanceof Float32Array && expAvgSq instanceof Float32Array && weight < 0.5 && getBackend() === 'wasm') {
+    adamwStepWasm(p, pOff, g, gOff, expAvg, expAvgSq, n, { decay, weight, beta2, stepSize, biasCorrection2Sqrt, eps });
+    return;
+  }
   for (let i = 0; i < n; i++) {
     const gi = g[gOff + i]!;
     if (weightDecay !== 0) p[pOff + i] *= decay;

@@ -16,6 +16,8 @@ export { broadcastShapes, formatShape } from './shape.js';
 // which kernels float32 ops run on
 export { setBackend, getBackend, wasmSimdSupported } from './backend.js';
 export type { Backend } from './backend.js';
+// the wasm AdamW update, for @tsgrad/optim (its js loop stays there as the reference)
+export { adamwStepWasm } from './wasm/adamw.js';
 
 // the tensor
 export { Tensor } from './tensor.js';

@@ -1,8 +1,17 @@
 // Elementwise kernels: plain loops on typed arrays. They know nothing of autograd or shapes
 // beyond what they are given; ops/ decides layouts and calls them on contiguous buffers.
 // Shapes: every buffer here is flat, n elements, row-major.
+// With the 'wasm' backend, contiguous float32 add, sub, mul and div of at least WASM_MIN_LENGTH
+// elements, and float32 silu of any length (so silu(g)·up stays bit-equal to the wasm swiglu), run
+// in src/wasm/elementwise.ts (these loops their reference, and float64's kernels).
 
+import { getBackend } from '../backend.js';
 import type { Storage } from '../dtype.js';
+import { type WasmBinaryKind, binaryWasm, siluWasm } from '../wasm/elementwise.js';
+
+// Below this many elements the js loop beats staging the operands into wasm memory.
+const WASM_MIN_LENGTH = 512;
+const WASM_BINARY = new Set<BinaryKernel>(['add', 'sub', 'mul', 'div']);
 
 /**
  * Drops size-1 dims and merges neighbours that every strided operand walks as one (stride of the
@@ -96,6 +105,10 @@ export type UnaryKernel =
 
 /** out[i] = f(x[i]) for n elements. */
 export function unaryForward(kind: UnaryKernel, out: Storage, x: Storage, xOff: number, n: number): void {
+  if (kind === 'silu' && out instanceof Float32Array && x instanceof Float32Array && getBackend() === 'wasm') {
+    siluWasm(out, x, xOff, n);
+    return;
+  }
   switch (kind) {
     case 'neg': for (let i = 0; i < n; i++) out[i] = -x[xOff + i]!; return;
     case 'exp': for (let i = 0; i < n; i++) out[i] = Math.exp(x[xOff + i]!); return;
@@ -120,6 +133,10 @@ export type BinaryKernel = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | '
 
 /** out[outOff + i] = f(a[i], b[i]) over n elements; a and b are contiguous from their offsets. */
 export function binaryForward(kind: BinaryKernel, out: Storage, a: Storage, aOff: number, b: Storage, bOff: number, n: number, outOff = 0): void {
+  if (n >= WASM_MIN_LENGTH && WASM_BINARY.has(kind) && out instanceof Float32Array && a instanceof Float32Array && b instanceof Float32Array && getBackend() === 'wasm') {
+    binaryWasm(kind as WasmBinaryKind, out, a, aOff, b, bOff, n, outOff);
+    return;
+  }
   switch (kind) {
     case 'add': for (let i = 0; i < n; i++) out[outOff + i] = a[aOff + i]! + b[bOff + i]!; return;
     case 'sub': for (let i = 0; i < n; i++) out[outOff + i] = a[aOff + i]! - b[bOff + i]!; return;

@@ -4,11 +4,14 @@
 // Shapes: every buffer is [rows, cols] row-major; the op runs along the last dim (cols), except
 // SwiGLU (flat, n elements) and rotary (rows of D, shapes given at its section).
 // With the 'wasm' backend, float32 softmax, log-softmax and cross-entropy run in
-// src/wasm/softmax.ts and RMSNorm's forward in src/wasm/rmsnorm.ts (these loops their reference).
+// src/wasm/softmax.ts, RMSNorm in src/wasm/rmsnorm.ts, SwiGLU in src/wasm/elementwise.ts and
+// rotary in src/wasm/rotary.ts (these loops their reference).
 
 import { getBackend } from '../backend.js';
 import type { Storage } from '../dtype.js';
-import { rmsNormWasm } from '../wasm/rmsnorm.js';
+import { swigluBackwardWasm, swigluWasm } from '../wasm/elementwise.js';
+import { rmsNormBackwardWasm, rmsNormWasm } from '../wasm/rmsnorm.js';
+import { rotaryWasm, rotaryWasmFits } from '../wasm/rotary.js';
 import { expShiftedWasm, logSoftmaxBackwardWasm, logSoftmaxWasm, logSumExpWasm, softmaxBackwardWasm, softmaxWasm } from '../wasm/softmax.js';
 
 // ************* softmax *************
@@ -108,6 +111,10 @@ export function rmsNormForward(out: Storage, rstd: Float64Array, x: Storage, xOf
  * dW += Σ_rows dOut·x·rstd and dX = rstd·(dOut·w) − x·rstd³·mean(dOut·w·x).
  */
 export function rmsNormBackward(dX: Storage, dW: Float64Array, dOut: Storage, dOutOff: number, x: Storage, xOff: number, w: Storage, wOff: number, rstd: Float64Array, rows: number, cols: number): void {
+  if (dX instanceof Float32Array && dOut instanceof Float32Array && x instanceof Float32Array && w instanceof Float32Array && getBackend() === 'wasm') {
+    rmsNormBackwardWasm(dX, dW, dOut, dOutOff, x, xOff, w, wOff, rstd, rows, cols);
+    return;
+  }
   for (let r = 0; r < rows; r++) {
     const base = xOff + r * cols;
     const g = dOutOff + r * cols;
@@ -209,6 +216,10 @@ function crossEntropyForwardWasm(loss: Float64Array, lse: Float64Array, x: Float
 
 /** out = silu(gate) ⊙ up = gate·σ(gate)·up over n elements (the activation of LLaMA's MLP). */
 export function swigluForward(out: Storage, gate: Storage, gOff: number, up: Storage, uOff: number, n: number): void {
+  if (out instanceof Float32Array && gate instanceof Float32Array && up instanceof Float32Array && getBackend() === 'wasm') {
+    swigluWasm(out, gate, gOff, up, uOff, n);
+    return;
+  }
   // NOTE: for float32, fround rounds silu(gate) as the composite silu-then-mul does, so the two agree bit for bit
   const f32 = out instanceof Float32Array;
   for (let i = 0; i < n; i++) {
@@ -223,6 +234,10 @@ export function swigluForward(out: Storage, gate: Storage, gOff: number, up: Sto
  * dGate = dOut·up·σ(x)·(1 + x·(1 − σ(x))) and dUp = dOut·x·σ(x).
  */
 export function swigluBackward(dGate: Storage, dUp: Storage, dOut: Storage, dOutOff: number, gate: Storage, gOff: number, up: Storage, uOff: number, n: number): void {
+  if (dGate instanceof Float32Array && dUp instanceof Float32Array && dOut instanceof Float32Array && gate instanceof Float32Array && up instanceof Float32Array && getBackend() === 'wasm') {
+    swigluBackwardWasm(dGate, dUp, dOut, dOutOff, gate, gOff, up, uOff, n);
+    return;
+  }
   for (let i = 0; i < n; i++) {
     const x = gate[gOff + i]!;
     const s = 1 / (1 + Math.exp(-x));
@@ -242,6 +257,10 @@ export function rotaryForward(
   out: Storage, outRows: Int32Array, outT: number, x: Storage, xRows: Int32Array, xT: number,
   cos: Storage, cosOff: number, sin: Storage, sinOff: number, N: number, T: number, D: number,
 ): void {
+  if (out instanceof Float32Array && x instanceof Float32Array && cos instanceof Float32Array && sin instanceof Float32Array && getBackend() === 'wasm' && rotaryWasmFits(outRows, outT, xRows, xT, N, T, D)) {
+    rotaryWasm(false, out, outRows, outT, x, xRows, xT, cos, cosOff, sin, sinOff, N, T, D);
+    return;
+  }
   // NOTE: for float32, fround rounds each product as the composite x·cos + rotateHalf(x)·sin does
   const f32 = out instanceof Float32Array;
   const h = D / 2;
@@ -276,6 +295,10 @@ export function rotaryBackward(
   dX: Storage, dxRows: Int32Array, dxT: number, dOut: Storage, gRows: Int32Array, gT: number,
   cos: Storage, cosOff: number, sin: Storage, sinOff: number, N: number, T: number, D: number,
 ): void {
+  if (dX instanceof Float32Array && dOut instanceof Float32Array && cos instanceof Float32Array && sin instanceof Float32Array && getBackend() === 'wasm' && rotaryWasmFits(dxRows, dxT, gRows, gT, N, T, D)) {
+    rotaryWasm(true, dX, dxRows, dxT, dOut, gRows, gT, cos, cosOff, sin, sinOff, N, T, D);
+    return;
+  }
   const f32 = dX instanceof Float32Array;
   const h = D / 2;
   for (let n = 0; n < N; n++) {

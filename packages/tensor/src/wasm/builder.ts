@@ -139,6 +139,35 @@ export const op = {
   // instruction where f32x4.max's NaN and ±0 rules cost V8 eight (softmax's row max and clamp)
   f32x4_pmin: (): number[] => simd(0xea),
   f32x4_pmax: (): number[] => simd(0xeb),
+  // elementwise, RMSNorm-backward and AdamW kernels (wasm/elementwise.ts, rmsnorm.ts, adamw.ts):
+  // f64x2 arithmetic on float32 values widened two at a time, and 8-byte loads and stores
+  f64x2_splat: (): number[] => simd(0x14),
+  /** Loads 8 bytes into the low half, zeroing the high half. */
+  v128_load64_zero: (offset = 0): number[] => [...simd(0x5d), ...memarg(3, offset)],
+  /** Stores 8 bytes: lane `lane` (0 or 1) of the vector seen as two i64s. */
+  v128_store64_lane: (lane: number, offset = 0): number[] => [...simd(0x5b), ...memarg(3, offset), lane],
+  f64x2_promote_low_f32x4: (): number[] => simd(0x5f),
+  f32x4_demote_f64x2_zero: (): number[] => simd(0x5e),
+  f64x2_sqrt: (): number[] => simd(0xef),
+  f64x2_add: (): number[] => simd(0xf0),
+  f64x2_sub: (): number[] => simd(0xf1),
+  f64x2_mul: (): number[] => simd(0xf2),
+  f64x2_div: (): number[] => simd(0xf3),
+  f64x2_neg: (): number[] => simd(0xed),
+  f64x2_min: (): number[] => simd(0xf4),
+  f64x2_max: (): number[] => simd(0xf5),
+  f64x2_nearest: (): number[] => simd(0x94),
+  // 2ⁿ in float64 lanes from exponent bits: n to i32 lanes, widened to i64, biased and shifted
+  i32x4_trunc_sat_f64x2_s_zero: (): number[] => simd(0xfc),
+  i64x2_extend_low_i32x4_s: (): number[] => simd(0xc7),
+  i64x2_shl: (): number[] => simd(0xcb),
+  i64x2_add: (): number[] => simd(0xce),
+  // float64 scalars (RMSNorm's backward in wasm/rmsnorm.ts)
+  f64_load: (offset = 0): number[] => [0x2b, ...memarg(3, offset)],
+  f64_add: (): number[] => [0xa0],
+  f64_mul: (): number[] => [0xa2],
+  f64_div: (): number[] => [0xa3],
+  f64x2_extract_lane: (lane: number): number[] => [...simd(0x21), lane],
 };
 
 /** One function: its signature, extra locals (after the parameters), body instructions, and an optional export name. */
