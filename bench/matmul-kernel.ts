@@ -3,7 +3,7 @@
 // Run: npx tsx bench/matmul-kernel.ts [--quick] [--f64] [--threads=N] (N workers, default 1)
 // Every number is the median of several timed runs: the machine is shared, timings drift.
 import { loadavg } from 'node:os';
-import type { FloatArray } from '../packages/tensor/src/kernels/matmul.js';
+import type { FloatArray } from '../packages/tensor/src/dtype.js';
 import { parallelMatmul } from '../packages/tensor/src/parallel/matmul.js';
 import { disableWorkerThreads, enableWorkerThreads } from '../packages/tensor/src/node/worker-pool.js';
 

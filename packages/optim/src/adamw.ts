@@ -18,7 +18,7 @@
 // adamwStepWasm from @tsgrad/tensor: the same float64 arithmetic two elements at a time, equal to
 // the loop below bit for bit (the loop stays the reference, and runs float64 parameters).
 
-import { type Storage, type Tensor, adamwStepWasm, getBackend, incrementVersion } from '@tsgrad/tensor';
+import { type FloatArray, type Storage, type Tensor, adamwStepWasm, getBackend, incrementVersion } from '@tsgrad/tensor';
 import {
   type NonFinitePolicy, type ParamGroup, type ParamStateDict, type ParamsOrGroups,
   Optimizer, checkNonNegative, loadArray, stateArray,
@@ -51,9 +51,9 @@ export interface AdamWState {
   /** Updates this parameter received. */
   step: number;
   /** First moment m (PyTorch's exp_avg). */
-  expAvg: Float32Array | Float64Array;
+  expAvg: FloatArray;
   /** Second moment v (PyTorch's exp_avg_sq). */
-  expAvgSq: Float32Array | Float64Array;
+  expAvgSq: FloatArray;
 }
 
 /**
@@ -131,7 +131,7 @@ export class AdamW extends Optimizer<AdamWHyper, AdamWState> {
 
 // One AdamW step of one parameter, in place. p: [n] from pOff, g: [n] from gOff, expAvg, expAvgSq: [n].
 function adamwUpdate(
-  p: Storage, pOff: number, g: Storage, gOff: number, expAvg: Float32Array | Float64Array, expAvgSq: Float32Array | Float64Array,
+  p: Storage, pOff: number, g: Storage, gOff: number, expAvg: FloatArray, expAvgSq: FloatArray,
   n: number, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number,
 ): void {
   const decay = 1 - lr * weightDecay;

@@ -24,8 +24,7 @@
 //   inside it has consumed (see `releaseDuringBackward`).
 // `keep(t)` exempts a storage from all three for good (caches a module builds on first use).
 
-/** A float typed array the pool hands out. */
-export type FloatStorage = Float32Array | Float64Array;
+import type { FloatArray } from './dtype.js';
 
 /** A recorded buffer: its element type and when it was allocated (a tick of the shared sequence). */
 export interface TrackedBuffer {
@@ -94,9 +93,9 @@ export function storagePoolStats(): { pooledBytes: number; reused: number; relea
 }
 
 /** A zero-filled float array of n elements, from the pool when a buffer of that size is free (internal). */
-export function allocFloat(dtype: 'float32' | 'float64', n: number): FloatStorage {
+export function allocFloat(dtype: 'float32' | 'float64', n: number): FloatArray {
   const bytes = n * (dtype === 'float32' ? 4 : 8);
-  let out: FloatStorage | null = null;
+  let out: FloatArray | null = null;
   if (settings.enabled && bytes > 0) {
     const buffer = freeLists.get(bytes)?.pop();
     if (buffer) {

@@ -21,7 +21,8 @@
 
 import { getBackend } from '../backend.js';
 import { type StridedF32, attentionBackwardWasm, attentionForwardWasm } from '../wasm/attention.js';
-import { type FloatArray, matmulKernel } from './matmul.js';
+import type { FloatArray } from '../dtype.js';
+import { matmulKernel } from './matmul.js';
 import {
   type SharedJob, UNITS_PER_THREAD, canSplit, isShared, matmulThreads, newSignal, nextUnit, postJob, stageWhole, stagingArray, waitForWorkers, workOn,
 } from '../parallel/pool.js';

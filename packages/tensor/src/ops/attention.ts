@@ -15,7 +15,7 @@ import { allocStorage, promoteTypes } from '../dtype.js';
 import { isGradEnabled } from '../autograd/graph.js';
 import { recordFusedOp } from '../autograd/fused-op.js';
 import { type AttentionPlan, type StridedMatrix, attentionPlan, runAttention } from '../kernels/attention.js';
-import type { FloatArray } from '../kernels/matmul.js';
+import type { FloatArray } from '../dtype.js';
 import { broadcastShapes, broadcastStrides, contiguousStrides, formatShape, numelOf, stridedOffsets } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { sumToShape } from './binary.js';

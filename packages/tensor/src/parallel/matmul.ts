@@ -3,7 +3,8 @@
 // claims chunks of rows and runs the one-thread kernel (kernels/matmul.ts: js or wasm) on them.
 // A row chunk changes which thread computes a row of C, not how: the result equals one thread's.
 
-import { type FloatArray, matmulKernel } from '../kernels/matmul.js';
+import type { FloatArray } from '../dtype.js';
+import { matmulKernel } from '../kernels/matmul.js';
 import {
   PARALLEL_MIN_WORK, type SharedJob, canSplit, claimUnit, isShared, matmulThreads, newSignal, postJob, stagingArray, waitForWorkers, workOn,
 } from './pool.js';

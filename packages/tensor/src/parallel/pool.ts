@@ -20,7 +20,7 @@
 // O(M·K + K·N + M·N) against O(M·N·K) work: about 1% at the sizes that are split.
 
 import { type Backend, getBackend } from '../backend.js';
-import type { FloatArray } from '../kernels/matmul.js';
+import type { FloatArray } from '../dtype.js';
 
 /** A job several threads share. signal = [workers finished, workers failed, next unit]; units are claimed until `units` are taken. */
 export interface SharedJob {

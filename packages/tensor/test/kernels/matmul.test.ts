@@ -3,7 +3,8 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type FloatArray, matmulKernel } from '../../src/kernels/matmul.js';
+import type { FloatArray } from '../../src/dtype.js';
+import { matmulKernel } from '../../src/kernels/matmul.js';
 import { type Layout, type View, fill, makeView } from './operands.js';
 
 type DTypeName = 'float32' | 'float64';

@@ -1,7 +1,7 @@
 // Matmul operands for the kernel tests (js and wasm alike): seeded values and the strided layouts
 // a view can have.
 
-import type { FloatArray } from '../../src/kernels/matmul.js';
+import type { FloatArray } from '../../src/dtype.js';
 
 /** How an operand is laid out in its buffer. */
 export type Layout = 'rowMajor' | 'transposed' | 'subBlock' | 'subBlockTransposed' | 'expanded';

@@ -6,7 +6,8 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { type Backend, getBackend, setBackend } from '../../src/backend.js';
-import { type FloatArray, matmulKernel } from '../../src/kernels/matmul.js';
+import type { FloatArray } from '../../src/dtype.js';
+import { matmulKernel } from '../../src/kernels/matmul.js';
 import { type MatmulFn, type MatmulJob, nextChunk, parallelMatmul, runJob, startWorkers } from '../../src/parallel/matmul.js';
 import { PARALLEL_MIN_WORK, type ThreadPool, isShared, matmulThreads, setThreadPool, waitForWorkers } from '../../src/parallel/pool.js';
 import { zeros } from '../../src/create.js';
