@@ -77,13 +77,25 @@ describe('shipped configs', () => {
   it('makes tiny and micro byte-level models on the default corpus', () => {
     const tiny = shipped('tiny');
     expect(tiny.model).toEqual({ ...llamaPreset('small'), maxPositionEmbeddings: 128 });
-    expect(tiny.train).toEqual({ batchSize: 16, microBatchSize: 16, seqLen: 128, shuffleSeed: 2 });
+    expect(tiny.train).toEqual({ batchSize: 4, microBatchSize: 4, seqLen: 128, shuffleSeed: 2 });
     expect(tiny.train.dataDir).toBeUndefined();
     const micro = shipped('micro');
     expect(micro.model.hiddenSize).toBe(32);
     expect(micro.train).toMatchObject({ batchSize: 4, microBatchSize: 2, seqLen: 32 });
     expect(micro.runconfig.maxSteps).toBe(20);
     expect(micro.eval).toEqual({ batchSize: 4, seqLen: 32 });
+  });
+
+  it("keeps the tiny config the README's measured default run: 869,504 parameters, 1,800 steps of 4 × 128, warmup 50, cosine 1.5e-3 → 1.5e-4, validation every 300 steps over 10 batches of 16 × 128", () => {
+    const tiny = shipped('tiny');
+    expect(countParameters(tiny.model)).toBe(869_504);
+    expect(tiny.optimizer).toEqual({
+      lr: 1.5e-3, betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1, maxGradientNorm: 1,
+      schedule: { warmupSteps: 50, initialLr: 0, maxLr: 1.5e-3, endLr: 1.5e-4, decaySteps: 1750 },
+    });
+    expect(tiny.runconfig).toMatchObject({ maxSteps: 1800, evalFrequency: 300, evalSteps: 10, seed: 1 });
+    expect(tiny.eval).toEqual({ batchSize: 16, seqLen: 128 });
+    expect(tiny.ignoredKeys).toEqual([]);
   });
 });
 
