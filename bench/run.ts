@@ -166,7 +166,9 @@ function buildNotes(quick: boolean, sameTokens: string): string[] {
       'one thread: WASM_HAS_MULTITHREAD_SUPPORT off), prod mode. tsgrad runs on one thread except in the two-thread section, ' +
       `on its '${getBackend()}' kernels (TSGRAD_BACKEND=js|wasm picks them).`,
     'matmul layouts: A·B; A·Bᵀ with B stored [N, K] (Linear forward); Aᵀ·B with A stored [K, M] (weight gradient). ' +
-      'tsgrad multiplies transposed views, tfjs uses tf.matMul(a, b, transposeA, transposeB). The batched shape is [8, 128, 256] @ [8, 256, 128].',
+      'tsgrad multiplies transposed views, tfjs uses tf.matMul(a, b, transposeA, transposeB). The batched shape is [8, 128, 256] @ [8, 256, 128]. ' +
+      'In the matmul cases each contender first runs for one sample\'s length (warm-up). In the matmul and norm cases each timed run frees its outputs: ' +
+      'tfjs disposes them, tsgrad runs the op in withReleaseScope, which hands the buffers back to its storage pool.',
     `Checked before timing, on the same data (normwise max relative error, limit 1e-4; 1e-3 for training gradients): ${errors || 'no check ran'}.`,
     'Training: first every model computes the loss and gradients of the batch\'s first sequence from the same weights (the check; also tfjs-cpu\'s warm-up), ' +
       'then tsgrad and tfjs-wasm take one warm-up step, then the timed steps; tsgrad uses AdamW (lr 1e-3, weight decay 0.01), ' +
