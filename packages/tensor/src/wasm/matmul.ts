@@ -41,6 +41,7 @@
 // where the js kernel sums in doubles and rounds once per element.
 
 import { type FunctionDef, type ValType, buildModule, op } from './builder.js';
+import { versionOfStorage } from '../autograd/version.js';
 import { type KernelInstance, KernelModule } from './memory.js';
 
 const MR = 4;
@@ -364,8 +365,123 @@ export function matmulWasm(
   else for (let i = 0; i < M; i++) c.set(f32.subarray(cRows + i * ldc, cRows + i * ldc + N), cOffset + i * N);
 }
 
+// ************* the few-row path, with resident weights *************
+//
+// Generation multiplies one row (or a few) by the same weight matrices for every token: x·Wᵀ with
+// W [N, K] read once per call, so staging W (N·K floats, a set() per call) cost about four times
+// dotRows itself (issue #12 profile: ~40% of generation vs ~10%). A W seen a second time is kept
+// instead, resident in a memory of the module's own (privateInstance in memory.ts): the thread's
+// shared memory is overwritten by every call's staging and replaced when a call needs more, this one
+// is neither. Its first RESIDENT_SCRATCH bytes take each call's rows of x and of the output; the
+// RESIDENT_BYTES above them hold the copies, placed first-fit.
+//
+// A copy is valid for one storage (the Float32Array object, weakly keyed), one view of it (offset,
+// row stride, N, K) and one version of it (autograd/version.ts: copy_, the optimizers' steps and
+// every in-place write bump it); a changed version re-stages the copy in place before use, so a
+// product never sees stale weights. Code that writes a storage directly must call
+// incrementVersion, as the version counters already require.
+// Admission on the second sighting keeps one-off operands (activations) out. When the region is
+// full, copies whose storage was collected or that went unused for IDLE_CALLS calls are dropped;
+// if that frees nothing the new W is staged per call as before (so a model whose weights exceed
+// the cap keeps the first RESIDENT_BYTES resident rather than thrashing).
+
+const RESIDENT_SCRATCH = 1 << 20;
+const RESIDENT_BYTES = 64 << 20;
+const IDLE_CALLS = 4096;
+
+/** One view of a storage, seen by the few-row path, and where its copy is (at < 0: not kept). */
+interface ResidentCopy {
+  readonly storage: WeakRef<Float32Array>;
+  readonly offset: number;
+  readonly rowStride: number;
+  readonly N: number;
+  readonly K: number;
+  /** Bytes the copy takes: N4 rows of K4 floats, 64-aligned. */
+  readonly bytes: number;
+  /** The storage's version the copy holds. */
+  version: number;
+  /** Byte address of the copy in the resident memory, or -1. */
+  at: number;
+  /** The few-row call that last used it. */
+  lastUse: number;
+}
+
+let residentOn = true;
+let residentInst: Instance | null = null;
+const seenViews = new WeakMap<Float32Array, ResidentCopy[]>();
+// the kept copies, by address
+let kept: ResidentCopy[] = [];
+let rowCalls = 0;
+
+/** Turns resident weights for the few-row product on or off (for tests and benchmarks); either way drops every kept copy. */
+export function setResidentWeights(on: boolean): void {
+  residentOn = on;
+  for (const copy of kept) copy.at = -1;
+  kept = [];
+}
+
+/** The bytes of weights kept resident now, and how many copies (for tests). */
+export function residentWeightStats(): { bytes: number; copies: number } {
+  return { bytes: kept.reduce((sum, copy) => sum + copy.bytes, 0), copies: kept.length };
+}
+
+// Copies `rows` rows of K floats (row stride `stride`, from `offset`) to float index dst as rows of
+// K4 floats, zero-padded, then zero rows up to padRows.
+function stageRows(f32: Float32Array, dst: number, src: Float32Array, offset: number, stride: number, rows: number, padRows: number, K: number, K4: number): void {
+  if (stride === K4 && K === K4) f32.set(src.subarray(offset, offset + rows * K), dst);
+  else for (let r = 0; r < rows; r++) f32.set(src.subarray(offset + r * stride, offset + r * stride + K), dst + r * K4);
+  if (K !== K4) for (let r = 0; r < rows; r++) f32.fill(0, dst + r * K4 + K, dst + (r + 1) * K4);
+  f32.fill(0, dst + rows * K4, dst + padRows * K4);
+}
+
+// The resident copy of W (b as N rows of K, row stride `stride`, from `offset`), staged if its
+// version changed; null when W is not kept (first sighting, too large, no room).
+function residentCopy(b: Float32Array, offset: number, stride: number, N: number, K: number, N4: number, K4: number): ResidentCopy | null {
+  rowCalls++;
+  const bytes = align64(N4 * K4 * 4);
+  if (bytes > RESIDENT_BYTES) return null;
+  let views = seenViews.get(b);
+  if (!views) seenViews.set(b, views = []);
+  const version = versionOfStorage(b);
+  let copy = views.find((v) => v.offset === offset && v.rowStride === stride && v.N === N && v.K === K);
+  if (!copy) {
+    views.push({ storage: new WeakRef(b), offset, rowStride: stride, N, K, bytes, version, at: -1, lastUse: rowCalls });
+    return null;
+  }
+  copy.lastUse = rowCalls;
+  if (copy.at >= 0 && copy.version === version) return copy;
+  if (copy.at < 0 && !place(copy)) return null;
+  residentInst ??= matmulModule.privateInstance(RESIDENT_SCRATCH + RESIDENT_BYTES);
+  stageRows(residentInst.f32, copy.at / 4, b, offset, stride, N, N4, K, K4);
+  copy.version = version;
+  return copy;
+}
+
+// Gives the copy an address (first fit among the kept ones), dropping dead and idle copies if
+// nothing fits; false if still nothing does.
+function place(copy: ResidentCopy): boolean {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    let start = RESIDENT_SCRATCH;
+    for (let i = 0; i <= kept.length; i++) {
+      const end = i < kept.length ? kept[i]!.at : RESIDENT_SCRATCH + RESIDENT_BYTES;
+      if (end - start >= copy.bytes) {
+        copy.at = start;
+        kept.splice(i, 0, copy);
+        return true;
+      }
+      if (i < kept.length) start = kept[i]!.at + kept[i]!.bytes;
+    }
+    const live = kept.filter((k) => k.storage.deref() !== undefined && rowCalls - k.lastUse < IDLE_CALLS);
+    if (live.length === kept.length) return false;
+    for (const k of kept) if (!live.includes(k)) k.at = -1;
+    kept = live;
+  }
+  return false;
+}
+
 /**
  * The few-row product with both operands contiguous along K (x·Wᵀ of generation): C[M,N] = A·B where A(i,k) = a[aOffset + i*aRowStride + k] and B(k,j) = b[bOffset + j*bColStride + k]; float32 only.
+ * B is kept resident in wasm memory from its second use on (see above).
  */
 export function matmulRowsWasm(
   c: Float32Array, cOffset: number,
@@ -374,21 +490,25 @@ export function matmulRowsWasm(
   M: number, N: number, K: number, accumulate: boolean,
 ): void {
   const K4 = roundUp(K, 4), N4 = roundUp(N, 4);
-  const pw = 0;
-  const px = align64(N4 * K4 * 4);
-  const po = align64(px + M * K4 * 4);
-  const { exports: { dotRows }, f32 } = matmulModule.instance(po + M * N4 * 4);
-  packedBFor = null; // the staging below overwrites a kept packed B
-  // rows copied with set() (a memcpy), each zero-padded to K4; W's padding rows are zeros
-  const stage = (dst: number, src: Float32Array, offset: number, stride: number, rows: number, padRows: number) => {
-    if (stride === K4 && K === K4) f32.set(src.subarray(offset, offset + rows * K), dst);
-    else for (let r = 0; r < rows; r++) f32.set(src.subarray(offset + r * stride, offset + r * stride + K), dst + r * K4);
-    if (K !== K4) for (let r = 0; r < rows; r++) f32.fill(0, dst + r * K4 + K, dst + (r + 1) * K4);
-    f32.fill(0, dst + rows * K4, dst + padRows * K4);
-  };
-  stage(px / 4, a, aOffset, aRowStride, M, M);
-  stage(pw / 4, b, bOffset, bColStride, N, N4);
-  dotRows(px, pw, po, M, N4, K4);
+  const xBytes = align64(M * K4 * 4);
+  const copy = residentOn && xBytes + M * N4 * 4 <= RESIDENT_SCRATCH ? residentCopy(b, bOffset, bColStride, N, K, N4, K4) : null;
+  let inst: Instance, pw: number, px: number;
+  if (copy) {
+    inst = residentInst!;
+    pw = copy.at;
+    px = 0;
+  } else {
+    // W staged for this call, rows copied with set() (a memcpy), its padding rows zeros
+    pw = 0;
+    px = align64(N4 * K4 * 4);
+    inst = matmulModule.instance(px + xBytes + M * N4 * 4);
+    packedBFor = null; // the staging overwrites a kept packed B
+    stageRows(inst.f32, pw / 4, b, bOffset, bColStride, N, N4, K, K4);
+  }
+  const po = px + xBytes;
+  const f32 = inst.f32;
+  stageRows(f32, px / 4, a, aOffset, aRowStride, M, M, K, K4);
+  inst.exports.dotRows(px, pw, po, M, N4, K4);
   for (let i = 0, s = po / 4, d = cOffset; i < M; i++, s += N4, d += N) {
     if (accumulate) {
       for (let j = 0; j < N; j++) c[d + j] += f32[s + j]!;
