@@ -416,15 +416,17 @@ interface ResidentCopy {
 }
 
 let residentOn = true;
+let residentCap = RESIDENT_BYTES;
 let residentInst: Instance | null = null;
 const seenViews = new WeakMap<Float32Array, ResidentCopy[]>();
 // the kept copies, by address
 let kept: ResidentCopy[] = [];
 let rowCalls = 0;
 
-/** Turns resident weights for the few-row product on or off (for tests and benchmarks); either way drops every kept copy. */
-export function setResidentWeights(on: boolean): void {
+/** Turns resident weights for the few-row product on or off and sets the bytes they may take (at most 64 MiB, the default); for tests and benchmarks. Drops every kept copy. */
+export function setResidentWeights(on: boolean, maxBytes = RESIDENT_BYTES): void {
   residentOn = on;
+  residentCap = Math.min(maxBytes, RESIDENT_BYTES);
   for (const copy of kept) copy.at = -1;
   kept = [];
 }
@@ -461,7 +463,7 @@ function stageInterleaved(f32: Float32Array, dst: number, src: Float32Array, off
 function residentCopy(b: Float32Array, offset: number, stride: number, N: number, K: number, N4: number, K4: number): ResidentCopy | null {
   rowCalls++;
   const bytes = align64(N4 * K4 * 4);
-  if (bytes > RESIDENT_BYTES) return null;
+  if (bytes > residentCap) return null;
   let views = seenViews.get(b);
   if (!views) seenViews.set(b, views = []);
   const version = versionOfStorage(b);
@@ -485,7 +487,7 @@ function place(copy: ResidentCopy): boolean {
   for (let attempt = 0; attempt < 2; attempt++) {
     let start = RESIDENT_SCRATCH;
     for (let i = 0; i <= kept.length; i++) {
-      const end = i < kept.length ? kept[i]!.at : RESIDENT_SCRATCH + RESIDENT_BYTES;
+      const end = i < kept.length ? kept[i]!.at : RESIDENT_SCRATCH + residentCap;
       if (end - start >= copy.bytes) {
         copy.at = start;
         kept.splice(i, 0, copy);
