@@ -15,7 +15,8 @@
 // with the copy of C out, 4–8% of the kernel's time at 256³ and 512³); strided views by a js
 // loop (packPanels). Why stage rather than keep tensors
 // in wasm memory: Float32Array storage is the core of the design, the copies are O(n²) per
-// O(n³), and one memory per thread needs no allocator.
+// O(n³), and one memory per thread needs no allocator. The exception is the few-row product of
+// generation, O(N·K) copies per O(N·K) work: there weights are kept resident (see residentCopy).
 //
 // The loop nest inside the module (see `gemm`):
 //   for k0 in K step KC                    one K block: A panels and B panels from k0 to k0 + kc
