@@ -389,7 +389,11 @@ export function matmulWasm(
 // row stride, N, K) and one version of it (autograd/version.ts: copy_, the optimizers' steps and
 // every in-place write bump it); a changed version re-stages the copy in place before use, so a
 // product never sees stale weights. Code that writes a storage directly must call
-// incrementVersion, as the version counters already require.
+// incrementVersion, as the version counters already require. Storages in shared memory are never
+// kept: the worker pool's staging buffers (parallel/) are rewritten for every job without a version.
+// A growing KV cache read as W (llama's kv-cache.ts writes its rows without a version bump) is
+// seen at a new length every token, so each of its views is seen once and never kept; a storage
+// remembers at most MAX_VIEWS views seen once (the oldest are forgotten).
 // Admission on the second sighting keeps one-off operands (activations) out. When the region is
 // full, copies whose storage was collected or that went unused for IDLE_CALLS calls are dropped;
 // if that frees nothing the new W is staged per call as before (so a model whose weights exceed
@@ -398,6 +402,7 @@ export function matmulWasm(
 const RESIDENT_SCRATCH = 1 << 20;
 const RESIDENT_BYTES = 64 << 20;
 const IDLE_CALLS = 4096;
+const MAX_VIEWS = 16;
 
 /** One view of a storage, seen by the few-row path, and where its copy is (at < 0: not kept). */
 interface ResidentCopy {
@@ -464,12 +469,16 @@ function stageInterleaved(f32: Float32Array, dst: number, src: Float32Array, off
 function residentCopy(b: Float32Array, offset: number, stride: number, N: number, K: number, N4: number, K4: number): ResidentCopy | null {
   rowCalls++;
   const bytes = align64(N4 * K4 * 4);
-  if (bytes > residentCap) return null;
+  if (bytes > residentCap || (typeof SharedArrayBuffer !== 'undefined' && b.buffer instanceof SharedArrayBuffer)) return null;
   let views = seenViews.get(b);
   if (!views) seenViews.set(b, views = []);
   const version = versionOfStorage(b);
   let copy = views.find((v) => v.offset === offset && v.rowStride === stride && v.N === N && v.K === K);
   if (!copy) {
+    if (views.length >= MAX_VIEWS) {
+      const unkept = views.findIndex((v) => v.at < 0);
+      if (unkept >= 0) views.splice(unkept, 1);
+    }
     views.push({ storage: new WeakRef(b), offset, rowStride: stride, N, K, bytes, version, at: -1, lastUse: rowCalls });
     return null;
   }

@@ -102,6 +102,41 @@ describe('resident weights of the wasm few-row matmul', () => {
     }
   });
 
+  it('a W in shared memory (the worker pool stages operands there, rewriting them unversioned) is never kept', () => {
+    const N = 32, K = 256;
+    const shared = new Float32Array(new SharedArrayBuffer(N * K * 4));
+    fill(shared, 11);
+    const w: Weight = { data: shared, offset: 0, stride: K, N, K };
+    const x = new Float32Array(K);
+    fill(x, 12);
+    setResidentWeights(true);
+    for (let i = 0; i < 3; i++) product(x, 1, w, false);
+    expect(residentWeightStats().copies).toBe(0);
+    fill(shared, 13); // rewritten as a staging buffer is, with no version bump
+    setResidentWeights(false);
+    const staged = product(x, 1, { ...w, data: shared.slice() }, false);
+    setResidentWeights(true);
+    expectSameBits(product(x, 1, w, false), staged);
+  });
+
+  it('a storage read as W at a new length every call (a growing KV cache) is never kept and stays right', () => {
+    const K = 128, capacity = 64;
+    const cache = new Float32Array(capacity * K);
+    fill(cache, 14);
+    const x = new Float32Array(K);
+    fill(x, 15);
+    setResidentWeights(true);
+    for (let n = 40; n <= capacity; n++) {
+      cache.fill(n / 7, (n - 1) * K, n * K); // row n − 1 written in place, unversioned, as kv-cache.ts does
+      const w: Weight = { data: cache, offset: 0, stride: K, N: n, K };
+      setResidentWeights(false);
+      const staged = product(x, 1, { ...w, data: cache.slice() }, false);
+      setResidentWeights(true);
+      expectSameBits(product(x, 1, w, false), staged);
+    }
+    expect(residentWeightStats().copies).toBe(0);
+  });
+
   it('kept copies stay right when a large call replaces the shared wasm memory', () => {
     const small = makeWeight(24, 100, 100, 0, 3);
     const x = new Float32Array(2 * 100);
