@@ -1,9 +1,11 @@
 // Resident weights of the wasm few-row product (x·Wᵀ for M ≤ 4 rows, src/wasm/matmul.ts): a W used
 // a second time is kept in a wasm memory of its own, interleaved by groups of four rows. Checked
 // here: the kept copy gives exactly the bits of W staged per call, whatever the shape, view and
-// accumulate; every kind of in-place write to W (copy_, add_, a direct write with incrementVersion
-// as the optimizers do) is seen by the next product; the thread's shared memory being replaced
-// leaves kept copies right; a full region falls back to staging, then frees copies gone idle.
+// accumulate; every kind of in-place write to W (copy_, add_, mul_, a direct write with
+// incrementVersion as the optimizers do) is seen by the next product; storages in shared memory and
+// views seen at a new length every call (a growing KV cache) are never kept; the thread's shared
+// memory being replaced leaves kept copies right; a full region falls back to staging, then frees
+// copies gone idle. (An AdamW step during generation: packages/llama/test/resident-weights.test.ts.)
 
 import fc from 'fast-check';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
