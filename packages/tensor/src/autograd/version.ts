@@ -31,7 +31,8 @@ export interface SavedVersion {
 // counter; weak, so a counter never keeps a storage alive. A storage without one is at version 0.
 const counters = new WeakMap<Storage, VersionCounter>();
 
-function versionOfStorage(storage: Storage): number {
+/** The number of in-place writes to a storage so far (for caches of its contents, e.g. resident weights in wasm/matmul.ts). */
+export function versionOfStorage(storage: Storage): number {
   return counters.get(storage)?.value ?? 0;
 }
 

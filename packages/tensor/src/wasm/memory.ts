@@ -1,5 +1,8 @@
 // This thread's WebAssembly memory, shared by every kernel module (matmul.ts, softmax.ts), and
 // each module's instance over it. Operands are staged into the memory for each call.
+// A module may also take a private instance on a memory of its own (`privateInstance`): the
+// matmul module keeps weights resident in one (wasm/matmul.ts), out of reach of this memory's
+// per-call staging and unaffected when this memory is replaced.
 //
 // Memory comes in steps of at least 64 MiB (reserved, not touched: the OS backs pages on first
 // write). A call that needs more gets a new, larger memory, and every module a new instance on
@@ -26,6 +29,14 @@ export class KernelModule<Exports> {
 
   /** `bytes` builds the module (it imports the memory as env.memory). */
   constructor(private readonly bytes: () => Uint8Array<ArrayBuffer>) {}
+
+  /** A new instance on a new memory of its own, of `bytes` bytes (a multiple of 64 KiB), never replaced. */
+  privateInstance(bytes: number): KernelInstance<Exports> {
+    this.compiled ??= new WebAssembly.Module(this.bytes());
+    const own = new WebAssembly.Memory({ initial: bytes / 65536 });
+    const exports = new WebAssembly.Instance(this.compiled, { env: { memory: own } }).exports as unknown as Exports;
+    return { exports, f32: new Float32Array(own.buffer) };
+  }
 
   /** The instance on a memory of at least `size` bytes: the same object until the memory is replaced. */
   instance(size: number): KernelInstance<Exports> {
