@@ -1,7 +1,7 @@
 // The keys and values of the tokens seen so far, for one attention layer during generation.
 // Shapes: B batch, Hkv key/value heads, P cached tokens, T new tokens, D head dim.
 
-import { Tensor, cat, isGradEnabled } from '@tsgrad/tensor';
+import { Tensor, cat, incrementVersion, isGradEnabled } from '@tsgrad/tensor';
 
 /**
  * One attention layer's cache: k and v are [B, Hkv, P, D] (after rotary), null before the first
@@ -73,4 +73,7 @@ function writeRows(buffer: Tensor, src: Tensor, P: number): void {
       }
     }
   }
+  // an in-place write like copy_: kernels that keep copies keyed by version (wasm/matmul.ts) and
+  // the engine's saved-tensor check must see it
+  incrementVersion(buffer);
 }
