@@ -111,7 +111,7 @@ export async function measureMatmul(s: MatmulShape, layout: Layout, opts: Matmul
     if (name === 'tsgrad') {
       // Until the check, the product is kept for it; after it, each product's buffer goes back to
       // tsgrad's storage pool at once (withReleaseScope), as tfjs disposes its previous product.
-      contenders.push({ name, run: () => { ours = withReleaseScope(() => (checked ? null : tsgradMatmul(a, b, layout))); } });
+      contenders.push({ name, run: () => { ours = withReleaseScope(() => { const out = tsgradMatmul(a, b, layout); return checked ? null : out; }); } });
       continue;
     }
     const backend = name === 'tfjs-cpu' ? 'cpu' : 'wasm';

@@ -85,7 +85,7 @@ export async function measureNormCase(c: NormCase, opts: NormsBenchOptions): Pro
       const run = tsgradCase(c, xData, wData, gData, shape);
       // Until the check, the outputs are kept for it; after it, each run's buffers go back to
       // tsgrad's storage pool at once (withReleaseScope), as tfjs disposes its previous outputs.
-      contenders.push({ name, run: () => { ours = withReleaseScope(() => (checked ? [] : run())); } });
+      contenders.push({ name, run: () => { ours = withReleaseScope(() => { const out = run(); return checked ? [] : out; }); } });
       continue;
     }
     const backend = name === 'tfjs-cpu' ? 'cpu' : 'wasm';
