@@ -39,3 +39,12 @@ export function checkDType(op: string, dtype: unknown): DType {
   if (dtype === 'float32' || dtype === 'float64' || dtype === 'int32') return dtype;
   throw new Error(`${op}: unknown dtype ${JSON.stringify(dtype)}; expected 'float32', 'float64' or 'int32'`);
 }
+
+/**
+ * Float storage for a kernel that writes every element: a buffer the pool hands back is not
+ * zeroed first (a 1 MB fill costs as much as a quarter of a softmax). Use allocStorage otherwise.
+ */
+export function allocOverwritten(dtype: DType, n: number): Storage {
+  if (dtype === 'int32') return new Int32Array(n);
+  return allocFloat(dtype, n, false);
+}

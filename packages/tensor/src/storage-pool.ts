@@ -92,8 +92,8 @@ export function storagePoolStats(): { pooledBytes: number; reused: number; relea
   return { pooledBytes, ...stats };
 }
 
-/** A zero-filled float array of n elements, from the pool when a buffer of that size is free (internal). */
-export function allocFloat(dtype: 'float32' | 'float64', n: number): FloatArray {
+/** A float array of n elements, zero-filled unless `zeroed` is false, from the pool when a buffer of that size is free (internal). */
+export function allocFloat(dtype: 'float32' | 'float64', n: number, zeroed = true): FloatArray {
   const bytes = n * (dtype === 'float32' ? 4 : 8);
   let out: FloatArray | null = null;
   if (settings.enabled && bytes > 0) {
@@ -103,10 +103,13 @@ export function allocFloat(dtype: 'float32' | 'float64', n: number): FloatArray 
       stats.reused++;
       releasedEarly.delete(buffer);
       out = dtype === 'float32' ? new Float32Array(buffer) : new Float64Array(buffer);
-      out.fill(0);
+      if (zeroed) out.fill(0);
     }
   }
   out ??= dtype === 'float32' ? new Float32Array(n) : new Float64Array(n);
+  // poisoning: a kernel that was promised to write every element of an unzeroed buffer and
+  // skips one leaves a NaN that a test sees
+  if (!zeroed && settings.poison) out.fill(NaN);
   const tracker = trackers[trackers.length - 1];
   if (tracker && bytes > 0) {
     const buffer = out.buffer as ArrayBuffer;

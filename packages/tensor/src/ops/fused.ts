@@ -2,7 +2,7 @@
 // intermediates), each with its composite backward written with tensor ops beside it, which
 // recordFusedOp runs instead when a graph of the backward is asked for (autograd/fused-op.ts).
 
-import { type Storage, allocStorage } from '../dtype.js';
+import { type Storage, allocOverwritten, allocStorage } from '../dtype.js';
 import { recordFusedOp } from '../autograd/fused-op.js';
 import {
   crossEntropyBackward, crossEntropyForward, logSoftmaxBackward, logSoftmaxForward, rmsNormBackward,
@@ -34,12 +34,12 @@ function rowwise(name: string, x: Tensor, dim: number, op: RowwiseOp): Tensor {
   if (x.ndim > 0 && d !== x.ndim - 1) return rowwise(name, x.transpose(d, -1), -1, op).transpose(d, -1);
   const [rows, cols] = lastDimRows(x);
   const [data, off] = flatBuffer(x);
-  const y = new Tensor(allocStorage(x.dtype, x.numel), x.shape);
+  const y = new Tensor(allocOverwritten(x.dtype, x.numel), x.shape);
   op.forward(y.storage, data, off, rows, cols);
   return recordFusedOp(y, name, [x], {
     backward: (grad) => {
       const [g, gOff] = flatBuffer(grad);
-      const dx = allocStorage(x.dtype, x.numel);
+      const dx = allocOverwritten(x.dtype, x.numel);
       op.backward(dx, g, gOff, y.storage, rows, cols);
       return [new Tensor(dx, x.shape)];
     },

@@ -1,7 +1,7 @@
 // matmul: batched, broadcasting over leading dims. The kernel reads both operands through their
 // strides, so transposed views (Linear's x·Wᵀ, the weight gradient's xᵀ·g) are never copied.
 
-import { type FloatArray, allocStorage, promoteTypes } from '../dtype.js';
+import { type FloatArray, allocOverwritten, promoteTypes } from '../dtype.js';
 import { recordOp } from '../autograd/graph.js';
 import { parallelMatmul } from '../parallel/matmul.js';
 import { broadcastShapes, broadcastStrides, formatShape, numelOf, stridedOffsets } from '../shape.js';
@@ -31,7 +31,8 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   // [..., M, K] @ [K, N]: fold the batch into M, so the weight gradient is one product, not a
   // per-batch product summed afterwards
   if (b.ndim === 2 && a.ndim > 2) {
-    const rows = a.reshape([-1, K]);
+    // the row count spelled out: with K = 0, reshape cannot infer a −1 (as in PyTorch)
+    const rows = a.reshape([a.shape.slice(0, -1).reduce((p, d) => p * d, 1), K]);
     return batchedMatmul(rows, b).reshape([...a.shape.slice(0, -1), b.shape[1]!]);
   }
   return batchedMatmul(a, b);
@@ -45,7 +46,7 @@ function batchedMatmul(a: Tensor, b: Tensor): Tensor {
   const aStrides = broadcastStrides('matmul', a.shape.slice(0, -2), a.strides.slice(0, -2), batch);
   const bStrides = broadcastStrides('matmul', b.shape.slice(0, -2), b.strides.slice(0, -2), batch);
   const count = numelOf(batch);
-  const out = allocStorage(a.dtype, count * M * N) as FloatArray;
+  const out = allocOverwritten(a.dtype, count * M * N) as FloatArray; // every product writes its C (not accumulate)
   const aRow = a.strides[a.ndim - 2]!;
   const aCol = a.strides[a.ndim - 1]!;
   const bRow = b.strides[b.ndim - 2]!;
