@@ -19,10 +19,8 @@
 // this file as its reference. The choice is made per thread's share (matmulRows).
 
 import { getBackend } from '../backend.js';
+import type { FloatArray } from '../dtype.js';
 import { matmulRowsWasm, matmulWasm } from '../wasm/matmul.js';
-
-/** Either float storage the kernels accept. */
-export type FloatArray = Float32Array | Float64Array;
 
 // Register tile, MR×NR = 3×3 (the micro-kernels below hard-code it). V8 (x64) allocates
 // about 15 double registers; it computes all nine products before adding, so even 3×3
