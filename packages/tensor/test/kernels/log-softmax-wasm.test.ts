@@ -7,32 +7,9 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type Backend, getBackend, setBackend } from '../../src/backend.js';
+import { caseArb, on, values } from './row-cases.js';
 import { crossEntropyBackward, crossEntropyForward, logSoftmaxBackward, logSoftmaxForward } from '../../src/kernels/fused.js';
 
-function on<T>(backend: Backend, f: () => T): T {
-  setBackend(backend);
-  return f();
-}
-
-const caseArb = fc.record({
-  rows: fc.integer({ min: 1, max: 9 }),
-  cols: fc.oneof(fc.integer({ min: 1, max: 300 }), fc.constantFrom(1, 2, 3, 4, 5, 8, 15, 16, 17, 20)),
-  offset: fc.integer({ min: 0, max: 5 }),
-  seed: fc.integer({ min: 1, max: 2 ** 30 }),
-  negInf: fc.boolean(),
-  scale: fc.constantFrom(15, 15, 60, 1e4, 1e30),
-});
-
-// values in [−scale, scale), and with negInf every seventh one −∞ (a masked logit)
-function values(n: number, seed: number, negInf: boolean, scale = 15): Float32Array {
-  const x = new Float32Array(n);
-  let s = seed;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    x[i] = negInf && i % 7 === 3 ? -Infinity : ((s / 2 ** 32) * 2 - 1) * scale;
-  }
-  return x;
-}
 
 // The row maxima of x [rows, cols] from offset.
 function rowMax(x: Float32Array, offset: number, rows: number, cols: number): number[] {

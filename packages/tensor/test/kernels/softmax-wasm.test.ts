@@ -5,34 +5,10 @@
 
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type Backend, getBackend, setBackend } from '../../src/backend.js';
+import { getBackend, setBackend } from '../../src/backend.js';
+import { caseArb, on, values } from './row-cases.js';
 import { softmaxBackward, softmaxForward } from '../../src/kernels/fused.js';
 
-function on<T>(backend: Backend, f: () => T): T {
-  setBackend(backend);
-  return f();
-}
-
-const caseArb = fc.record({
-  rows: fc.integer({ min: 1, max: 9 }),
-  cols: fc.oneof(fc.integer({ min: 1, max: 300 }), fc.constantFrom(1, 2, 3, 4, 5, 8, 15, 16, 17, 20)),
-  offset: fc.integer({ min: 0, max: 5 }),
-  seed: fc.integer({ min: 1, max: 2 ** 30 }),
-  negInf: fc.boolean(),
-  // half-width of the values: the usual logits, the whole range exp covers, and far beyond it
-  scale: fc.constantFrom(15, 15, 60, 1e4, 1e30),
-});
-
-// values in [−scale, scale), and with negInf every seventh one −∞ (a masked score)
-function values(n: number, seed: number, negInf: boolean, scale = 15): Float32Array {
-  const x = new Float32Array(n);
-  let s = seed;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    x[i] = negInf && i % 7 === 3 ? -Infinity : ((s / 2 ** 32) * 2 - 1) * scale;
-  }
-  return x;
-}
 
 // The js kernel computes in doubles and rounds each output once; wasm computes exp in float32
 // from t = (x − max)·log₂e, itself rounded, so its relative error grows with |t| (see exp4 in
