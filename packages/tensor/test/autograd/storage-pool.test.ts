@@ -173,31 +173,25 @@ function observeScoped(p: Program): unknown {
   return seen;
 }
 
+// What observe returns with the pool off, on and poisoning: all three must be equal.
+function expectSameUnderEveryPool(observation: () => unknown): void {
+  setStoragePool({ enabled: false, poison: false });
+  const off = observation();
+  setStoragePool({ enabled: true, poison: false });
+  const on = observation();
+  setStoragePool({ enabled: true, poison: true });
+  const poisoned = observation();
+  expect(on).toEqual(off);
+  expect(poisoned).toEqual(off);
+}
+
 describe('storage pool', () => {
   it('release scopes over random graphs with views, in-place ops and checkpoints: the same bits with the pool on, off and poisoning, and held values never change', () => {
-    fc.assert(fc.property(programArb, (p) => {
-      setStoragePool({ enabled: false, poison: false });
-      const off = observeScoped(p);
-      setStoragePool({ enabled: true, poison: false });
-      const on = observeScoped(p);
-      setStoragePool({ enabled: true, poison: true });
-      const poisoned = observeScoped(p);
-      expect(on).toEqual(off);
-      expect(poisoned).toEqual(off);
-    }), { numRuns: 60, seed: 20261130 });
+    fc.assert(fc.property(programArb, (p) => expectSameUnderEveryPool(() => observeScoped(p))), { numRuns: 60, seed: 20261130 });
   });
 
   it('random graphs with views, in-place ops and checkpoints give the same bits with the pool on, off and poisoning, and held values never change', () => {
-    fc.assert(fc.property(programArb, (p) => {
-      setStoragePool({ enabled: false, poison: false });
-      const off = observe(p);
-      setStoragePool({ enabled: true, poison: false });
-      const on = observe(p);
-      setStoragePool({ enabled: true, poison: true });
-      const poisoned = observe(p);
-      expect(on).toEqual(off);
-      expect(poisoned).toEqual(off);
-    }), { numRuns: 60, seed: 20261130 });
+    fc.assert(fc.property(programArb, (p) => expectSameUnderEveryPool(() => observe(p))), { numRuns: 60, seed: 20261130 });
   });
 
   it('hands released buffers out again, zero-filled, for allocations of the same size', () => {
