@@ -183,6 +183,15 @@ describe('LlamaAttention', () => {
     expect(maxAbsDiff(cache.v!, whole.v!)).toBeLessThan(1e-12);
   });
 
+  it('an in-place append bumps the cache buffer\'s version, so kernels that keep copies keyed by version see the new rows', () => {
+    const cache = new KVCache();
+    noGrad(() => cache.append(randomTensor([1, 2, 3, 4], 1), randomTensor([1, 2, 3, 4], 2)));
+    const [k, v] = [cache.k!.version, cache.v!.version];
+    noGrad(() => cache.append(randomTensor([1, 2, 1, 4], 3), randomTensor([1, 2, 1, 4], 4)));
+    expect(cache.k!.version).toBeGreaterThan(k);
+    expect(cache.v!.version).toBeGreaterThan(v);
+  });
+
   it('while gradients are recorded, a cached forward backpropagates into the earlier tokens as the full forward does', () => {
     const attn = makeAttention({ hidden: 8, heads: 2, kvHeads: 1, headDim: 4, seed: 8 });
     const x = randomTensor([1, 5, 8], 9);
