@@ -2,9 +2,10 @@
 // runs (scripts/step-files.ts, from coverage) and the file chain of the attention call
 // (scripts/attention-path.ts, from a CPU profile). Synthetic reports, so the rules are seen exactly.
 
-import { pathToFileURL } from 'node:url';
+import { existsSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { type ScriptCoverage, filesRun, filesRunMoreOften, groupOf } from '../step-files.js';
+import { PLUMBING, type ScriptCoverage, backendFlag, countByPart, filesRun, filesRunMoreOften, groupOf, readerFiles } from '../step-files.js';
 import { type ProfileNode, fileChains } from '../attention-path.js';
 
 const ROOT = '/repo/';
@@ -39,6 +40,33 @@ describe('step-files', () => {
   it('groupOf names the package, and the folder within tensor', () => {
     expect(['packages/nn/src/linear.ts', 'packages/tensor/src/ops/matmul.ts', 'packages/tensor/src/shape.ts'].map(groupOf))
       .toEqual(['nn', 'tensor/ops', 'tensor (top level)']);
+  });
+
+  it('countByPart counts the files of each part, in order of first appearance', () => {
+    expect(countByPart(['packages/nn/src/linear.ts', 'packages/tensor/src/ops/a.ts', 'packages/nn/src/module.ts', 'packages/tensor/src/ops/b.ts', 'packages/tensor/src/tensor.ts']))
+      .toBe('nn 2, tensor/ops 2, tensor (top level) 1');
+  });
+
+  it('readerFiles leaves out exactly the plumbing modules, keeping the order of the rest', () => {
+    const step = ['packages/llama/src/model.ts', 'packages/tensor/src/dtype.ts', 'packages/tensor/src/ops/matmul.ts', 'packages/tensor/src/ops/common.ts',
+      'packages/tensor/src/tensor.ts', 'packages/tensor/src/storage-pool.ts', 'packages/nn/src/shape.ts'];
+    // a file named like a plumbing module in another folder or package stays
+    expect(readerFiles(step)).toEqual(['packages/llama/src/model.ts', 'packages/tensor/src/ops/matmul.ts', 'packages/tensor/src/tensor.ts', 'packages/nn/src/shape.ts']);
+  });
+
+  it('the plumbing list is the eight documented modules, each a file that exists', () => {
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    expect(PLUMBING.map((p) => p.file.replace('packages/tensor/src/', ''))).toEqual(
+      ['dtype.ts', 'shape.ts', 'create.ts', 'random.ts', 'ops/common.ts', 'backend.ts', 'storage-pool.ts', 'release-scope.ts']);
+    for (const { file } of PLUMBING) expect(existsSync(root + file), file).toBe(true);
+  });
+
+  it('backendFlag reads --backend js|wasm, is undefined without it, and names a bad value', () => {
+    expect(backendFlag(['node', 'step-files.ts', '--backend', 'js'])).toBe('js');
+    expect(backendFlag(['node', 'step-files.ts', '--keep', '--backend', 'wasm'])).toBe('wasm');
+    expect(backendFlag(['node', 'step-files.ts', '--keep'])).toBeUndefined();
+    expect(() => backendFlag(['node', 'step-files.ts', '--backend', 'gpu'])).toThrow(/--backend gpu: expected js or wasm/);
+    expect(() => backendFlag(['node', 'step-files.ts', '--backend'])).toThrow(/--backend \(missing\): expected js or wasm/);
   });
 });
 

@@ -34,10 +34,8 @@ export { matmul } from './ops/matmul.js';
 export { sumToShape } from './ops/binary.js';
 
 // autograd
-export { noGrad, isGradEnabled, recordOp } from './autograd/graph.js';
-export { incrementVersion } from './autograd/version.js';
-export type { SavedVersion, VersionCounter } from './autograd/version.js';
-export type { GradFn, BackwardFn } from './autograd/graph.js';
+export { noGrad, isGradEnabled, recordOp, incrementVersion } from './autograd/graph.js';
+export type { GradFn, BackwardFn, SavedVersion, VersionCounter } from './autograd/graph.js';
 export { grad } from './autograd/engine.js';
 export type { GradOptions } from './autograd/engine.js';
 export { gradcheck, gradgradcheck } from './autograd/gradcheck.js';

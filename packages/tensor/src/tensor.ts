@@ -3,7 +3,7 @@
 
 import { type DType, type Storage, allocStorage, checkDType } from './dtype.js';
 import { contiguousStrides, formatShape, numelOf } from './shape.js';
-import type { GradFn } from './autograd/graph.js';
+import { type GradFn, versionOf } from './autograd/graph.js';
 import { copyStrided } from './kernels/elementwise.js';
 import * as unary from './ops/unary.js';
 import * as binary from './ops/binary.js';
@@ -14,7 +14,6 @@ import * as fused from './ops/fused.js';
 import * as inplace from './ops/inplace.js';
 import { matmul } from './ops/matmul.js';
 import { backward } from './autograd/engine.js';
-import { versionOf } from './autograd/version.js';
 import { formatTensor } from './format.js';
 
 /** A number or a tensor: the right operand of the binary ops. */

@@ -5,8 +5,7 @@
 import { Tensor } from '../tensor.js';
 import { formatShape, sameShape } from '../shape.js';
 import { allocStorage } from '../dtype.js';
-import { withGradMode } from './graph.js';
-import { checkSavedVersions } from './version.js';
+import { checkSavedVersions, withGradMode } from './graph.js';
 import {
   finishTracking, releaseDuringBackward, releaseUnreferenced, releasingDuringBackward, startTracking, stopTracking, untracked,
 } from '../storage-pool.js';

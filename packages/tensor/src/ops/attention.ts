@@ -9,11 +9,10 @@
 // The probabilities are never kept: the backward recomputes them block by block from q, k and the
 // log-sum-exp (flash-attention style), so the memory held for the backward grows linearly in T.
 // When a graph of the backward is asked for (createGraph), recordFusedOp runs the composite formula
-// written with tensor ops instead, so higher-order gradients stay exact (autograd/fused-op.ts).
+// written with tensor ops instead, so higher-order gradients stay exact (autograd/graph.ts).
 
 import { allocStorage, promoteTypes } from '../dtype.js';
-import { isGradEnabled } from '../autograd/graph.js';
-import { recordFusedOp } from '../autograd/fused-op.js';
+import { isGradEnabled, recordFusedOp } from '../autograd/graph.js';
 import { type AttentionPlan, type StridedMatrix, attentionPlan, runAttention } from '../kernels/attention.js';
 import type { FloatArray } from '../dtype.js';
 import { broadcastShapes, broadcastStrides, contiguousStrides, formatShape, numelOf, stridedOffsets } from '../shape.js';

@@ -1,9 +1,9 @@
 // Fused ops: a hand-written kernel for the forward and the backward (one pass over memory, no
 // intermediates), each with its composite backward written with tensor ops beside it, which
-// recordFusedOp runs instead when a graph of the backward is asked for (autograd/fused-op.ts).
+// recordFusedOp runs instead when a graph of the backward is asked for (autograd/graph.ts).
 
 import { type Storage, allocOverwritten, allocStorage } from '../dtype.js';
-import { recordFusedOp } from '../autograd/fused-op.js';
+import { recordFusedOp } from '../autograd/graph.js';
 import {
   crossEntropyBackward, crossEntropyForward, logSoftmaxBackward, logSoftmaxForward, rmsNormBackward,
   rmsNormForward, rotaryBackward, rotaryForward, softmaxBackward, softmaxForward, swigluBackward, swigluForward,

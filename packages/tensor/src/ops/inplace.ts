@@ -1,9 +1,8 @@
 // In-place ops for optimizers and initializers. They write through views into shared storage,
 // so they are refused on a tensor that requires grad while recording, and each one bumps the
-// storage's version once (autograd/version.ts), so a backward that saved the old values throws.
+// storage's version once (autograd/graph.ts), so a backward that saved the old values throws.
 
-import { isGradEnabled } from '../autograd/graph.js';
-import { incrementVersion } from '../autograd/version.js';
+import { incrementVersion, isGradEnabled } from '../autograd/graph.js';
 import { copyStrided } from '../kernels/elementwise.js';
 import { broadcastStrides, formatShape } from '../shape.js';
 import { Tensor, type TensorLike } from '../tensor.js';

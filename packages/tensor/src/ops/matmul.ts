@@ -1,9 +1,13 @@
 // matmul: batched, broadcasting over leading dims. The kernel reads both operands through their
 // strides, so transposed views (Linear's x·Wᵀ, the weight gradient's xᵀ·g) are never copied.
+// On one thread (no worker pool installed, or a product too small to split) each product is one
+// call of the kernel; only a product the pool may split goes through parallel/matmul.ts.
 
 import { type FloatArray, allocOverwritten, promoteTypes } from '../dtype.js';
 import { recordOp } from '../autograd/graph.js';
+import { matmulKernel } from '../kernels/matmul.js';
 import { parallelMatmul } from '../parallel/matmul.js';
+import { canSplit } from '../parallel/pool.js';
 import { broadcastShapes, broadcastStrides, formatShape, numelOf, stridedOffsets } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { sumToShape } from './binary.js';
@@ -53,8 +57,10 @@ function batchedMatmul(a: Tensor, b: Tensor): Tensor {
   const bCol = b.strides[b.ndim - 1]!;
   const aOffsets = stridedOffsets(batch, aStrides, a.offset);
   const bOffsets = stridedOffsets(batch, bStrides, b.offset);
+  // the pool's split only when one is installed and the product is large enough (canSplit)
+  const product = canSplit(M * N * K) ? parallelMatmul : matmulKernel;
   for (let i = 0; i < count; i++) {
-    parallelMatmul(out, i * M * N, a.storage as FloatArray, aOffsets[i]!, aRow, aCol, b.storage as FloatArray, bOffsets[i]!, bRow, bCol, M, N, K);
+    product(out, i * M * N, a.storage as FloatArray, aOffsets[i]!, aRow, aCol, b.storage as FloatArray, bOffsets[i]!, bRow, bCol, M, N, K);
   }
   const result = new Tensor(out, [...batch, M, N]);
   return recordOp(result, 'matmul', [a, b], (grad) => [

@@ -42,7 +42,7 @@
 // where the js kernel sums in doubles and rounds once per element.
 
 import { type FunctionDef, type ValType, buildModule, op } from './builder.js';
-import { versionOfStorage } from '../autograd/version.js';
+import { versionOfStorage } from '../autograd/graph.js';
 import { type KernelInstance, KernelModule } from './memory.js';
 
 const MR = 4;
@@ -391,7 +391,7 @@ export function matmulWasm(
 // RESIDENT_BYTES above them hold the copies, placed first-fit.
 //
 // A copy is valid for one storage (the Float32Array object, weakly keyed), one view of it (offset,
-// row stride, N, K) and one version of it (autograd/version.ts: copy_, the optimizers' steps and
+// row stride, N, K) and one version of it (autograd/graph.ts: copy_, the optimizers' steps and
 // every in-place write bump it); a changed version re-stages the copy in place before use, so a
 // product never sees stale weights. Code that writes a storage directly must call
 // incrementVersion, as the version counters already require. Storages in shared memory are never

@@ -3,7 +3,7 @@
 // of its own, gets second derivatives right, and each backward runs exactly when the rule says.
 
 import { describe, expect, it } from 'vitest';
-import { recordFusedOp } from '../../src/autograd/fused-op.js';
+import { recordFusedOp } from '../../src/autograd/graph.js';
 import { type Tensor, grad, gradcheck, gradgradcheck, tensor } from '../../src/index.js';
 
 // y = x³ elementwise with a plain-loop "kernel" for the forward and the backward (dx = 3x²·g), and

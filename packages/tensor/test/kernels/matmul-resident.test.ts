@@ -10,7 +10,7 @@
 import fc from 'fast-check';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { getBackend, setBackend } from '../../src/backend.js';
-import { incrementVersion } from '../../src/autograd/version.js';
+import { incrementVersion } from '../../src/autograd/graph.js';
 import { matmulKernel } from '../../src/kernels/matmul.js';
 import { Tensor } from '../../src/tensor.js';
 import { residentWeightStats, setResidentWeights } from '../../src/wasm/matmul.js';
