@@ -108,6 +108,16 @@ export async function measureNormCase(c: NormCase, opts: NormsBenchOptions): Pro
     }
     checked = true;
   };
+  // Warm-up, for every contender alike: each first runs for one sample's length, as in the matmul
+  // cases. alternate() takes the repeats per sample from one run, and a process's first run of an
+  // op compiles its wasm and starts on baseline code: tsgrad's first softmax took 46 ms (its wasm
+  // memory made and module compiled), then 0.5, 0.4, 0.34 ms … down to 0.3 ms after 50 runs, so
+  // `--only norms` timed it 3 runs to a 100 ms sample, right after that first run.
+  for (const c of contenders) {
+    await c.before?.();
+    const t0 = performance.now();
+    do c.run(); while (performance.now() - t0 < opts.minSampleMs);
+  }
   const times = await alternate(contenders, { samples: opts.samples, minSampleMs: opts.minSampleMs, check });
   for (const peer of peers.values()) tf.dispose([...peer.out, ...peer.inputs]);
   const melems: Partial<Record<ContenderName, number>> = {};
