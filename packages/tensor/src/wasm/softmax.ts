@@ -90,13 +90,14 @@ function horizontal(v: number, combine: number[]): number[][] {
 
 // A reduction over the row from `row` to `end` (byte addresses, a multiple of 16 apart), left on
 // the stack as an f32: `item(offset)` pushes the v128 at byte address `at` + offset, `combine` and
-// `combineLanes` merge two v128s or two f32s, `init` is the start value's lane. Four vectors a step
+// `combineLanes` merge two v128s or two f32s (combineLanes null: the four lanes are left in
+// accs[0], nothing on the stack), `init` is the start value's lane. Four vectors a step
 // go into four accumulators, so that each combine waits on the one four vectors back (a single
 // running accumulator makes the loop as slow as the combine's latency). `at` is a scratch i32
 // local, `accs` four scratch v128 locals.
 function rowReduce(
   at: number, row: number, end: number, accs: [number, number, number, number],
-  init: number, item: (offset: number) => number[][], combine: number[], combineLanes: number[],
+  init: number, item: (offset: number) => number[][], combine: number[], combineLanes: number[] | null,
 ): number[][] {
   const [a0, a1, a2, a3] = accs;
   return [
@@ -113,14 +114,24 @@ function rowReduce(
     get(at), op.i32_const(16), op.i32_add(), set(at), op.br(0),
     op.end(), op.end(),
     get(a0), get(a1), combine, get(a2), get(a3), combine, combine, set(a0),
-    ...horizontal(a0, combineLanes),
+    ...(combineLanes ? horizontal(a0, combineLanes) : []),
   ];
 }
 
-// The row's max (see rowReduce) by pmax, which drops NaN: a NaN entry still makes the row NaN
-// through its exp in the sum.
+// Lanes of a v128 picked by index: i8x16.shuffle's bytes for four f32 lanes of its two operands.
+const lanes = (...l: number[]) => op.i8x16_shuffle(l.flatMap((i) => [4 * i, 4 * i + 1, 4 * i + 2, 4 * i + 3]));
+
+// The row's max (see rowReduce) by pmax, which drops NaN (a NaN entry still makes the row NaN
+// through its exp in the sum), left on the stack in every lane of a v128. Its four lanes are
+// combined by pmax with themselves swapped, not by f32.max: V8 gives f32.max branches for its
+// NaN and ±0 rules, which random rows can mispredict (measured: 2–4 µs of softmax's 230 over
+// [1024, 256]).
 function rowMax(at: number, row: number, end: number, accs: [number, number, number, number]): number[][] {
-  return rowReduce(at, row, end, accs, -Infinity, (offset) => [get(at), op.v128_load(offset)], op.f32x4_pmax(), op.f32_max());
+  const a0 = accs[0];
+  return [
+    ...rowReduce(at, row, end, accs, -Infinity, (offset) => [get(at), op.v128_load(offset)], op.f32x4_pmax(), null),
+    get(a0), get(a0), lanes(2, 3, 0, 1), get(a0), op.f32x4_pmax(), tee(a0), get(a0), lanes(1, 0, 3, 2), get(a0), op.f32x4_pmax(),
+  ];
 }
 
 // softmaxRows(p, rows, cols4): each row of cols4 floats at p, in place: exp(x − max) / Σ.
@@ -143,7 +154,7 @@ function softmaxRows(): FunctionDef {
     op.loop(),
     get(row), get(cols4), op.i32_const(4), op.i32_mul(), op.i32_add(), set(end),
     // m = the row max, in every lane
-    ...rowMax(at, row, end, [acc, x, n, u]), op.f32x4_splat(), set(m),
+    ...rowMax(at, row, end, [acc, x, n, u]), set(m),
     // e = exp(x − m) stored over x; acc = Σ e; the previous row's vector × its 1/Σ
     op.v128_const_f32x4(0, 0, 0, 0), set(acc),
     ...overRow(at, row, end, [
@@ -199,8 +210,7 @@ function rowMaxSumExp(): FunctionDef {
     get(p), set(row), op.i32_const(0), set(r),
     op.loop(),
     get(row), get(cols4), op.i32_const(4), op.i32_mul(), op.i32_add(), set(end),
-    get(stats), ...rowMax(at, row, end, [acc, a1, a2, a3]), op.f32_store(0),
-    get(stats), op.f32_load(0), op.f32x4_splat(), set(m),
+    get(stats), ...rowMax(at, row, end, [acc, a1, a2, a3]), tee(m), op.f32x4_extract_lane(0), op.f32_store(0),
     // one running sum: exp's instructions, not the add's latency, bound this loop
     op.v128_const_f32x4(0, 0, 0, 0), set(acc),
     ...overRow(at, row, end, [get(acc), ...item(0), op.f32x4_add(), set(acc)]),
