@@ -10,10 +10,11 @@
 // Why it is written this way (measured in the kernel's time, which was 3× what it is now): the
 // row max runs four independent maxima with f32x4.pmax (one running f32x4.max is bound by that
 // instruction's latency, eight x64 instructions in V8 for its NaN and ±0 rules), and exp takes
-// few instructions: n is rounded by adding and subtracting 1.5·2²³ (the sum's low mantissa bits
-// are then n, and shifted up 23 bits they are 2ⁿ's exponent) rather than by f32x4.nearest and
-// i32x4.trunc_sat_f32x4_s, which V8 expands on x64, and the reduction stays in base 2. (Keeping
-// exp's constants in locals rather than v128.const, or two vectors a step, measured the same.)
+// few instructions: 2ⁿ's exponent bits come from adding 1.5·2²³ + 128 to t (the sum's low
+// mantissa bits are then n + 128) rather than from i32x4.trunc_sat_f32x4_s, which V8 expands on
+// x64, n itself from f32x4.nearest (one instruction), and the reduction stays in base 2. (Keeping
+// exp's constants in locals rather than v128.const measured the same; two vectors a step, the
+// same or slower.)
 
 import { type FunctionDef, type ValType, buildModule, op } from './builder.js';
 import { KernelModule } from './memory.js';
@@ -57,7 +58,8 @@ function expConstants(l: ExpLocals): number[][] {
 // instruction more or one step longer cost a softmax about as much as a cycle per vector): n by
 // f32x4.nearest (one x64 instruction) with the exponent bits from t + ROUNDER beside it, and the
 // polynomial by Estrin's scheme, whose three products of v are independent, rather than Horner's
-// chain of five (measured 216 → 199 µs for Estrin, → 191 with nearest, over [1024, 256]).
+// chain of five. Softmax's computing over [1024, 256], staging aside, measured 215 µs with Horner
+// and n as (t + ROUNDER) − ROUNDER, 200 with Estrin, 187 with Estrin and nearest.
 function exp4(l: ExpLocals): number[][] {
   const k = (i: number) => get(l.constants + i);
   const [log2e, xMin, rounder] = [0, 1, 2];
@@ -139,7 +141,7 @@ function rowMax(at: number, row: number, end: number, accs: [number, number, num
 // Two passes over a row: its max, then exp(x − max) stored over x and summed; the previous row's
 // scaling by its 1/Σ rides along in the second pass (the same column, one row back: the first
 // row's pass scales itself by 1 after each store), and the last row's gets a loop of its own.
-// (A third pass per row measured 8–10 µs more over [1024, 256].)
+// (A third pass per row measured 4–10 µs more over [1024, 256].)
 function softmaxRows(): FunctionDef {
   const [p, rows, cols4] = [0, 1, 2];
   const [row, end, at, r, back] = [3, 4, 5, 6, 7];

@@ -14,7 +14,7 @@ import { softmaxBackward, softmaxForward } from '../../src/kernels/fused.js';
 // from t = (x − max)·log₂e, itself rounded, so its relative error grows with |t| (see exp4 in
 // src/wasm/softmax.ts). Measured as |wasm − js| / (js·(1 + |t|)): about 3e-7 reached.
 const FORWARD_TOLERANCE = 1e-6;
-// wasm gives 0 where x − max < −88 and the js kernel a float32 subnormal: within the smallest normal.
+// wasm gives 0 where x − max < −88.4 and the js kernel a float32 subnormal: within the smallest normal.
 const SMALLEST_NORMAL = 2 ** -126;
 // The backward's error relative to its scale |y_j|·(|g_j| + Σ|g·y|): about 2.3e-7 reached, and
 // where dX is subnormal (y below 2⁻¹²⁶) a few of the 2⁻¹⁴⁹ steps subnormals have.
