@@ -108,6 +108,21 @@ export async function measureNormCase(c: NormCase, opts: NormsBenchOptions): Pro
     }
     checked = true;
   };
+  // Warm-up, for every contender alike: each first runs for one sample's length, as in the matmul
+  // cases. alternate() takes the repeats per sample from one run, and a process's first run of an
+  // op compiles its wasm and starts on baseline code: tsgrad's first softmax took 46 ms (its wasm
+  // memory made and module compiled), then 0.5, 0.4, 0.34 ms … down to 0.3 ms after 50 runs, so
+  // `--only norms` timed it 3 runs to a 100 ms sample, right after that first run. tsgrad's
+  // warm-up runs release their outputs as its timed runs do (`checked`), rather than leave a
+  // megabyte of garbage per run for the collector to reclaim during the timed samples; alternate()'s
+  // first run keeps them again for the check.
+  checked = true;
+  for (const contender of contenders) {
+    await contender.before?.();
+    const t0 = performance.now();
+    do contender.run(); while (performance.now() - t0 < opts.minSampleMs);
+  }
+  checked = false;
   const times = await alternate(contenders, { samples: opts.samples, minSampleMs: opts.minSampleMs, check });
   for (const peer of peers.values()) tf.dispose([...peer.out, ...peer.inputs]);
   const melems: Partial<Record<ContenderName, number>> = {};

@@ -10,10 +10,11 @@
 // Why it is written this way (measured in the kernel's time, which was 3× what it is now): the
 // row max runs four independent maxima with f32x4.pmax (one running f32x4.max is bound by that
 // instruction's latency, eight x64 instructions in V8 for its NaN and ±0 rules), and exp takes
-// few instructions: n is rounded by adding and subtracting 1.5·2²³ (the sum's low mantissa bits
-// are then n, and shifted up 23 bits they are 2ⁿ's exponent) rather than by f32x4.nearest and
-// i32x4.trunc_sat_f32x4_s, which V8 expands on x64, and the reduction stays in base 2. (Keeping
-// exp's constants in locals rather than v128.const, or two vectors a step, measured the same.)
+// few instructions: 2ⁿ's exponent bits come from adding 1.5·2²³ + 128 to t (the sum's low
+// mantissa bits are then n + 128) rather than from i32x4.trunc_sat_f32x4_s, which V8 expands on
+// x64, n itself from f32x4.nearest (one instruction), and the reduction stays in base 2. (Keeping
+// exp's constants in locals rather than v128.const measured the same; two vectors a step, the
+// same or slower.)
 
 import { type FunctionDef, type ValType, buildModule, op } from './builder.js';
 import { KernelModule } from './memory.js';
@@ -23,47 +24,60 @@ const get = op.local_get, set = op.local_set, tee = op.local_tee;
 // 2ᵛ ≈ Σ EXP2_POLY[k]·vᵏ on [−½, ½]: the float32 coefficients of the degree-5 fit that minimizes
 // the relative error with the constant term held at 1, so that exp(0) is exactly 1 (the row max's
 // entry: log-softmax gives it exactly 0 in a row whose other entries vanish). 9.1e-8 in exact
-// arithmetic, 1.9e-7 evaluated in float32.
+// arithmetic, 1.9e-7 evaluated in float32. exp4 evaluates half of it (EXP2_HALF_POLY, the same
+// coefficients halved: exact, and so is every rounding of the evaluation) and doubles through 2ⁿ⁺¹.
 const EXP2_POLY = [1, 0.6931470036506653, 0.24022242426872253, 0.05550733581185341, 0.009671512991189957, 0.001326472731307149];
-// 1.5·2²³ + 127: for t ∈ [−127, 127], the float t + ROUNDER has n + 127 (n = round(t)) in its
-// low mantissa bits, and (t + ROUNDER) − ROUNDER = n
-const ROUNDER = 12582912 + 127;
-// below this, n = −127 and 2ⁿ's bits are those of +0 (and −∞ or −1e30 never reach the polynomial)
-const EXP_X_MIN = -88;
+const EXP2_HALF_POLY = EXP2_POLY.map((c) => c / 2);
+// 1.5·2²³ + 128: for t ∈ [−128.5, 126.5), the float t + ROUNDER has n + 128 (n = round(t)) in its
+// low mantissa bits, which shifted up 23 bits are 2ⁿ⁺¹'s exponent. Even, so that the sum rounds t's
+// halves to even as f32x4.nearest does (an odd one would round some of them the other way, and
+// 2ⁿ would not match the n taken off t).
+const ROUNDER = 12582912 + 128;
+// below this, t = x·log₂e < −127.5 rounds to n = −128, whose 2ⁿ⁺¹ bits are those of +0 (and −∞
+// or −1e30 never reach the polynomial); above it exp underflows smoothly to float32 subnormals
+const EXP_X_MIN = -88.5;
 
-// The v128 locals exp4 uses: `constants` is the first of EXP_CONSTANTS.length consecutive ones,
+// The v128 locals exp4 uses: \`constants\` is the first of EXP_CONSTANTS.length consecutive ones,
 // set once by expConstants before any loop; n and t are scratch.
 interface ExpLocals { constants: number; n: number; t: number }
 
-const EXP_CONSTANTS = [Math.LOG2E, EXP_X_MIN, ROUNDER, ...EXP2_POLY];
+const EXP_CONSTANTS = [Math.LOG2E, EXP_X_MIN, ROUNDER, ...EXP2_HALF_POLY];
 
 // Splats exp4's constants into their locals.
 function expConstants(l: ExpLocals): number[][] {
   return EXP_CONSTANTS.flatMap((c, i) => [op.f32_const(c), op.f32x4_splat(), set(l.constants + i)]);
 }
 
-// eˣ of the v128 on the stack, left on the stack: lanes NaN stay NaN, below −88 (−∞ too) give 0;
-// x must be ≤ 88 (softmax's x − max ≤ 0). Its relative error is about 1.9e-7 plus |x|·log₂e·6e-8
-// (x·log₂e is rounded to float32 before n is taken off: the price of two fewer instructions than
-// subtracting n·ln 2 from x in two exact parts, which the entries this affects, far below the row
-// max, do not repay).
+// eˣ of the v128 on the stack, left on the stack: lanes NaN stay NaN, below −88.5 (−∞ too) give
+// 0; x must be < 87.6 (softmax's x − max and log-softmax's x − logsumexp are ≤ 0). Its relative
+// error is about 1.9e-7 plus |x|·log₂e·6e-8 (x·log₂e is rounded to float32 before n is taken off:
+// the price of two fewer instructions than subtracting n·ln 2 from x in two exact parts, which
+// the entries this affects, far below the row max, do not repay).
+//
+// Its instructions are few and their chain short, which is what its loops' speed depends on (one
+// instruction more or one step longer cost a softmax about as much as a cycle per vector): n by
+// f32x4.nearest (one x64 instruction) with the exponent bits from t + ROUNDER beside it, and the
+// polynomial by Estrin's scheme, whose three products of v are independent, rather than Horner's
+// chain of five. Softmax's computing over [1024, 256], staging aside, measured 215 µs with Horner
+// and n as (t + ROUNDER) − ROUNDER, 200 with Estrin, 187 with Estrin and nearest.
 function exp4(l: ExpLocals): number[][] {
   const k = (i: number) => get(l.constants + i);
   const [log2e, xMin, rounder] = [0, 1, 2];
-  const poly = (i: number) => k(3 + i); // EXP2_POLY[i]
-  const code: number[][] = [
-    // t = max(x, X_MIN)·log₂e (pmax keeps a NaN x); k = t + ROUNDER: its bits << 23 are 2ⁿ's, left on the stack
-    k(xMin), op.f32x4_pmax(), k(log2e), op.f32x4_mul(), tee(l.t), k(rounder), op.f32x4_add(), tee(l.n),
-    op.i32_const(23), op.i32x4_shl(),
-    // t = t − n ∈ [−½, ½] (exact), with n = k − ROUNDER
-    get(l.t), get(l.n), k(rounder), op.f32x4_sub(), op.f32x4_sub(), set(l.t),
-    // Horner: c0 + t(c1 + t(c2 + … + t·c5))
-    poly(EXP2_POLY.length - 1),
+  const c = (i: number) => k(3 + i); // EXP2_HALF_POLY[i]
+  const v = l.t, v2 = l.n;
+  return [
+    // t = max(x, X_MIN)·log₂e (pmax keeps a NaN x); (t + ROUNDER) << 23: 2ⁿ⁺¹, left on the stack
+    k(xMin), op.f32x4_pmax(), k(log2e), op.f32x4_mul(), tee(v), k(rounder), op.f32x4_add(), op.i32_const(23), op.i32x4_shl(),
+    // v = t − n ∈ [−½, ½] (exact)
+    get(v), get(v), op.f32x4_nearest(), op.f32x4_sub(), tee(v), get(v), op.f32x4_mul(), set(v2),
+    // Estrin: (c0 + c1·v) + v²·((c2 + c3·v) + v²·(c4 + c5·v))
+    get(v), c(1), op.f32x4_mul(), c(0), op.f32x4_add(),
+    get(v), c(3), op.f32x4_mul(), c(2), op.f32x4_add(),
+    get(v), c(5), op.f32x4_mul(), c(4), op.f32x4_add(),
+    get(v2), op.f32x4_mul(), op.f32x4_add(), get(v2), op.f32x4_mul(), op.f32x4_add(),
+    // × 2ⁿ⁺¹ (its bits are under the polynomial on the stack)
+    op.f32x4_mul(),
   ];
-  for (let i = EXP2_POLY.length - 2; i >= 0; i--) code.push(get(l.t), op.f32x4_mul(), poly(i), op.f32x4_add());
-  // × 2ⁿ (its bits are under the polynomial on the stack)
-  code.push(op.f32x4_mul());
-  return code;
 }
 
 // A loop over the row's vectors: at byte address `at` (from the row's start to its end, step 16).
@@ -78,13 +92,14 @@ function horizontal(v: number, combine: number[]): number[][] {
 
 // A reduction over the row from `row` to `end` (byte addresses, a multiple of 16 apart), left on
 // the stack as an f32: `item(offset)` pushes the v128 at byte address `at` + offset, `combine` and
-// `combineLanes` merge two v128s or two f32s, `init` is the start value's lane. Four vectors a step
+// `combineLanes` merge two v128s or two f32s (combineLanes null: the four lanes are left in
+// accs[0], nothing on the stack), `init` is the start value's lane. Four vectors a step
 // go into four accumulators, so that each combine waits on the one four vectors back (a single
 // running accumulator makes the loop as slow as the combine's latency). `at` is a scratch i32
 // local, `accs` four scratch v128 locals.
 function rowReduce(
   at: number, row: number, end: number, accs: [number, number, number, number],
-  init: number, item: (offset: number) => number[][], combine: number[], combineLanes: number[],
+  init: number, item: (offset: number) => number[][], combine: number[], combineLanes: number[] | null,
 ): number[][] {
   const [a0, a1, a2, a3] = accs;
   return [
@@ -101,43 +116,63 @@ function rowReduce(
     get(at), op.i32_const(16), op.i32_add(), set(at), op.br(0),
     op.end(), op.end(),
     get(a0), get(a1), combine, get(a2), get(a3), combine, combine, set(a0),
-    ...horizontal(a0, combineLanes),
+    ...(combineLanes ? horizontal(a0, combineLanes) : []),
   ];
 }
 
-// The row's max (see rowReduce) by pmax, which drops NaN: a NaN entry still makes the row NaN
-// through its exp in the sum.
+// Lanes of a v128 picked by index: i8x16.shuffle's bytes for four f32 lanes of its two operands.
+const lanes = (...l: number[]) => op.i8x16_shuffle(l.flatMap((i) => [4 * i, 4 * i + 1, 4 * i + 2, 4 * i + 3]));
+
+// The row's max (see rowReduce) by pmax, which drops NaN (a NaN entry still makes the row NaN
+// through its exp in the sum), left on the stack in every lane of a v128. Its four lanes are
+// combined by pmax with themselves swapped, not by f32.max: V8 gives f32.max branches for its
+// NaN and ±0 rules, which random rows can mispredict (measured: 2–4 µs of softmax's 230 over
+// [1024, 256]).
 function rowMax(at: number, row: number, end: number, accs: [number, number, number, number]): number[][] {
-  return rowReduce(at, row, end, accs, -Infinity, (offset) => [get(at), op.v128_load(offset)], op.f32x4_pmax(), op.f32_max());
+  const a0 = accs[0];
+  return [
+    ...rowReduce(at, row, end, accs, -Infinity, (offset) => [get(at), op.v128_load(offset)], op.f32x4_pmax(), null),
+    get(a0), get(a0), lanes(2, 3, 0, 1), get(a0), op.f32x4_pmax(), tee(a0), get(a0), lanes(1, 0, 3, 2), get(a0), op.f32x4_pmax(),
+  ];
 }
 
 // softmaxRows(p, rows, cols4): each row of cols4 floats at p, in place: exp(x − max) / Σ.
 // (An all −∞ row gives −∞ − −∞ = NaN everywhere, as the js kernel's 0/0 and PyTorch.)
+// Two passes over a row: its max, then exp(x − max) stored over x and summed; the previous row's
+// scaling by its 1/Σ rides along in the second pass (the same column, one row back: the first
+// row's pass scales itself by 1 after each store), and the last row's gets a loop of its own.
+// (A third pass per row measured 4–10 µs more over [1024, 256].)
 function softmaxRows(): FunctionDef {
   const [p, rows, cols4] = [0, 1, 2];
-  const [row, end, at, r] = [3, 4, 5, 6];
-  const [m, acc, x, n, u] = [7, 8, 9, 10, 11];
-  const e: ExpLocals = { constants: 12, n, t: u };
+  const [row, end, at, r, back] = [3, 4, 5, 6, 7];
+  const [m, acc, x, n, u, scale] = [8, 9, 10, 11, 12, 13];
+  const e: ExpLocals = { constants: 14, n, t: u };
+  // the vector one row back (`back` bytes) × scale
+  const scaleBack = [get(at), get(back), op.i32_sub(), get(at), get(back), op.i32_sub(), op.v128_load(0), get(scale), op.f32x4_mul(), op.v128_store(0)];
   const body: number[][] = [
     ...expConstants(e),
+    op.i32_const(0), set(back), op.f32_const(1), op.f32x4_splat(), set(scale),
     get(p), set(row), op.i32_const(0), set(r),
     op.loop(),
     get(row), get(cols4), op.i32_const(4), op.i32_mul(), op.i32_add(), set(end),
     // m = the row max, in every lane
-    ...rowMax(at, row, end, [acc, x, n, u]), op.f32x4_splat(), set(m),
-    // e = exp(x − m) stored over x; acc = Σ e
+    ...rowMax(at, row, end, [acc, x, n, u]), set(m),
+    // e = exp(x − m) stored over x; acc = Σ e; the previous row's vector × its 1/Σ
     op.v128_const_f32x4(0, 0, 0, 0), set(acc),
     ...overRow(at, row, end, [
       get(at), get(at), op.v128_load(0), get(m), op.f32x4_sub(), ...exp4(e), tee(x), op.v128_store(0),
       get(acc), get(x), op.f32x4_add(), set(acc),
+      ...scaleBack,
     ]),
-    // × 1/Σ
-    op.f32_const(1), ...horizontal(acc, op.f32_add()), op.f32_div(), op.f32x4_splat(), set(m),
-    ...overRow(at, row, end, [get(at), get(at), op.v128_load(0), get(m), op.f32x4_mul(), op.v128_store(0)]),
+    op.f32_const(1), ...horizontal(acc, op.f32_add()), op.f32_div(), op.f32x4_splat(), set(scale),
+    get(cols4), op.i32_const(4), op.i32_mul(), set(back),
     get(end), set(row),
     get(r), op.i32_const(1), op.i32_add(), tee(r), get(rows), op.i32_lt_s(), op.br_if(0), op.end(),
+    // the last row × its 1/Σ: scaleBack with `at` over the row after it (only at − back is touched)
+    get(row), get(back), op.i32_add(), set(end),
+    ...overRow(at, row, end, scaleBack),
   ];
-  const locals: ValType[] = ['i32', 'i32', 'i32', 'i32', ...Array<ValType>(5 + EXP_CONSTANTS.length).fill('v128')];
+  const locals: ValType[] = [...Array<ValType>(5).fill('i32'), ...Array<ValType>(6 + EXP_CONSTANTS.length).fill('v128')];
   return { params: ['i32', 'i32', 'i32'], results: [], locals, body, exportAs: 'softmaxRows' };
 }
 
@@ -177,8 +212,7 @@ function rowMaxSumExp(): FunctionDef {
     get(p), set(row), op.i32_const(0), set(r),
     op.loop(),
     get(row), get(cols4), op.i32_const(4), op.i32_mul(), op.i32_add(), set(end),
-    get(stats), ...rowMax(at, row, end, [acc, a1, a2, a3]), op.f32_store(0),
-    get(stats), op.f32_load(0), op.f32x4_splat(), set(m),
+    get(stats), ...rowMax(at, row, end, [acc, a1, a2, a3]), tee(m), op.f32x4_extract_lane(0), op.f32_store(0),
     // one running sum: exp's instructions, not the add's latency, bound this loop
     op.v128_const_f32x4(0, 0, 0, 0), set(acc),
     ...overRow(at, row, end, [get(acc), ...item(0), op.f32x4_add(), set(acc)]),
@@ -285,6 +319,7 @@ function unstageRows(dst: Float32Array, f32: Float32Array, at: number, rows: num
 
 /** out[r, :] = softmax(x[r, :]) in wasm SIMD (float32; shapes as softmaxForward in kernels/fused.ts). */
 export function softmaxWasm(out: Float32Array, x: Float32Array, xOff: number, rows: number, cols: number): void {
+  if (rows === 0 || cols === 0) return; // (the kernel's loops run at least once)
   const cols4 = Math.ceil(cols / 4) * 4;
   const { exports, f32 } = softmaxModule.instance(rows * cols4 * 4);
   stageRows(f32, 0, x, xOff, rows, cols, cols4, -Infinity);

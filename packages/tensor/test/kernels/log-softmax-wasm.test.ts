@@ -27,7 +27,7 @@ const BACKWARD_TOLERANCE = 1e-6;
 const LSE_TOLERANCE = 3e-7;
 // cross-entropy's gradient: |scale|·p_j·(1 + |x_j − lse|·log₂e): about 3.4e-7 reached (the target's
 // entry p·scale − scale rounds twice); and wasm's exp is
-// 0 below −88 where the js kernel's is a subnormal float32, so |scale|·2⁻¹²⁶ more.
+// 0 below −88.4 where the js kernel's is a subnormal float32, so |scale|·2⁻¹²⁶ more.
 const CE_GRAD_TOLERANCE = 2e-6;
 const SUBNORMAL_SLACK = 4 * 2 ** -149;
 

@@ -14,7 +14,7 @@ import { softmaxBackward, softmaxForward } from '../../src/kernels/fused.js';
 // from t = (x − max)·log₂e, itself rounded, so its relative error grows with |t| (see exp4 in
 // src/wasm/softmax.ts). Measured as |wasm − js| / (js·(1 + |t|)): about 3e-7 reached.
 const FORWARD_TOLERANCE = 1e-6;
-// wasm gives 0 where x − max < −88 and the js kernel a float32 subnormal: within the smallest normal.
+// wasm gives 0 where x − max < −88.4 and the js kernel a float32 subnormal: within the smallest normal.
 const SMALLEST_NORMAL = 2 ** -126;
 // The backward's error relative to its scale |y_j|·(|g_j| + Σ|g·y|): about 2.3e-7 reached, and
 // where dX is subnormal (y below 2⁻¹²⁶) a few of the 2⁻¹⁴⁹ steps subnormals have.
@@ -68,6 +68,30 @@ describe('wasm softmax kernels', () => {
         }
       }
     }), { numRuns: 200 });
+  });
+
+  it('softmaxForward in wasm is right where x·log₂e falls exactly halfway between integers (exp rounds n to even twice)', () => {
+    // exp takes n = round(t) off t = (x − max)·log₂e with f32x4.nearest and builds 2ⁿ from the
+    // bits of t + 1.5·2²³ + 128: both must round halves the same way, or 2ⁿ is off by a factor 2.
+    // Rows [0, d] with float32 d whose t is exactly −(k + ½), k = 0 … 125.
+    const log2e = Math.fround(Math.LOG2E);
+    const ds: number[] = [];
+    for (let k = 0; k <= 125; k++) {
+      let d = Math.fround(-(k + 0.5) / log2e);
+      // step d through neighbouring floats until its product with log₂e rounds to the half
+      for (let step = 0; step < 64 && Math.fround(d * log2e) !== -(k + 0.5); step++) {
+        d = Math.fround(d + (Math.fround(d * log2e) > -(k + 0.5) ? -1 : 1) * Math.abs(d) * 2 ** -24);
+      }
+      if (Math.fround(d * log2e) === -(k + 0.5)) ds.push(d);
+    }
+    expect(ds.length).toBeGreaterThan(100);
+    const x = new Float32Array(ds.flatMap((d) => [0, d]));
+    const js = on('js', () => { const o = new Float32Array(x.length); softmaxForward(o, x, 0, ds.length, 2); return o; });
+    const wasm = on('wasm', () => { const o = new Float32Array(x.length); softmaxForward(o, x, 0, ds.length, 2); return o; });
+    for (let i = 0; i < x.length; i++) {
+      const t = Math.abs(x[i]!) * Math.LOG2E;
+      expect(Math.abs(wasm[i]! - js[i]!)).toBeLessThanOrEqual(FORWARD_TOLERANCE * js[i]! * (1 + t) + SMALLEST_NORMAL);
+    }
   });
 
   it('an all −∞ row gives NaN on both backends, and NaN inputs stay NaN', () => {
