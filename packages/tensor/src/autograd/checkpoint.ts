@@ -73,6 +73,10 @@ function releaseAsConsumed(made: StorageTracker, roots: readonly Tensor[], bound
  * A `Generator` passed explicitly to ops inside `fn` is not replayed: give `fn` the default
  * generator, or nothing random. `fn` must compute the same thing each call.
  *
+ * Memory: the forward's intermediates go back to the storage pool as `fn` returns; in backward,
+ * a recomputed tensor goes back as soon as no node's backward still reads it, by the tensors each
+ * op lists as saved (`recordOp`'s contract: an op's backward reads no other tensor).
+ *
  * With grad mode off (`noGrad`), `fn` simply runs.
  */
 export function checkpoint<Args extends unknown[]>(fn: (...inputs: Args) => Tensor, ...inputs: Args): Tensor;
