@@ -299,10 +299,18 @@ export interface TrainingMemory {
  * i.e. 6·C + 4·H·D + 3·Hkv·D + 3·F + 2·H floats (13·C + 3·F + 2·H for plain multi-head attention),
  * plus, once per token, the embedding output and the final norm's output (2·C) and the logits and
  * their softmax (2·V); plus the backward's gradients in flight, about one layer's worth.
- * With gradient checkpointing each layer keeps only its output (C per token and layer), and one
- * layer's activations exist again while its backward runs: L·C + 2·perLayer instead of
- * (L + 1)·perLayer. Not counted: the runtime itself, and the kernels' staging (WebAssembly memory
- * and the worker pool's shared buffers, which grow with the largest matmul's operands).
+ * With gradient checkpointing the forward keeps only the embedding output and each layer's output,
+ * (L + 1)·C, and the peak comes in the backward, at the largest of three moments:
+ *   a layer's recompute returning: all its tensors at once and the gradient of its output,
+ *   perLayer + C (the recompute then gives back at once what no backward saved: q and k before
+ *   rotary, the attention output, o_proj's and down_proj's outputs and the layer output);
+ *   its MLP's backward: what some backward saved and has not yet consumed (the two normed inputs
+ *   and the residual sum 3·C, rotated q and k, v and the attention copy 2·H·D + 2·Hkv·D, gate
+ *   and up 2·F, the log-sum-exp 2·H), the gradient of the layer output C and those of
+ *   silu(gate)·up, gate and up 3·F: 4·C + 2·H·D + 2·Hkv·D + 5·F + 2·H;
+ *   the head's backward: the final norm's output C, the logits and their gradient 2·V.
+ * Not counted: the runtime itself, and the kernels' staging (WebAssembly memory and the worker
+ * pool's shared buffers, which grow with the largest matmul's operands).
  */
 export function estimateTrainingMemory(
   config: LlamaConfig, { batchSize, seqLen, gradientCheckpointing = false }: { batchSize: number; seqLen: number; gradientCheckpointing?: boolean },
@@ -313,9 +321,10 @@ export function estimateTrainingMemory(
   const D = resolvedHeadDim(config);
   const P = countParameters(config);
   const perLayer = 6 * C + 4 * H * D + 3 * Hkv * D + 3 * F + 2 * H;
-  // the forward's tensors, plus one layer's gradients in flight during the backward
-  const layers = gradientCheckpointing ? L * C + 2 * perLayer : (L + 1) * perLayer;
-  const perToken = layers + 2 * C + 2 * V;
+  // every forward tensor and one layer's gradients in flight; checkpointed: the three moments above
+  const plain = (L + 1) * perLayer + 2 * C + 2 * V;
+  const checkpointed = (L + 1) * C + Math.max(perLayer + C, 4 * C + 2 * H * D + 2 * Hkv * D + 5 * F + 2 * H, C + 2 * V);
+  const perToken = gradientCheckpointing ? checkpointed : plain;
   const weights = 4 * P;
   const grads = 4 * P;
   const adamMoments = 8 * P;

@@ -77,10 +77,45 @@ describe('presets and sizes', () => {
     const perToken = 3 * layer + 2 * 64 + 2 * 256;
     expect(m.activations).toBe(4 * 2 * 16 * perToken);
     expect(m.total).toBe(16 * P + m.activations);
-    // with gradient checkpointing: each layer's output, plus one layer's activations recomputed and its gradients
     const ck = estimateTrainingMemory(c, { batchSize: 2, seqLen: 16, gradientCheckpointing: true });
-    expect(ck.activations).toBe(4 * 2 * 16 * (2 * 64 + 2 * layer + 2 * 64 + 2 * 256));
     expect(ck.total).toBe(16 * P + ck.activations);
+  });
+
+  it('estimates checkpointed activations as the kept layer outputs plus the largest of a recompute, an MLP backward and the head backward', () => {
+    // floats per token, tensor by tensor, for C 64, 4 heads of 16, Hkv heads, FFN F, 2 layers, vocab V
+    const floats = (Hkv: number, F: number, V: number) => {
+      const [C, HD, KD] = [64, 64, 16 * Hkv];
+      const kept = 3 * C; // the embedding output and the 2 layer outputs
+      const everyTensor = [
+        C, HD, KD, KD, HD, KD, HD, HD, C, C, 2 * 4, // attention: norm, q, k, v, rotated q, k, output, copy, o_proj, residual, lse
+        C, F, F, F, C, C, // MLP: norm, gate, up, silu(gate)·up, down_proj, residual (the layer output)
+      ].reduce((a, b) => a + b);
+      const recompute = everyTensor + C; // and the gradient of the layer output
+      const savedLeft = [C, C, C, HD, KD, KD, HD, F, F, 2 * 4].reduce((a, b) => a + b); // silu(gate)·up already consumed
+      const mlpBackward = savedLeft + C + 3 * F; // gradients of the layer output, silu(gate)·up, gate and up
+      const headBackward = C + 2 * V; // final norm output, logits and their gradient
+      return { kept, recompute, mlpBackward, headBackward };
+    };
+    const estimate = (Hkv: number, F: number, V: number) => estimateTrainingMemory(
+      { ...llamaPreset('tiny'), hiddenSize: 64, numAttentionHeads: 4, numKeyValueHeads: Hkv, intermediateSize: F, vocabSize: V, numHiddenLayers: 2 },
+      { batchSize: 2, seqLen: 16, gradientCheckpointing: true },
+    ).activations;
+    const bytes = (n: number) => 4 * 2 * 16 * n;
+    // the recompute dominates (multi-head attention, F = 2.7·C)
+    const a = floats(4, 172, 64);
+    expect(a.recompute).toBeGreaterThan(Math.max(a.mlpBackward, a.headBackward));
+    expect(estimate(4, 172, 64)).toBe(bytes(a.kept + a.recompute));
+    // the MLP's backward dominates (one key/value head, F = 4·C)
+    const b = floats(1, 256, 64);
+    expect(b.mlpBackward).toBeGreaterThan(Math.max(b.recompute, b.headBackward));
+    expect(estimate(1, 256, 64)).toBe(bytes(b.kept + b.mlpBackward));
+    // the head dominates (vocabulary 4096)
+    const h = floats(4, 172, 4096);
+    expect(h.headBackward).toBeGreaterThan(Math.max(h.recompute, h.mlpBackward));
+    expect(estimate(4, 172, 4096)).toBe(bytes(h.kept + h.headBackward));
+    // about a third of the plain figure at the bench shape's proportions
+    const plain = estimateTrainingMemory({ ...llamaPreset('tiny'), hiddenSize: 64, intermediateSize: 172, vocabSize: 64 }, { batchSize: 2, seqLen: 16 }).activations;
+    expect(estimate(4, 172, 64) / plain).toBeLessThan(0.4);
   });
 
   it('counts training FLOPs as 6·N plus 12·L·T·C per token', () => {

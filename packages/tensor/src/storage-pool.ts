@@ -18,7 +18,10 @@
 // Two more owners release buffers, each under its own rule (the rules are spelled out where they
 // live and in the package README):
 // - checkpoint (autograd/checkpoint.ts): the buffers its function's forward allocated, except its
-//   outputs', as soon as the forward returns: they are intermediates no backward holds.
+//   outputs', as soon as the forward returns: they are intermediates no backward holds. In its
+//   backward, the buffers the recompute allocated: an op output no recomputed node saved right
+//   after the recompute, a saved one as soon as every node that saved it has run, the rest when
+//   the checkpoint's backward ends.
 // - a release scope (release-scope.ts, `withReleaseScope`): what was first allocated inside it and
 //   is unreachable from its result when it exits; with `duringBackward`, also what a backward
 //   inside it has consumed (see `releaseDuringBackward`).
@@ -34,8 +37,8 @@ export interface TrackedBuffer {
 
 /** The buffers allocated while a tracker is the innermost, and who owns them (internal). */
 export interface StorageTracker {
-  /** 'engine': one backward run; 'checkpoint': a checkpointed forward; 'scope': a release scope. */
-  readonly kind: 'engine' | 'checkpoint' | 'scope';
+  /** 'engine': one backward run; 'checkpoint': a checkpointed forward; 'recompute': its rerun in backward; 'scope': a release scope. */
+  readonly kind: 'engine' | 'checkpoint' | 'recompute' | 'scope';
   readonly buffers: Map<ArrayBuffer, TrackedBuffer>;
 }
 
@@ -130,8 +133,8 @@ export function wasReleasedEarly(buffer: ArrayBufferLike): boolean {
   return releasedEarly.has(buffer);
 }
 
-/** Starts recording the buffers allocated from now on (internal: the engine per backward run, checkpoint per forward). */
-export function startTracking(kind: 'engine' | 'checkpoint' = 'engine'): StorageTracker | null {
+/** Starts recording the buffers allocated from now on (internal: the engine per backward run, checkpoint per forward and per recompute). */
+export function startTracking(kind: 'engine' | 'checkpoint' | 'recompute' = 'engine'): StorageTracker | null {
   if (!settings.enabled) return null;
   const tracker: StorageTracker = { kind, buffers: new Map() };
   trackers.push(tracker);
@@ -155,6 +158,14 @@ export function stopTracking(tracker: StorageTracker): void {
     const s = scopes.lastIndexOf(tracker as ScopeTracker);
     if (s >= 0) scopes.splice(s, 1);
   }
+}
+
+/** Releases one buffer tracker recorded, if it still holds it (internal: checkpoint's recompute, buffer by buffer). */
+export function releaseTracked(tracker: StorageTracker, buffer: ArrayBufferLike): void {
+  const entry = tracker.buffers.get(buffer as ArrayBuffer);
+  if (!entry) return;
+  tracker.buffers.delete(buffer as ArrayBuffer);
+  release(buffer as ArrayBuffer, entry.dtype);
 }
 
 /** Releases every buffer tracker recorded except those in `live` (internal: see the ownership rule). */
@@ -216,13 +227,15 @@ function adopt(parent: StorageTracker, buffer: ArrayBuffer, entry: TrackedBuffer
 /**
  * Records a graph node (internal: recordOp calls it for every node it makes). Its tick is later
  * than every buffer its backward could hold; open release scopes that release during backward
- * list it, unless a backward run (whose recomputed graphs are its own) is the innermost tracker.
+ * list it, unless a backward run or a checkpoint's recompute (whose graphs are their own) is the
+ * innermost tracker.
  */
 export function noteNode(fn: { backward: unknown }): void {
   if (scopes.length === 0) return;
   const seq = ++sequence;
   nodeSequence.set(fn, seq);
-  if (trackers[trackers.length - 1]?.kind === 'engine') return;
+  const innermost = trackers[trackers.length - 1]?.kind;
+  if (innermost === 'engine' || innermost === 'recompute') return;
   for (const scope of scopes) if (scope.duringBackward) scope.nodes.push({ seq, fn });
 }
 

@@ -13,8 +13,10 @@ import { formatShape, sameShape } from '../shape.js';
 import { Generator, getDefaultGenerator, withDefaultGenerator } from '../random.js';
 import { cat } from '../ops/movement.js';
 import { captureDependencies, isCapturing, isGradEnabled, recordOp, withGradMode } from './graph.js';
-import { gradToBoundary } from './engine.js';
-import { finishTracking, startTracking, stopTracking } from '../storage-pool.js';
+import { type AfterNode, gradToBoundary, graphNodes } from './engine.js';
+import {
+  type StorageTracker, finishTracking, releaseTracked, releaseUnreferenced, startTracking, stopTracking,
+} from '../storage-pool.js';
 
 // fn's result as a list of tensors, or a clear error.
 function outputsOf(result: unknown): Tensor[] {
@@ -29,6 +31,35 @@ function outputsOf(result: unknown): Tensor[] {
   return list as Tensor[];
 }
 
+// The recompute's graph needs, of the buffers it allocated, only those a node's backward reads:
+// the tensors an op lists as saved (recordOp's contract: its backward reads no other tensor) and
+// what an op's backward keeps internally (never a recorded op's output). So an op output that no
+// node saved goes back to the pool now, although graph nodes still list it as an input (for its
+// shape, never its values); a saved one once every node that saved it is done. A buffer is kept
+// while a view of it is saved, as views share it.
+function releaseAsConsumed(made: StorageTracker, roots: readonly Tensor[], boundary: readonly Tensor[]): AfterNode {
+  const nodes = graphNodes(roots, new Set(boundary));
+  const readers = new Map<ArrayBufferLike, number>(); // saved buffer → nodes that saved it and have not run
+  const savedBy = new Map<object, ArrayBufferLike[]>();
+  for (const t of nodes) {
+    const buffers = [...new Set((t.gradFn!.saved ?? []).map((s) => s.storage.buffer))];
+    savedBy.set(t.gradFn!, buffers);
+    for (const b of buffers) readers.set(b, (readers.get(b) ?? 0) + 1);
+  }
+  for (const t of nodes) if (!readers.has(t.storage.buffer)) releaseTracked(made, t.storage.buffer);
+  return (fn, live) => {
+    for (const b of savedBy.get(fn) ?? []) {
+      const left = readers.get(b)! - 1;
+      if (left > 0) {
+        readers.set(b, left);
+        continue;
+      }
+      readers.delete(b);
+      if (!live.has(b)) releaseTracked(made, b); // a gradient viewing it waits for the end
+    }
+  };
+}
+
 /**
  * Runs `fn(...inputs)` without keeping its intermediate tensors for backward, as PyTorch's
  * non-reentrant `torch.utils.checkpoint`: the backward runs `fn` again and backpropagates through
@@ -41,6 +72,10 @@ function outputsOf(result: unknown): Tensor[] {
  * recompute (the default generator itself is left as it was), as PyTorch's preserve_rng_state.
  * A `Generator` passed explicitly to ops inside `fn` is not replayed: give `fn` the default
  * generator, or nothing random. `fn` must compute the same thing each call.
+ *
+ * Memory: the forward's intermediates go back to the storage pool as `fn` returns; in backward,
+ * a recomputed tensor goes back as soon as no node's backward still reads it, by the tensors each
+ * op lists as saved (`recordOp`'s contract: an op's backward reads no other tensor).
  *
  * With grad mode off (`noGrad`), `fn` simply runs.
  */
@@ -76,7 +111,15 @@ export function checkpoint<Args extends unknown[]>(fn: (...inputs: Args) => Tens
 
   // the backward: recompute, then the gradients of the boundary given those of the live outputs
   const recompute = (grads: Tensor[]): Array<Tensor | null> => {
-    const again = withDefaultGenerator(new Generator().setState(rngState), () => withGradMode(true, () => fn(...inputs)));
+    const createGraph = isGradEnabled();
+    // without createGraph the recomputed graph is this backward's alone: track what it allocates
+    const made = createGraph ? null : startTracking('recompute');
+    let again: Tensor | Tensor[];
+    try {
+      again = withDefaultGenerator(new Generator().setState(rngState), () => withGradMode(true, () => fn(...inputs)));
+    } finally {
+      if (made) stopTracking(made); // a throw leaves its buffers to the collector
+    }
     const fresh = outputsOf(again);
     const roots: Tensor[] = [];
     for (const i of live) {
@@ -86,7 +129,12 @@ export function checkpoint<Args extends unknown[]>(fn: (...inputs: Args) => Tens
       }
       roots.push(t);
     }
-    return gradToBoundary(roots, grads, boundary, isGradEnabled());
+    if (!made) return gradToBoundary(roots, grads, boundary, true);
+    const afterNode = releaseAsConsumed(made, roots, boundary);
+    const result = gradToBoundary(roots, grads, boundary, false, afterNode);
+    // what is left: buffers an op's backward kept internally, temporaries outside the graph
+    releaseUnreferenced(made, new Set(result.flatMap((g) => (g ? [g.storage.buffer] : []))));
+    return result;
   };
 
   if (live.length === 1) {

@@ -5,7 +5,7 @@
 import { Tensor } from '../tensor.js';
 import { formatShape, sameShape } from '../shape.js';
 import { allocStorage } from '../dtype.js';
-import { checkSavedVersions, withGradMode } from './graph.js';
+import { type GradFn, checkSavedVersions, withGradMode } from './graph.js';
 import {
   finishTracking, releaseDuringBackward, releaseUnreferenced, releasingDuringBackward, startTracking, stopTracking, untracked,
 } from '../storage-pool.js';
@@ -23,6 +23,11 @@ export interface GradOptions {
 // Nodes (non-leaf tensors that require grad) reachable from the roots, outputs first; the walk
 // does not go past tensors in `stop` (checkpoint's boundary) nor list them.
 function topoSort(roots: readonly Tensor[], stop: ReadonlySet<Tensor> | null = null): Tensor[] {
+  return graphNodes(roots, stop);
+}
+
+/** The nodes a backward from `roots` would run, outputs first, stopping at `stop` (internal: checkpoint plans its releases with it). */
+export function graphNodes(roots: readonly Tensor[], stop: ReadonlySet<Tensor> | null = null): Tensor[] {
   const order: Tensor[] = [];
   const visited = new Set<Tensor>();
   const stack: Array<[Tensor, number]> = [];
@@ -73,6 +78,20 @@ function seedGradients(outputs: readonly Tensor[], gradOutputs: GradOptions['gra
 // rather than copying them (.grad); `toCaller` when they return into an enclosing backward step.
 interface CaptureOwnership { keeps: boolean; toCaller: boolean }
 
+/**
+ * Called once each node of a run is done (run, or skipped for want of a gradient) with the buffers
+ * the run still holds (gradients in flight, what it handed out): checkpoint's recompute releases
+ * what only that node read (internal).
+ */
+export type AfterNode = (fn: GradFn, live: ReadonlySet<ArrayBufferLike>) => void;
+
+// The buffers a run still holds: the gradients in flight and what it handed out.
+function heldByRun(pending: ReadonlyMap<Tensor, Tensor>, handedOut: ReadonlySet<ArrayBufferLike>): Set<ArrayBufferLike> {
+  const live = new Set(handedOut);
+  for (const p of pending.values()) live.add(p.storage.buffer);
+  return live;
+}
+
 // True while a run releases a scope's buffers during backward (see backpropagate).
 let scopeReleaseRunning = false;
 
@@ -87,7 +106,7 @@ let scopeReleaseRunning = false;
 function backpropagate(
   op: string, outputs: readonly Tensor[], seeds: readonly Tensor[], createGraph: boolean, retainGraph: boolean,
   capture: (t: Tensor, g: Tensor) => void, wanted: Set<Tensor> | null, stop: ReadonlySet<Tensor> | null,
-  ownership: CaptureOwnership,
+  ownership: CaptureOwnership, afterNode: AfterNode | null = null,
 ): void {
   const tracker = createGraph || retainGraph ? null : startTracking();
   const handedOut = new Set<ArrayBufferLike>();
@@ -180,6 +199,7 @@ function backpropagate(
       if (!g) {
         handOverLeaves(i, fn.inputs);
         if (tracker) dropNode(i);
+        afterNode?.(fn, heldByRun(pending, handedOut));
         continue;
       }
       if (fn.saved) checkSavedVersions(op, fn.name, fn.saved);
@@ -195,9 +215,9 @@ function backpropagate(
       });
       handOverLeaves(i, fn.inputs);
       if (tracker) dropNode(i);
-      if (tracker && (tracker.buffers.size > 0 || scopeRelease)) {
-        const live = new Set(handedOut);
-        for (const p of pending.values()) live.add(p.storage.buffer);
+      if (tracker && (tracker.buffers.size > 0 || scopeRelease || afterNode)) {
+        const live = heldByRun(pending, handedOut);
+        afterNode?.(fn, live);
         releaseUnreferenced(tracker, live);
         if (scopeRelease) {
           for (const b of exempt) live.add(b);
@@ -206,8 +226,8 @@ function backpropagate(
       }
     }
     if (scopeRelease) {
-      const live = new Set([...handedOut, ...exempt]);
-      for (const p of pending.values()) live.add(p.storage.buffer);
+      const live = heldByRun(pending, handedOut);
+      for (const b of exempt) live.add(b);
       releaseDuringBackward(live);
     }
   }
@@ -267,13 +287,16 @@ export function grad(outputs: Tensor | Tensor[], inputs: Tensor | Tensor[], opts
  * Gradients of `outputs` (seeded with `gradOutputs`) with respect to `boundary`, walking no further
  * back than the boundary tensors, null for a boundary tensor nothing flows to (internal: the
  * backward of checkpoint, whose recomputed graph ends at the tensors the checkpoint depends on).
+ * `afterNode` (only without createGraph) hears of each node once it is done.
  */
-export function gradToBoundary(outputs: readonly Tensor[], gradOutputs: readonly Tensor[], boundary: readonly Tensor[], createGraph: boolean): Array<Tensor | null> {
+export function gradToBoundary(
+  outputs: readonly Tensor[], gradOutputs: readonly Tensor[], boundary: readonly Tensor[], createGraph: boolean, afterNode: AfterNode | null = null,
+): Array<Tensor | null> {
   const result = new Map<Tensor, Tensor>();
   const wanted = new Set(boundary);
   backpropagate('checkpoint', outputs, gradOutputs, createGraph, createGraph, (t, g) => {
     const prev = result.get(t);
     result.set(t, prev ? prev.add(g) : g);
-  }, wanted, wanted, { keeps: true, toCaller: true });
+  }, wanted, wanted, { keeps: true, toCaller: true }, createGraph ? null : afterNode);
   return boundary.map((t) => result.get(t) ?? null);
 }

@@ -63,7 +63,11 @@ function forward(p: Program, leaves: Tensor[], weights: Tensor[]): Tensor[] {
       }
       case 'checkpoint': {
         const other = pick(op.b);
-        nodes.push(checkpoint((x: Tensor) => x.tanh().mul(other).add(x.reshape([C, R]).transpose(0, 1)), pick(op.a)));
+        // inside: an output no node saves but a saved (squared) view of it reads, and views of the input
+        nodes.push(checkpoint((x: Tensor) => {
+          const s = x.sin();
+          return s.reshape([C, R]).transpose(0, 1).square().add(s.tanh().mul(other)).add(x.reshape([C, R]).transpose(0, 1));
+        }, pick(op.a)));
         break;
       }
     }
@@ -362,6 +366,72 @@ describe('release scopes', () => {
     expect(Array.from(out.toTypedArray()).every(Number.isFinite)).toBe(true);
     out.sum().backward();
     expect(Array.from(w.grad!.toTypedArray()).every(Number.isFinite)).toBe(true);
+    w.grad = null;
+  });
+});
+
+describe('checkpoint and the pool', () => {
+  const gen = new Generator(11);
+  const w = randn([16, 16], { generator: gen }).mul(0.3).detach().setRequiresGrad();
+  const x = randn([32, 16], { generator: gen }).setRequiresGrad();
+
+  it('the forward gives its intermediates back to the pool as it returns (storagePoolStats), the plain call does not', () => {
+    setStoragePool({ enabled: true, poison: false });
+    const fn = (a: Tensor) => a.matmul(w).tanh().sin(); // intermediates: matmul's and tanh's outputs
+    let before = storagePoolStats();
+    fn(x);
+    expect(storagePoolStats().released - before.released).toBe(0);
+    before = storagePoolStats();
+    const out = checkpoint(fn, x);
+    const after = storagePoolStats();
+    expect(after.released - before.released).toBe(2);
+    // both are [32, 16] float32 buffers: what the pool holds grew by theirs, less what it handed out
+    expect(after.pooledBytes - before.pooledBytes).toBe(2 * 32 * 16 * 4 - (after.reused - before.reused) * 32 * 16 * 4);
+    // and the next allocation of that size takes one of them back
+    const reusedBefore = storagePoolStats().reused;
+    x.detach().mul(2);
+    expect(storagePoolStats().reused).toBe(reusedBefore + 1);
+    out.sum().backward();
+    w.grad = null;
+    x.grad = null;
+  });
+
+  it('the recompute gives an op output no node saved back before its backward starts, a saved one once its readers have run, and keeps what a saved tensor views', () => {
+    setStoragePool({ enabled: true, poison: true });
+    // what each call of fn made: the last call is the recompute
+    const made: Array<{ unsaved: Tensor; viewedBySaved: Tensor; saved: Tensor }> = [];
+    const seen: Record<string, boolean[]> = {};
+    const finite = (t: Tensor) => Array.from(t.toTypedArray()).every(Number.isFinite);
+    // the identity, whose backward notes which of the last call's tensors still hold their values
+    const look = (tag: string) => defineOp(tag, (t: Tensor) => ({
+      output: t.clone(),
+      backward: (g: Tensor) => {
+        const last = made[made.length - 1]!;
+        seen[tag] = [finite(last.unsaved), finite(last.viewedBySaved), finite(last.saved)];
+        return [g];
+      },
+      saved: [],
+    }));
+    const [atInput, atOutput] = [look('atInput'), look('atOutput')];
+    const fn = (a: Tensor) => {
+      const unsaved = atInput(a.matmul(w)); // read by tanh, which saves its output, not its input
+      const saved = unsaved.tanh(); // read by tanh's backward and sin's, both before atInput's
+      // sin's output is saved by no node, but square saves a transposed view of it
+      const viewedBySaved = saved.sin();
+      const squared = viewedBySaved.reshape([16, 32]).transpose(0, 1).square();
+      made.push({ unsaved, viewedBySaved, saved });
+      return atOutput(squared.transpose(0, 1).reshape([32, 16]).add(saved));
+    };
+    fn(x).sum().backward();
+    const plain = [bits(x.grad), bits(w.grad)];
+    x.grad = null;
+    w.grad = null;
+    checkpoint(fn, x).sum().backward();
+    expect(made.length).toBe(3);
+    // atOutput's backward runs first, atInput's last
+    expect(seen).toEqual({ atOutput: [false, true, true], atInput: [false, false, false] });
+    expect([bits(x.grad), bits(w.grad)]).toEqual(plain);
+    x.grad = null;
     w.grad = null;
   });
 });
