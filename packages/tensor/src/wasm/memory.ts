@@ -53,8 +53,3 @@ export class KernelModule<Exports> {
     return this.current;
   }
 }
-
-/** The byte size of this thread's kernel memory (reserved; pages count in rss once written), 0 before the first wasm kernel call. */
-export function wasmMemoryBytes(): number {
-  return memory ? memory.buffer.byteLength : 0;
-}
