@@ -8,7 +8,7 @@
 // but must then call the ops from a worker itself: browsers forbid Atomics.wait on the main
 // thread. Without SharedArrayBuffer (no cross-origin isolation) everything runs on one thread.
 //
-// One job: operands not already in shared memory are copied into shared staging buffers, the
+// One job: operands not already in shared memory are copied into the shared staging arena, the
 // calling thread posts the whole job to every worker, and all threads claim units of work (row
 // chunks, slice groups) from a shared counter until none are left, so a thread slowed down by
 // other work on its core simply does fewer. The caller then sleeps in Atomics.wait until every
@@ -117,7 +117,7 @@ export function stageWhole(x: FloatArray): FloatArray {
   return copy;
 }
 
-/** The bytes of the staging arena (the largest split job's staged operands, rounded up to 1 MiB; 0 before the first): for tests and the memory bench. */
+/** The bytes of the staging arena (the largest split job's staged operands, rounded up to 1 MiB; 0 before the first): for tests and diagnostics. */
 export function stagingBytes(): number {
   return arena?.byteLength ?? 0;
 }
