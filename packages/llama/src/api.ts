@@ -10,7 +10,7 @@ export type {
 export { KVCache } from './kv-cache.js';
 export type { GenerateOptions, BatchGenerateOptions } from './generate.js';
 export {
-  llamaConfigFromHF, llamaConfigToHF, llamaPreset, countParameters, estimateTrainingMemory,
+  llamaConfigFromHF, llamaConfigToHF, llamaPreset, countParameters, estimateTrainingMemory, kernelStagingBytes,
   ffnHiddenSize, flopsPerToken, trainingFlopsPerStep, resolvedHeadDim, validateLlamaConfig,
 } from './config.js';
 export type { LlamaConfig, LlamaPresetName, TrainingMemory } from './config.js';

@@ -283,6 +283,8 @@ export interface TrainingMemory {
   adamMoments: number;
   /** The forward's tensors at the peak of a step, and the backward's gradients in flight (see `estimateTrainingMemory`). */
   activations: number;
+  /** The kernels' staging: WebAssembly memory each thread touches and the worker pool's shared arena (see `kernelStagingBytes`); 0 on the js backend with one thread. */
+  kernelStaging: number;
   /** The sum of the above. */
   total: number;
 }
@@ -309,11 +311,13 @@ export interface TrainingMemory {
  *   and up 2·F, the log-sum-exp 2·H), the gradient of the layer output C and those of
  *   silu(gate)·up, gate and up 3·F: 4·C + 2·H·D + 2·Hkv·D + 5·F + 2·H;
  *   the head's backward: the final norm's output C, the logits and their gradient 2·V.
- * Not counted: the runtime itself, and the kernels' staging (WebAssembly memory and the worker
- * pool's shared buffers, which grow with the largest matmul's operands).
+ * Plus `kernelStaging` for the backend and thread count given (default: the js backend on one
+ * thread, which stages nothing): see kernelStagingBytes. Not counted: the runtime itself (Node,
+ * the modules, the worker threads' own heaps).
  */
 export function estimateTrainingMemory(
-  config: LlamaConfig, { batchSize, seqLen, gradientCheckpointing = false }: { batchSize: number; seqLen: number; gradientCheckpointing?: boolean },
+  config: LlamaConfig, { batchSize, seqLen, gradientCheckpointing = false, threads = 1, backend = 'js' }:
+  { batchSize: number; seqLen: number; gradientCheckpointing?: boolean; threads?: number; backend?: 'js' | 'wasm' },
 ): TrainingMemory {
   const { hiddenSize: C, intermediateSize: F, numHiddenLayers: L, vocabSize: V } = config;
   const H = config.numAttentionHeads;
@@ -329,7 +333,80 @@ export function estimateTrainingMemory(
   const grads = 4 * P;
   const adamMoments = 8 * P;
   const activations = 4 * batchSize * seqLen * perToken;
-  return { weights, grads, adamMoments, activations, total: weights + grads + adamMoments + activations };
+  const kernelStaging = kernelStagingBytes(config, { batchSize, seqLen, threads, backend });
+  return { weights, grads, adamMoments, activations, kernelStaging, total: weights + grads + adamMoments + activations + kernelStaging };
+}
+
+// The kernels' staging rules, as @tsgrad/tensor applies them (parallel/pool.ts, parallel/matmul.ts,
+// wasm/matmul.ts, wasm/attention.ts, wasm/softmax.ts, wasm/rmsnorm.ts); kept in step with them by
+// test/config.test.ts's figures and the memory bench.
+const PARALLEL_MIN_WORK = 2 ** 21;
+const MATMUL_UNITS_PER_THREAD = 8;
+const MIN_ROWS = 24;
+const ARENA_STEP = 2 ** 20;
+const WASM_STAGE_FLOATS = 2 ** 16;
+const up = (x: number, m: number): number => Math.ceil(x / m) * m;
+
+/**
+ * Bytes the kernels stage through for one training step of B sequences of T tokens (n = B·T), on
+ * `backend` with `threads` threads (1 + the worker pool). Two parts, both high-water marks kept
+ * for the whole run:
+ * - the worker pool's shared arena (threads > 1): a split job's operands copied to shared memory,
+ *   the largest job's: a matmul M×K·K×N split by rows stages A, B and C (M·K + K·N + M·N floats),
+ *   an attention call q, k, v (and dOut, dq, dk, dv in the backward: n·H·D floats for the query
+ *   side, n·Hkv·D for the key side) and the float64 log-sum-exps; rounded up to 1 MiB;
+ * - on wasm, each thread's WebAssembly memory, as far as its kernels have written it: a matmul
+ *   call packs B (Kp·N8 floats, Kp = K rounded up to 4, N8 to 8), its rows of A and C, and a
+ *   staging block (max(2¹⁶, 8·Kp, rows or N) floats); a split product's calls take row chunks
+ *   (max(24, M / (8·threads)) rounded to 12), an unsplit one all M rows on the calling thread; an
+ *   attention slice stages its q, k, v, dOut, dq, dk, dv rows padded to 8 columns and two blocks of
+ *   16 probability rows; the calling thread also stages whole for the row kernels: the logits
+ *   (n·V, the cross-entropy) and the norms' input (n·C).
+ * The step's matmuls (M, K, N): every projection x·Wᵀ (n, in, out), its input gradient (n, out,
+ * in) and its weight gradient (out, n, in).
+ */
+export function kernelStagingBytes(
+  config: LlamaConfig, { batchSize, seqLen, threads = 1, backend = 'js' }: { batchSize: number; seqLen: number; threads?: number; backend?: 'js' | 'wasm' },
+): number {
+  const { hiddenSize: C, intermediateSize: F, vocabSize: V } = config;
+  const H = config.numAttentionHeads, Hkv = config.numKeyValueHeads, D = resolvedHeadDim(config);
+  const n = batchSize * seqLen;
+  const pooled = threads > 1;
+  const wasm = backend === 'wasm';
+  // the projections as (in, out): q, k, v, o, gate, up, down, lm_head
+  const projections: Array<[number, number]> = [[C, H * D], [C, Hkv * D], [C, Hkv * D], [H * D, C], [C, F], [C, F], [F, C], [C, V]];
+  const products = projections.flatMap(([i, o]): Array<[number, number, number]> => [[n, i, o], [n, o, i], [o, n, i]]);
+  let arena = 0, mainWasm = 0, workerWasm = 0;
+  // a matmul call's wasm memory for `rows` rows of A: packed B, packed A, padded C, the staging block
+  const callFloats = (rows: number, K: number, N: number): number => {
+    const Kp = up(K, 4), N8 = up(N, 8), rows4 = up(rows, 4);
+    return Kp * N8 + rows4 * Kp + rows4 * N8 + Math.max(WASM_STAGE_FLOATS, 8 * Kp, rows4, N8) + 8;
+  };
+  for (const [M, K, N] of products) {
+    const chunk = Math.max(MIN_ROWS, up(Math.ceil(M / (threads * MATMUL_UNITS_PER_THREAD)), 12));
+    const split = pooled && M * N * K >= PARALLEL_MIN_WORK && chunk < M;
+    if (split) {
+      arena = Math.max(arena, 4 * (up(M * K, 16) + up(K * N, 16) + up(M * N, 16)));
+      if (wasm) {
+        mainWasm = Math.max(mainWasm, 4 * callFloats(chunk, K, N));
+        workerWasm = Math.max(workerWasm, 4 * callFloats(chunk, K, N));
+      }
+    } else if (wasm) mainWasm = Math.max(mainWasm, 4 * callFloats(M, K, N));
+  }
+  // attention over B·H slices of T queries and keys (causal: about T²/2 scores each)
+  const slices = batchSize * H;
+  const attentionWork = slices * (seqLen * (seqLen + 1) / 2) * 2 * D * 2; // the backward's multiply-adds
+  if (pooled && attentionWork >= PARALLEL_MIN_WORK && slices > 1) {
+    arena = Math.max(arena, 4 * (3 * up(n * H * D, 16) + 4 * up(n * Hkv * D, 16)) + 8 * up(n * H, 8));
+  }
+  if (wasm) {
+    const D8 = up(D, 8), T4 = up(seqLen, 4);
+    const slice = 4 * (7 * T4 * D8 + T4 + 2 * 16 * T4 + 2 * T4);
+    mainWasm = Math.max(mainWasm, slice, 4 * (n * up(V, 4) + 3 * n), 4 * (n * up(C, 4) + C + n));
+    if (pooled) workerWasm = Math.max(workerWasm, slice);
+  }
+  const roundedArena = arena > 0 ? up(arena, ARENA_STEP) : 0;
+  return roundedArena + mainWasm + (pooled ? (threads - 1) * workerWasm : 0);
 }
 
 /**

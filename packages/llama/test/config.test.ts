@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  type LlamaConfig, countParameters, estimateTrainingMemory, ffnHiddenSize, flopsPerToken, llamaConfigFromHF,
+  type LlamaConfig, countParameters, estimateTrainingMemory, ffnHiddenSize, kernelStagingBytes, flopsPerToken, llamaConfigFromHF,
   llamaConfigToHF, llamaPreset, resolvedHeadDim, trainingFlopsPerStep, validateLlamaConfig,
 } from '../src/config.js';
 
@@ -116,6 +116,29 @@ describe('presets and sizes', () => {
     // about a third of the plain figure at the bench shape's proportions
     const plain = estimateTrainingMemory({ ...llamaPreset('tiny'), hiddenSize: 64, intermediateSize: 172, vocabSize: 64 }, { batchSize: 2, seqLen: 16 }).activations;
     expect(estimate(4, 172, 64) / plain).toBeLessThan(0.4);
+  });
+
+  it('adds the kernels\' staging: the pool\'s arena for the largest split job and each thread\'s wasm memory for its largest call', () => {
+    // the bench LLaMA at batch 8 × 128: n = 1024 tokens, C = H·D = 256 (8 heads), F = 688, V = 256
+    const c: LlamaConfig = { ...llamaPreset('tiny'), hiddenSize: 256, numAttentionHeads: 8, numKeyValueHeads: 8, intermediateSize: 688, vocabSize: 256, numHiddenLayers: 4 };
+    const shape = { batchSize: 8, seqLen: 128 };
+    expect(kernelStagingBytes(c, { ...shape, threads: 1, backend: 'js' })).toBe(0);
+    // the largest split job is attention's backward: q, k, v, dOut, dq, dk, dv (n·256 floats
+    // each) and the float64 log-sum-exps (n·8), rounded up to whole MiB (the bench's arena: 8.0 MiB)
+    const arena = 4 * 7 * 1024 * 256 + 8 * 1024 * 8;
+    expect(arena).toBeGreaterThan(7 * 2 ** 20);
+    expect(kernelStagingBytes(c, { ...shape, threads: 2, backend: 'js' })).toBe(8 * 2 ** 20);
+    // on wasm each thread's largest call is a 24-row chunk of down_proj's weight gradient
+    // (M = 256 rows of C in chunks of max(24, 256 / 16 rounded up to 12s), K = n, N = F): packed B
+    // 1024·688, A 24·1024, C 24·688 and the 2¹⁶-float staging block (+8) (the bench: 3.1 MB rss each)
+    const chunkCall = 4 * (1024 * 688 + 24 * 1024 + 24 * 688 + 2 ** 16 + 8);
+    expect(kernelStagingBytes(c, { ...shape, threads: 2, backend: 'wasm' })).toBe(8 * 2 ** 20 + 2 * chunkCall);
+    // one thread: nothing split, so the calling thread takes whole products (256 × 1024 · 1024 × 688)
+    const wholeCall = 4 * (1024 * 688 + 256 * 1024 + 256 * 688 + 2 ** 16 + 8);
+    expect(kernelStagingBytes(c, { ...shape, threads: 1, backend: 'wasm' })).toBe(wholeCall);
+    const m = estimateTrainingMemory(c, { ...shape, threads: 2, backend: 'wasm' });
+    expect(m.kernelStaging).toBe(8 * 2 ** 20 + 2 * chunkCall);
+    expect(m.total).toBe(m.weights + m.grads + m.adamMoments + m.activations + m.kernelStaging);
   });
 
   it('counts training FLOPs as 6·N plus 12·L·T·C per token', () => {

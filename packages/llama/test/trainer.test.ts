@@ -43,18 +43,23 @@ describe('pnpm train', () => {
     expect(describeConfig(loadZooConfig(join(CONFIGS, 'params_llama_7b.yaml'))).join('\n')).toContain('6,738,415,616');
   });
 
-  it('dry-run prints the memory estimate with gradient checkpointing as configured and the other way', () => {
+  it('dry-run prints the memory estimate with gradient checkpointing as configured and the other way, with the kernels\' staging for the run\'s backend and threads', () => {
     const off = loadZooConfig(join(CONFIGS, 'params_llama_7b.yaml'));
     const on = { ...off, gradientCheckpointing: true };
-    const figure = (c: TrainConfig, ck: boolean) => estimateTrainingMemory(c.model, { batchSize: c.train.microBatchSize, seqLen: c.train.seqLen, gradientCheckpointing: ck });
+    const kernels = { threads: 2, backend: 'wasm' } as const;
+    const figure = (c: TrainConfig, ck: boolean) => estimateTrainingMemory(c.model, { batchSize: c.train.microBatchSize, seqLen: c.train.seqLen, gradientCheckpointing: ck, ...kernels });
     const gib = (b: number) => (b / 2 ** 30).toFixed(1);
-    const offText = describeConfig(off).join('\n');
-    const onText = describeConfig(on).join('\n');
+    const offText = describeConfig(off, kernels).join('\n');
+    const onText = describeConfig(on, kernels).join('\n');
     expect(offText).toContain(`training memory:   ${gib(figure(off, false).total)} GiB`);
+    expect(offText).toContain(`kernel staging ${gib(figure(off, false).kernelStaging)} GiB on wasm with 2 threads)`);
+    expect(figure(off, false).kernelStaging).toBeGreaterThan(0);
     expect(offText).toContain(`gradient checkpointing off (model.gradient_checkpointing); on it would be ${gib(figure(off, true).total)} GiB`);
     expect(onText).toContain(`training memory:   ${gib(figure(on, true).total)} GiB`);
     expect(onText).toContain(`gradient checkpointing on (model.gradient_checkpointing); off it would be ${gib(figure(on, false).total)} GiB`);
     expect(figure(on, true).total).toBeLessThan(figure(on, false).total);
+    // on js with one thread the kernels stage nothing
+    expect(describeConfig(off, { threads: 1, backend: 'js' }).join('\n')).toContain('kernel staging 0.000 GiB on js with 1 thread)');
   });
 
   it('follows the zoo schedule: linear warmup, cosine to the end rate, flat after', () => {

@@ -2,7 +2,8 @@
 // `pnpm train`: training and validation driven by a Cerebras Model-Zoo-style YAML config, with the
 // flags of the zoo's run.py. With no arguments it trains a tiny LLaMA on Moby Dick.
 
-import { constants as osConstants } from 'node:os';
+import { availableParallelism, constants as osConstants } from 'node:os';
+import { getBackend } from '@tsgrad/tensor';
 import { parseArgs } from 'node:util';
 import { runIfMain } from './run-main.js';
 import { fileURLToPath } from 'node:url';
@@ -63,12 +64,21 @@ export async function main(argv: string[]): Promise<number> {
   const paramsPath = resolve(args.params ?? DEFAULT_PARAMS);
   const config = loadZooConfig(paramsPath);
   if (args.dry_run) {
-    for (const line of describeConfig(config)) console.log(line);
+    // the thread count the run would use (setupThreads: --threads, capped at the cores), without starting workers
+    const cores = availableParallelism();
+    let threads: number;
+    try {
+      threads = Math.min(cores, integerFlag('train', 'threads', args.threads, 1, Number.MAX_SAFE_INTEGER, cores));
+    } catch (err) {
+      console.error(`${(err as Error).message}\n${USAGE}`);
+      return 2;
+    }
+    for (const line of describeConfig(config, { threads, backend: getBackend() })) console.log(line);
     return 0;
   }
   const modelDir = resolve(args.model_dir ?? (args.params ? 'model_dir' : join('runs', 'tiny')));
   const threads = await setupThreads('train', args.threads);
-  for (const line of describeConfig(config)) console.log(line);
+  for (const line of describeConfig(config, { threads, backend: getBackend() })) console.log(line);
   console.log(`model_dir:         ${modelDir}\nthreads:           ${threads}`);
   // Ctrl-C (SIGINT) or SIGTERM: finish the current step, save, exit 130 / 143 as a shell expects of
   // a signalled program. A second signal quits at once (the last saved checkpoint stays whole).

@@ -9,7 +9,7 @@
 import { mkdirSync } from 'node:fs';
 import { freemem } from 'node:os';
 import { join } from 'node:path';
-import { Generator, type Tensor, noGrad, withReleaseScope } from '@tsgrad/tensor';
+import { type Backend, Generator, type Tensor, getBackend, noGrad, withReleaseScope } from '@tsgrad/tensor';
 import { AdamW, WarmupThenDecay, clipGradNorm, warmupThenDecayLr } from '@tsgrad/optim';
 import { LlamaForCausalLM } from '../model.js';
 import { type LlamaConfig, countParameters, estimateTrainingMemory, resolvedHeadDim, trainingFlopsPerStep } from '../config.js';
@@ -76,12 +76,17 @@ export function evaluate(model: LlamaForCausalLM, batches: Tensor[]): number {
   return total / batches.length;
 }
 
-/** A summary of a config: parameters, memory, tokens and FLOPs per step (what --dry_run prints). */
-export function describeConfig(config: TrainConfig): string[] {
+/**
+ * A summary of a config: parameters, memory, tokens and FLOPs per step (what --dry_run prints).
+ * `kernels`: the backend and thread count the run uses, which set the kernels' staging in the
+ * memory estimate (default: this process's backend, one thread).
+ */
+export function describeConfig(config: TrainConfig, kernels: { threads: number; backend: Backend } = { threads: 1, backend: getBackend() }): string[] {
   const m = config.model;
   const params = countParameters(m);
-  const mem = estimateTrainingMemory(m, { batchSize: config.train.microBatchSize, seqLen: config.train.seqLen, gradientCheckpointing: config.gradientCheckpointing });
-  const other = estimateTrainingMemory(m, { batchSize: config.train.microBatchSize, seqLen: config.train.seqLen, gradientCheckpointing: !config.gradientCheckpointing });
+  const shape = { batchSize: config.train.microBatchSize, seqLen: config.train.seqLen, ...kernels };
+  const mem = estimateTrainingMemory(m, { ...shape, gradientCheckpointing: config.gradientCheckpointing });
+  const other = estimateTrainingMemory(m, { ...shape, gradientCheckpointing: !config.gradientCheckpointing });
   const tokens = config.train.batchSize * config.train.seqLen;
   const flops = trainingFlopsPerStep(m, { tokens, seqLen: config.train.seqLen });
   const gib = (b: number) => `${(b / 2 ** 30).toFixed(b < 2 ** 30 ? 3 : 1)} GiB`;
@@ -89,7 +94,7 @@ export function describeConfig(config: TrainConfig): string[] {
     `config:            ${config.source}`,
     `model:             hidden ${m.hiddenSize}, layers ${m.numHiddenLayers}, heads ${m.numAttentionHeads} (kv ${m.numKeyValueHeads}), ffn ${m.intermediateSize}, vocab ${m.vocabSize}, context ${m.maxPositionEmbeddings}`,
     `parameters:        ${params.toLocaleString('en-US')}`,
-    `training memory:   ${gib(mem.total)} float32 (weights ${gib(mem.weights)}, grads ${gib(mem.grads)}, AdamW moments ${gib(mem.adamMoments)}, activations ${gib(mem.activations)} for a micro-batch of ${config.train.microBatchSize}×${config.train.seqLen})`,
+    `training memory:   ${gib(mem.total)} float32 (weights ${gib(mem.weights)}, grads ${gib(mem.grads)}, AdamW moments ${gib(mem.adamMoments)}, activations ${gib(mem.activations)} for a micro-batch of ${config.train.microBatchSize}×${config.train.seqLen}, kernel staging ${gib(mem.kernelStaging)} on ${kernels.backend} with ${kernels.threads} thread${kernels.threads > 1 ? 's' : ''})`,
     `                   gradient checkpointing ${config.gradientCheckpointing ? 'on' : 'off'} (model.gradient_checkpointing); ${config.gradientCheckpointing ? 'off' : 'on'} it would be ${gib(other.total)} (activations ${gib(other.activations)})`,
     `tokens per step:   ${tokens.toLocaleString('en-US')} (batch ${config.train.batchSize} × ${config.train.seqLen}, micro-batches of ${config.train.microBatchSize})`,
     `FLOPs per step:    ${flops.toExponential(3)} (≈ 6·params·tokens + attention)`,

@@ -24,7 +24,7 @@ import { type StridedF32, attentionBackwardWasm, attentionForwardWasm } from '..
 import type { FloatArray } from '../dtype.js';
 import { matmulKernel } from './matmul.js';
 import {
-  type SharedJob, UNITS_PER_THREAD, canSplit, isShared, matmulThreads, newSignal, nextUnit, postJob, stageWhole, stagingArray, waitForWorkers, workOn,
+  type SharedJob, UNITS_PER_THREAD, beginStaging, canSplit, isShared, matmulThreads, newSignal, nextUnit, postJob, stageWhole, stagingArray, waitForWorkers, workOn,
 } from '../parallel/pool.js';
 
 // Rows per block: smaller blocks skip more of the masked triangle but call matmulKernel more
@@ -325,16 +325,16 @@ export function runAttention(call: AttentionCall, count: number): void {
     return;
   }
   // stage every input array once (q, k, v and g may share storage), and the outputs
-  let slot = 3;
+  beginStaging();
   const staged = new Map<FloatArray, FloatArray>();
   const input = <A extends FloatArray>(x: A): A => {
-    if (!staged.has(x)) staged.set(x, stageWhole(slot++, x));
+    if (!staged.has(x)) staged.set(x, stageWhole(x));
     return staged.get(x)! as A;
   };
   const copies: Array<[FloatArray, FloatArray]> = [];
   const output = <A extends FloatArray>(x: A | null, zero: boolean): A | null => {
     if (!x || isShared(x)) return x;
-    const s = stagingArray(slot++, x, x.length) as A;
+    const s = stagingArray(x, x.length) as A;
     if (zero) s.fill(0);
     copies.push([x, s]);
     return s;

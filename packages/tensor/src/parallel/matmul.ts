@@ -6,7 +6,7 @@
 import type { FloatArray } from '../dtype.js';
 import { matmulKernel } from '../kernels/matmul.js';
 import {
-  PARALLEL_MIN_WORK, type SharedJob, canSplit, claimUnit, isShared, matmulThreads, newSignal, postJob, stagingArray, waitForWorkers, workOn,
+  PARALLEL_MIN_WORK, type SharedJob, beginStaging, canSplit, claimUnit, isShared, matmulThreads, newSignal, postJob, stagingArray, waitForWorkers, workOn,
 } from './pool.js';
 
 /** The arguments of one matmulKernel call (arrays in shared memory). */
@@ -34,11 +34,11 @@ export type MatmulFn = (
 const MATMUL_UNITS_PER_THREAD = 8;
 const MIN_ROWS = 24;
 
-// An operand [rows, cols] the workers can see: itself if shared, else a copy in staging slot
-// `slot` that keeps a row-major or column-major layout (whichever reads the source in order).
-function stageMatrix(slot: number, x: FloatArray, offset: number, rowStride: number, colStride: number, rows: number, cols: number) {
+// An operand [rows, cols] the workers can see: itself if shared, else a copy in the job's staging
+// that keeps a row-major or column-major layout (whichever reads the source in order).
+function stageMatrix(x: FloatArray, offset: number, rowStride: number, colStride: number, rows: number, cols: number) {
   if (isShared(x)) return { data: x, offset, rowStride, colStride };
-  const data = stagingArray(slot, x, rows * cols);
+  const data = stagingArray(x, rows * cols);
   // whole rows (or columns) that lie contiguously are copied with set(), a memcpy
   if (rowStride === 1 && colStride !== 1) {
     // column-major source (a transposed view): copy column by column
@@ -92,12 +92,13 @@ export function startWorkers(
   // whole register tiles of both backends (3 rows in js, 4 in wasm)
   const chunk = Math.max(MIN_ROWS, Math.ceil(M / (matmulThreads() * MATMUL_UNITS_PER_THREAD) / 12) * 12);
   if (chunk >= M) return null;
-  const A = stageMatrix(0, a, aOffset, aRowStride, aColStride, M, K);
-  const B = stageMatrix(1, b, bOffset, bRowStride, bColStride, K, N);
+  beginStaging();
+  const A = stageMatrix(a, aOffset, aRowStride, aColStride, M, K);
+  const B = stageMatrix(b, bOffset, bRowStride, bColStride, K, N);
   let C = c, cStart = cOffset;
   let done: (() => void) | null = null;
   if (!isShared(c)) {
-    const staged = stagingArray(2, c, M * N);
+    const staged = stagingArray(c, M * N);
     if (accumulate) staged.set(c.subarray(cOffset, cOffset + M * N));
     [C, cStart] = [staged, 0];
     done = () => c.set(staged, cOffset);

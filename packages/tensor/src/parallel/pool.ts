@@ -8,7 +8,7 @@
 // but must then call the ops from a worker itself: browsers forbid Atomics.wait on the main
 // thread. Without SharedArrayBuffer (no cross-origin isolation) everything runs on one thread.
 //
-// One job: operands not already in shared memory are copied into shared staging buffers, the
+// One job: operands not already in shared memory are copied into the shared staging arena, the
 // calling thread posts the whole job to every worker, and all threads claim units of work (row
 // chunks, slice groups) from a shared counter until none are left, so a thread slowed down by
 // other work on its core simply does fewer. The caller then sleeps in Atomics.wait until every
@@ -75,22 +75,51 @@ export function isShared(x: ArrayBufferView): boolean {
   return typeof SharedArrayBuffer !== 'undefined' && x.buffer instanceof SharedArrayBuffer;
 }
 
-// The staging buffers, by slot, grown on demand and kept: reused by every split job.
-const staging: SharedArrayBuffer[] = [];
+// The staging arena: one shared buffer that every split job's staged operands are carved from,
+// front to back (beginStaging starts a job at its front). It is sized to the largest job seen, not
+// per operand: per-operand buffers that each grew by doubling held the sum of every role's largest
+// size with up to 2× slack (30 MB at sequence 2048, where the largest job needs 14 MB), and each
+// replaced buffer waited for V8's collector. A job that does not fit takes what is missing from
+// buffers of its own (dropped after the job) and the next job gets an arena as large as this
+// one's total: so the arena grows only while the sizes seen still grow (the first steps of a
+// training run), and never in the steady state.
+const ARENA_STEP = 1 << 20;
+// Regions start on a cache line.
+const ALIGN = 64;
+let arena: SharedArrayBuffer | null = null;
+// bytes handed out to the job being staged, and the most any job needed
+let used = 0;
+let largestJob = 0;
 
-/** A view of n elements of x's type on staging buffer `slot` (contents left from earlier jobs). */
-export function stagingArray(slot: number, like: FloatArray, n: number): FloatArray {
-  const bytes = n * like.BYTES_PER_ELEMENT;
-  if (!staging[slot] || staging[slot]!.byteLength < bytes) staging[slot] = new SharedArrayBuffer(Math.max(bytes, 2 * (staging[slot]?.byteLength ?? 0)));
-  return like instanceof Float32Array ? new Float32Array(staging[slot]!, 0, n) : new Float64Array(staging[slot]!, 0, n);
+/** Starts staging a new job: the regions stagingArray hands out from now on may reuse those of earlier jobs. */
+export function beginStaging(): void {
+  if (largestJob > (arena?.byteLength ?? 0)) arena = new SharedArrayBuffer(Math.ceil(largestJob / ARENA_STEP) * ARENA_STEP);
+  used = 0;
 }
 
-/** x itself if shared, else a copy of all of it in staging buffer `slot` (same indices). */
-export function stageWhole(slot: number, x: FloatArray): FloatArray {
+/** A view of n elements of x's type in shared memory for the job being staged (contents left from earlier jobs): the next region of the arena. */
+export function stagingArray(like: FloatArray, n: number): FloatArray {
+  const bytes = n * like.BYTES_PER_ELEMENT;
+  const start = used;
+  used += Math.ceil(bytes / ALIGN) * ALIGN;
+  largestJob = Math.max(largestJob, used);
+  const fits = arena !== null && used <= arena.byteLength;
+  const buffer = fits ? arena! : new SharedArrayBuffer(bytes);
+  const offset = fits ? start : 0;
+  return like instanceof Float32Array ? new Float32Array(buffer, offset, n) : new Float64Array(buffer, offset, n);
+}
+
+/** x itself if shared, else a copy of all of it in the job's staging (same indices). */
+export function stageWhole(x: FloatArray): FloatArray {
   if (isShared(x)) return x;
-  const copy = stagingArray(slot, x, x.length);
+  const copy = stagingArray(x, x.length);
   copy.set(x);
   return copy;
+}
+
+/** The bytes of the staging arena (the largest split job's staged operands, rounded up to 1 MiB; 0 before the first): for tests and diagnostics. */
+export function stagingBytes(): number {
+  return arena?.byteLength ?? 0;
 }
 
 /** A fresh signal for a job. */
@@ -147,3 +176,4 @@ export function workOn(j: SharedJob, unit: (u: number) => void): void {
   Atomics.add(j.signal, 0, 1);
   Atomics.notify(j.signal, 0);
 }
+

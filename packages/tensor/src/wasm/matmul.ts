@@ -294,45 +294,66 @@ function packPanels(dst: Float32Array, start: number, src: Float32Array, offset:
 /**
  * Packs an operand (lines of length K, see packPanels) at float index `dst` of this thread's
  * memory, Kp = K rounded up to 4. Contiguous sources (row-major or transposed matrices) are
- * copied in with set() (a memcpy) to the staging area at float index `stage`, zero-padded to
- * whole panels and Kp steps, and packed there by the module's SIMD packAlong or packAcross;
- * anything else goes through packPanels.
+ * copied in with set() (a memcpy) to the staging area at float index `stage` (stageFloats floats,
+ * see stagingFloats), zero-padded to whole panels and Kp steps, and packed there by the module's
+ * SIMD packAlong or packAcross, a block of lines or of steps at a time: the staging area then stays
+ * small (a whole operand staged at once doubled the memory a product touches: 11 MB instead of 6
+ * per thread for a weight gradient at sequence 2048); anything else goes through packPanels.
  */
-function packOperand(inst: Instance, dst: number, stage: number, src: Float32Array, offset: number, lineStride: number, kStride: number, lines: number, K: number, Kp: number, width: number): void {
+function packOperand(inst: Instance, dst: number, stage: number, stageFloats: number, src: Float32Array, offset: number, lineStride: number, kStride: number, lines: number, K: number, Kp: number, width: number): void {
   const { f32 } = inst;
   const padded = Math.ceil(lines / width) * width;
   const vecs = width / 4;
   if (kStride === 1 && lineStride >= K) {
-    // lines run along k: stage them as rows of Kp floats
-    if (lineStride === Kp && K === Kp) f32.set(src.subarray(offset, offset + lines * K), stage);
-    else {
-      for (let l = 0; l < lines; l++) {
-        f32.set(src.subarray(offset + l * lineStride, offset + l * lineStride + K), stage + l * Kp);
-        if (Kp > K) f32.fill(0, stage + l * Kp + K, stage + (l + 1) * Kp);
+    // lines run along k: stage them as rows of Kp floats, whole panels of lines at a time
+    const block = Math.max(width, Math.floor(stageFloats / Kp / width) * width);
+    for (let l0 = 0; l0 < padded; l0 += block) {
+      const l1 = Math.min(l0 + block, padded), real = Math.min(l1, lines);
+      if (lineStride === Kp && K === Kp) f32.set(src.subarray(offset + l0 * K, offset + real * K), stage);
+      else {
+        for (let l = l0; l < real; l++) {
+          f32.set(src.subarray(offset + l * lineStride, offset + l * lineStride + K), stage + (l - l0) * Kp);
+          if (Kp > K) f32.fill(0, stage + (l - l0) * Kp + K, stage + (l - l0 + 1) * Kp);
+        }
+      }
+      f32.fill(0, stage + Math.max(0, real - l0) * Kp, stage + (l1 - l0) * Kp);
+      inst.exports.packAlong(4 * stage, Kp, 4 * (dst + l0 * Kp), (l1 - l0) / 4, Kp, vecs);
+    }
+  } else if (lineStride === 1 && kStride >= lines) {
+    // steps k run across the lines (A·B's B, Aᵀ·B's A): stage a block of steps as rows of ld
+    // floats (`lines` when the rows are one block: one set() copies them; else `padded`), and
+    // pack each panel's part of the block. When ld = lines is not a multiple of the panel width,
+    // the last panel's extra lanes read the first values of the next row (after the block's last
+    // row, the zeros filled here): they reach only padded lines of C, which are never copied out.
+    // Steps K … Kp must be zeros, as in the other operand (stale memory could hold NaN, and 0 · NaN
+    // is NaN).
+    const whole = kStride === lines;
+    const ld = whole ? lines : padded;
+    const steps = Math.max(1, Math.floor((stageFloats - width) / ld));
+    for (let k0 = 0; k0 < Kp; k0 += steps) {
+      const k1 = Math.min(k0 + steps, Kp), real = Math.max(0, Math.min(k1, K) - k0);
+      if (whole) f32.set(src.subarray(offset + k0 * lines, offset + (k0 + real) * lines), stage);
+      else {
+        for (let k = 0; k < real; k++) {
+          f32.set(src.subarray(offset + (k0 + k) * kStride, offset + (k0 + k) * kStride + lines), stage + k * padded);
+          if (padded > lines) f32.fill(0, stage + k * padded + lines, stage + (k + 1) * padded);
+        }
+      }
+      f32.fill(0, stage + real * ld, stage + (k1 - k0) * ld + width);
+      for (let p = 0; p < padded / width; p++) {
+        inst.exports.packAcross(4 * (stage + p * width), ld, 4 * (dst + p * Kp * width + k0 * width), 1, k1 - k0, vecs);
       }
     }
-    f32.fill(0, stage + lines * Kp, stage + padded * Kp);
-    inst.exports.packAlong(4 * stage, Kp, 4 * dst, padded / 4, Kp, vecs);
-  } else if (lineStride === 1 && kStride === lines) {
-    // steps k run across the lines and the K rows are one block (A·B's B, Aᵀ·B's A): one set()
-    // stages them as rows of `lines` floats. When lines is not a multiple of the panel width, the
-    // last panel's extra lanes read the first values of the next row (after row K − 1, the zeros
-    // filled here): they reach only padded lines of C, which are never copied out. Steps K … Kp
-    // must be zeros, as in the other operand (stale memory could hold NaN, and 0 · NaN is NaN).
-    f32.set(src.subarray(offset, offset + K * lines), stage);
-    f32.fill(0, stage + K * lines, stage + Kp * lines + width);
-    inst.exports.packAcross(4 * stage, lines, 4 * dst, padded / width, Kp, vecs);
-  } else if (lineStride === 1 && kStride >= lines) {
-    // steps k run across the lines, rows apart: stage them as Kp rows of `padded` floats
-    for (let k = 0; k < K; k++) {
-      f32.set(src.subarray(offset + k * kStride, offset + k * kStride + lines), stage + k * padded);
-      if (padded > lines) f32.fill(0, stage + k * padded + lines, stage + (k + 1) * padded);
-    }
-    f32.fill(0, stage + K * padded, stage + Kp * padded);
-    inst.exports.packAcross(4 * stage, padded, 4 * dst, padded / width, Kp, vecs);
   } else {
     packPanels(f32, dst, src, offset, lineStride, kStride, lines, K, Kp, width);
   }
+}
+
+// The staging area's floats: about 256 KiB, or more when one block (a panel of lines along k, or a
+// step across the widest operand's lines) needs it, and a panel width of zeros after.
+const STAGE_FLOATS = 1 << 16;
+function stagingFloats(Kp: number, widest: number): number {
+  return Math.max(STAGE_FLOATS, NR * Kp, widest) + NR;
 }
 
 const roundUp = (x: number, m: number) => Math.ceil(x / m) * m;
@@ -358,14 +379,15 @@ export function matmulWasm(
   const pa = align64(pb + panelsB * NR * Kp * 4);
   const pc = align64(pa + panelsA * MR * Kp * 4);
   const stage = align64(pc + panelsA * MR * ldc * 4);
-  // staging: Kp rows of the wider operand's padded lines, and one panel width of zeros after
-  const inst = matmulModule.instance(stage + (Kp * Math.max(panelsA * MR, panelsB * NR) + NR) * 4);
+  // staging: a block of an operand at a time (see packOperand)
+  const stageFloats = stagingFloats(Kp, Math.max(panelsA * MR, panelsB * NR));
+  const inst = matmulModule.instance(stage + stageFloats * 4);
   if (job === null || packedBFor !== job || packedBIn !== inst) {
-    packOperand(inst, pb / 4, stage / 4, b, bOffset, bColStride, bRowStride, N, K, Kp, NR);
+    packOperand(inst, pb / 4, stage / 4, stageFloats, b, bOffset, bColStride, bRowStride, N, K, Kp, NR);
   }
   packedBFor = job;
   packedBIn = inst;
-  packOperand(inst, pa / 4, stage / 4, a, aOffset, aRowStride, aColStride, M, K, Kp, MR);
+  packOperand(inst, pa / 4, stage / 4, stageFloats, a, aOffset, aRowStride, aColStride, M, K, Kp, MR);
   const f32 = inst.f32;
   // C moves between the caller's rows (stride N) and the padded ones (stride ldc) by set(), a
   // memcpy per row; to accumulate, C is staged first and the module adds the product to it

@@ -9,7 +9,7 @@ import { type Backend, getBackend, setBackend } from '../../src/backend.js';
 import type { FloatArray } from '../../src/dtype.js';
 import { matmulKernel } from '../../src/kernels/matmul.js';
 import { type MatmulFn, type MatmulJob, nextChunk, parallelMatmul, runJob, startWorkers } from '../../src/parallel/matmul.js';
-import { PARALLEL_MIN_WORK, type ThreadPool, isShared, matmulThreads, setThreadPool, waitForWorkers } from '../../src/parallel/pool.js';
+import { PARALLEL_MIN_WORK, type ThreadPool, isShared, matmulThreads, setThreadPool, stagingBytes, waitForWorkers } from '../../src/parallel/pool.js';
 import { zeros } from '../../src/create.js';
 import { type AttentionJob, runAttentionJob } from '../../src/kernels/attention.js';
 import { runPostedJob } from '../../src/parallel/worker.js';
@@ -144,6 +144,34 @@ describe('parallel matmul protocol', () => {
     expect(job.task.b).not.toBe(b);
     expect(isShared(job.task.b)).toBe(true);
     waitForWorkers();
+  });
+
+  it('stages a job in one shared arena: disjoint regions, reused by a smaller job, grown to exactly the largest job (rounded up to 1 MiB)', () => {
+    setThreadPool(inlinePool().pool);
+    // larger than any product before in this file: A, B and C take 3 · 600² floats = 4.32 MB
+    const run = (n: number) => {
+      const p = product('A·B', n, n, n);
+      const c = new Float32Array(n * n);
+      const job = startWorkers(c, 0, p.a, 0, p.aRs, p.aCs, p.b, 0, p.bRs, p.bCs, n, n, n, false)!;
+      waitForWorkers();
+      expectClose(c, singleThread(new Float32Array(n * n), p, n, n, n, false));
+      return job.task;
+    };
+    run(600); // the first job of this size takes what the arena lacks from buffers of its own
+    const big = run(600);
+    expect(stagingBytes()).toBe(5 * 2 ** 20);
+    const regions = [big.a, big.b, big.c].map((x) => [x.byteOffset, x.byteOffset + x.byteLength] as const);
+    for (const x of [big.a, big.b, big.c]) expect(x.buffer).toBe(big.a.buffer);
+    expect(regions[0]![1]).toBeLessThanOrEqual(regions[1]![0]);
+    expect(regions[1]![1]).toBeLessThanOrEqual(regions[2]![0]);
+    expect(regions[2]![1]).toBeLessThanOrEqual(5 * 2 ** 20);
+    const small = run(300);
+    expect(small.a.buffer).toBe(big.a.buffer);
+    expect(stagingBytes()).toBe(5 * 2 ** 20);
+    // a job of 3 · 680² floats = 5.55 MB: the arena becomes 6 MiB (doubling would make it 10)
+    run(680);
+    run(680);
+    expect(stagingBytes()).toBe(6 * 2 ** 20);
   });
 
   it('a failed worker makes the waiting caller throw', () => {
