@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Generator, type Tensor, noGrad } from '@tsgrad/tensor';
+import { Generator, type Tensor, noGrad, storagePoolStats, withReleaseScope } from '@tsgrad/tensor';
 import { AdamW, clipGradNorm } from '@tsgrad/optim';
 import { LlamaForCausalLM } from '../src/index.js';
 import { type TrainConfig, loadZooConfig } from '../src/node/zoo-config.js';
@@ -140,7 +140,7 @@ describe('training and validation text', () => {
     const result = await runTraining({ config, modelDir: dir, mode: 'train_and_eval', log: quiet, progressBar: false, maxSteps: 2 });
     const model = await LlamaForCausalLM.fromPretrained(latestCheckpoint(dir)!);
     const batches = validationBatches(new TextEncoder().encode(evalText), config.eval.batchSize, config.eval.seqLen, config.runconfig.evalSteps);
-    expect(result.evalLoss).toBe(evaluate(model, batches));
+    expect(result.evalLoss).toBe(evaluate(model, batches, { rowsPerForward: config.train.microBatchSize }));
     const metrics = readFileSync(join(dir, 'metrics.jsonl'), 'utf8');
     expect(metrics).toContain(`"eval_loss":${result.evalLoss}`);
   });
@@ -166,5 +166,51 @@ describe('resuming', () => {
     expect(() => checkSameModel(config, { ...config.model, headDim: 16 }, '/runs/x/checkpoint_2')).toThrow(/head size \(model\.rotary_dim\): 8 in the YAML, 16 in the checkpoint/);
     expect(() => checkSameModel(config, { ...config.model, numKeyValueHeads: 2 }, '/runs/x/checkpoint_2')).toThrow(/num_kv_groups \(kv heads\): 4 in the YAML, 2 in the checkpoint/);
     expect(() => checkSameModel(config, { ...config.model, initializerRange: 0.5, bosTokenId: 7, eosTokenId: 8 }, '/runs/x/checkpoint_2')).not.toThrow();
+  });
+});
+
+describe('evaluate', () => {
+  // a model of the micro config's shape, one training step in a release scope (as trainStep runs
+  // it), then validation batches of 6 rows evaluated whole or 2 rows (the training micro-batch) at a time
+  const setup = () => {
+    const config = loadZooConfig(join(CONFIGS, 'params_llama_micro.yaml'));
+    const model = new LlamaForCausalLM(config.model, { generator: new Generator(3) });
+    const micro = config.train.microBatchSize;
+    const ids = randomBatch(corpus.train, micro, config.train.seqLen, new Generator(4));
+    withReleaseScope(() => { model.forward(ids, { labels: ids }).loss!.backward(); }, { duringBackward: true });
+    const batches = validationBatches(corpus.validation, 3 * micro, config.train.seqLen, 2);
+    return { model, micro, batches };
+  };
+
+  it('gives the whole-batch loss when a batch is evaluated a few rows at a time (rows-weighted mean of the chunks)', () => {
+    const { model, micro, batches } = setup();
+    const whole = evaluate(model, batches);
+    const chunked = evaluate(model, batches, { rowsPerForward: micro });
+    // by hand: the mean over batches of the mean over each batch's rows, one forward per row
+    let byRows = 0;
+    noGrad(() => {
+      for (const b of batches) {
+        let sum = 0;
+        for (let r = 0; r < b.shape[0]!; r++) { const row = b.narrow(0, r, 1); sum += model.forward(row, { labels: row }).loss!.item(); }
+        byRows += sum / b.shape[0]!;
+      }
+    });
+    // the same bits as the whole batch (each row's loss is the same; the batch mean is formed from
+    // the chunks' means, which here rounds identically on both backends); one row at a time the
+    // float sums run in another order: 2.2e-8 relative reached
+    expect(chunked).toBe(whole);
+    expect(Math.abs(chunked - byRows / batches.length) / byRows * batches.length).toBeLessThan(2e-7);
+    expect(chunked).not.toBe(evaluate(model, batches.slice(1), { rowsPerForward: micro })); // the first batch counts
+  });
+
+  it('evaluated in chunks of the training micro-batch, a validation pass reuses the step\'s pooled buffers and adds none', () => {
+    const { model, micro, batches } = setup();
+    const before = storagePoolStats().pooledBytes;
+    expect(before).toBeGreaterThan(0);
+    evaluate(model, batches, { rowsPerForward: micro });
+    expect(storagePoolStats().pooledBytes).toBe(before);
+    // a whole batch of three times the rows needs buffers of other sizes: the pool grows by them
+    evaluate(model, batches);
+    expect(storagePoolStats().pooledBytes).toBeGreaterThan(before);
   });
 });

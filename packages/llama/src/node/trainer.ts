@@ -64,13 +64,28 @@ export function zooLearningRate(step: number, s: LrSchedule): number {
   return warmupThenDecayLr(step, s);
 }
 
-/** Mean validation loss (nats per token) over fixed validation batches. */
-export function evaluate(model: LlamaForCausalLM, batches: Tensor[]): number {
+/** Mean validation loss (nats per token) over fixed validation batches, `rowsPerForward` rows per forward pass (default: a whole batch). */
+export function evaluate(model: LlamaForCausalLM, batches: Tensor[], { rowsPerForward = Infinity }: { rowsPerForward?: number } = {}): number {
   const wasTraining = model.training;
   model.eval();
   let total = 0;
   noGrad(() => {
-    for (const ids of batches) total += model.forward(ids, { labels: ids }).loss!.item();
+    for (const ids of batches) {
+      const rows = ids.shape[0]!;
+      const step = Math.min(rows, rowsPerForward);
+      let batchLoss = 0;
+      for (let r = 0; r < rows; r += step) {
+        const n = Math.min(step, rows - r);
+        const chunk = n === rows ? ids : ids.narrow(0, r, n);
+        // in a release scope: each forward's buffers go back to the storage pool as it returns, and
+        // chunks of the training micro-batch's shape reuse the training step's buffers, so a
+        // validation pass adds no memory (a whole eval batch would grow the pool by its own sizes)
+        const loss = withReleaseScope(() => model.forward(chunk, { labels: chunk }).loss!.item());
+        // every row predicts seqLen − 1 tokens, so the batch's mean is the rows-weighted mean of the chunks'
+        batchLoss += (loss * n) / rows;
+      }
+      total += batchLoss;
+    }
   });
   model.train(wasTraining);
   return total / batches.length;
@@ -316,7 +331,7 @@ function stepLogger(run: Run, maxSteps: number, bar: boolean): (loss: number, lr
 // The validation loss, recorded in metrics.jsonl and logged.
 function runEval(run: Run): number {
   const { step } = run.state;
-  const evalLoss = evaluate(run.model, run.evalBatches);
+  const evalLoss = evaluate(run.model, run.evalBatches, { rowsPerForward: run.config.train.microBatchSize });
   run.metrics.record({ step, eval_loss: evalLoss, eval_perplexity: Math.exp(evalLoss) });
   run.log(`step ${step}: validation loss ${evalLoss.toFixed(4)} (perplexity ${Math.exp(evalLoss).toFixed(2)}) over ${run.evalBatches.length} batches`);
   return evalLoss;
