@@ -19,7 +19,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { type LlamaConfig, LlamaForCausalLM, estimateTrainingMemory } from '@tsgrad/llama';
-import { Generator, Tensor, setStoragePool } from '@tsgrad/tensor';
+import { Generator, Tensor, getBackend, setStoragePool } from '@tsgrad/tensor';
 import { type Row, formatNumber } from './table.js';
 import { enableWorkerThreads } from '@tsgrad/tensor/node';
 import { tsgradTrainer } from './tsgrad-train.js';
@@ -59,8 +59,8 @@ export interface MemoryResult {
   min: number;
   /** See min. */
   max: number;
-  /** Weights, gradients, AdamW moments and one step's activations, as estimateTrainingMemory counts them. */
-  analytic: { state: number; activations: number; total: number };
+  /** Weights, gradients, AdamW moments, one step's activations and the kernels' staging, as estimateTrainingMemory counts them. */
+  analytic: { state: number; activations: number; staging: number; total: number };
   /** Measured steps per second. */
   stepsPerSecond: number;
   /** The largest rss seen in each measured step (the curve over the run). */
@@ -107,11 +107,12 @@ export async function measureMemory(opts: MemoryOptions, log: (line: string) => 
   }
   const seconds = (performance.now() - t0) / 1000;
   if (!Number.isFinite(loss)) throw new Error(`memory: the training loss became ${loss}`);
-  const est = estimateTrainingMemory(config, { batchSize: opts.batch, seqLen: opts.seqLen, gradientCheckpointing: opts.gradientCheckpointing });
+  // the kernels' staging too: the worker pool's arena and each thread's WebAssembly memory, as --dry_run counts them
+  const est = estimateTrainingMemory(config, { batchSize: opts.batch, seqLen: opts.seqLen, gradientCheckpointing: opts.gradientCheckpointing, threads, backend: getBackend() });
   const state = est.weights + est.grads + est.adamMoments;
   return {
     options: opts, baseline, afterWarmup, last: rss(), min, max,
-    analytic: { state, activations: est.activations, total: est.total },
+    analytic: { state, activations: est.activations, staging: est.kernelStaging, total: est.total },
     stepsPerSecond: opts.steps / seconds, stepPeaks,
   };
 }
@@ -159,7 +160,7 @@ export function memoryRows(runs: readonly MemoryResult[]): Row[] {
       row('rss before the model (runtime, modules, workers)', r.baseline, mb(r.baseline)),
       row('rss after warm-up → after the last step', r.last, `${mb(r.afterWarmup)} → ${mb(r.last)}`),
       row('rss range over the measured steps', r.max, `${mb(r.min)}–${mb(r.max)} (max ${drift >= 0 ? '+' : ''}${(100 * drift).toFixed(1)}% vs after warm-up)`),
-      row('analytic: weights + grads + AdamW moments + activations', r.analytic.total, `${mb(r.analytic.state)} + ${mb(r.analytic.activations)} = ${mb(r.analytic.total)}`),
+      row('analytic: weights + grads + AdamW moments + activations + kernel staging', r.analytic.total, `${mb(r.analytic.state)} + ${mb(r.analytic.activations)} + ${mb(r.analytic.staging)} = ${mb(r.analytic.total)}`),
       row('peak rss ÷ analytic (above the runtime\'s own rss)', r.max, `${(r.max / r.analytic.total).toFixed(2)}× (${(added / r.analytic.total).toFixed(2)}×)`),
       row('peak rss per measured step', r.max, r.stepPeaks.map((x) => mb(x)).join(', ')),
     );

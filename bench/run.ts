@@ -175,7 +175,7 @@ function buildNotes(quick: boolean, sameTokens: string): string[] {
       'tfjs has no AdamW and uses tf.train.adam (lr 1e-3, no decay).',
     'Memory: a child process that loads only tsgrad trains the same model with AdamW (worker pool on, as `pnpm train` runs) and samples ' +
       'its rss after the forward, backward and optimizer phases of every step. The analytic figure is estimateTrainingMemory: float32 weights, ' +
-      'gradients and AdamW\'s two moments, plus every tensor the forward makes until the backward consumes it and one layer of gradients in flight (kernel staging buffers not counted). The runtime\'s own rss (Node, the modules, ' +
+      'gradients and AdamW\'s two moments, plus every tensor the forward makes until the backward consumes it and one layer of gradients in flight (with checkpointing: the kept layer outputs and the largest of a layer\'s recompute, its MLP backward and the head backward), plus the kernels\' staging (the worker pool\'s shared arena and each thread\'s WebAssembly memory, computed from the shapes). The runtime\'s own rss (Node, the modules, ' +
       'the worker) is measured before the model exists and shown apart.',
     ...(sameTokens ? [`Generation includes the prompt's forward pass; three untimed runs each first; greedy tokens identical to tsgrad's: ${sameTokens}.`] : []),
   ];
