@@ -12,11 +12,17 @@
 // pool (on as tsgrad ships, or off: every buffer waits for V8's collector), and in the context
 // length (the long-context runs: sequence 2048 and 8192, batch 1). Pairs that differ only in
 // checkpointing get a comparison: the activation part of each peak (peak − runtime − state) and
-// the step-time ratio.
+// the step-time ratio. Each run also checks --dry_run's expected peak rss (peak-rss.ts: the rss
+// before the worker pool + what starting the pool added + the training memory + V8's young
+// generation at its maximum), its terms measured in the child the way the training command measures
+// them, against the child's own peak rss (VmHWM from /proc/self/status where there is one, else
+// the largest rss sampled); one run is the default config's model and micro-batch
+// (params_llama_tiny.yaml, read with loadZooConfig so it follows the file).
 //
 // The child is this file run with --child '<options as JSON>'; it prints one JSON line, the result.
 
 import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type LlamaConfig, LlamaForCausalLM, estimateTrainingMemory } from '@tsgrad/llama';
 import { Generator, Tensor, getBackend, setStoragePool } from '@tsgrad/tensor';
@@ -24,6 +30,7 @@ import { type Row, formatNumber } from './table.js';
 import { enableWorkerThreads } from '@tsgrad/tensor/node';
 import { tsgradTrainer } from './tsgrad-train.js';
 import { seededInts } from './timing.js';
+import { type ExpectedPeakRss, expectedPeakRss, measureRuntimeMemory } from '../packages/llama/src/node/peak-rss.js';
 
 /** Options of one memory run. */
 export interface MemoryOptions {
@@ -43,6 +50,8 @@ export interface MemoryOptions {
   gradientCheckpointing?: boolean;
   /** The float storage pool (default on, as tsgrad ships); off, freed buffers wait for V8's collector. */
   pool?: boolean;
+  /** What the run stands for, when it is more than its shape (e.g. 'the default config'). */
+  label?: string;
 }
 
 /** What one memory run measured (bytes). */
@@ -65,14 +74,22 @@ export interface MemoryResult {
   stepsPerSecond: number;
   /** The largest rss seen in each measured step (the curve over the run). */
   stepPeaks: number[];
+  /** --dry_run's expected peak rss, its terms measured in this child as the training command measures them. */
+  expectedPeak: ExpectedPeakRss;
+  /** The process's peak rss as the kernel kept it (VmHWM), or null where /proc/self/status is missing. */
+  hwm: number | null;
 }
 
 const MB = 1024 * 1024;
 
 /** Runs the measurement in this process (the child's side). */
 export async function measureMemory(opts: MemoryOptions, log: (line: string) => void = () => {}): Promise<MemoryResult> {
-  const threads = Math.max(1, opts.threads);
-  if (threads > 1) await enableWorkerThreads(threads - 1);
+  // the rss before the pool and what starting it adds, as the training command measures them
+  const { threads, runtime } = await measureRuntimeMemory(async () => {
+    const n = Math.max(1, opts.threads);
+    if (n > 1) await enableWorkerThreads(n - 1);
+    return n;
+  });
   const rss = (): number => process.memoryUsage.rss();
   if (opts.pool === false) setStoragePool({ enabled: false });
   const baseline = rss();
@@ -113,8 +130,15 @@ export async function measureMemory(opts: MemoryOptions, log: (line: string) => 
   return {
     options: opts, baseline, afterWarmup, last: rss(), min, max,
     analytic: { state, activations: est.activations, staging: est.kernelStaging, total: est.total },
-    stepsPerSecond: opts.steps / seconds, stepPeaks,
+    stepsPerSecond: opts.steps / seconds, stepPeaks, expectedPeak: expectedPeakRss(runtime, est), hwm: peakRssFromProc(),
   };
+}
+
+/** This process's peak rss (VmHWM, kB in /proc/self/status), or null off Linux. */
+function peakRssFromProc(): number | null {
+  if (!existsSync('/proc/self/status')) return null;
+  const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) * 1024 : null;
 }
 
 /** Runs the measurement in a fresh child process and returns its result; its progress lines go to `log`. */
@@ -164,6 +188,11 @@ export function memoryRows(runs: readonly MemoryResult[]): Row[] {
       row('peak rss ÷ analytic (above the runtime\'s own rss)', r.max, `${(r.max / r.analytic.total).toFixed(2)}× (${(added / r.analytic.total).toFixed(2)}×)`),
       row('peak rss per measured step', r.max, r.stepPeaks.map((x) => mb(x)).join(', ')),
     );
+    const e = r.expectedPeak;
+    const peak = r.hwm ?? r.max;
+    rows.push(row('--dry_run\'s expected peak rss (rss before the pool + workers\' runtime + training memory + V8\'s young generation) vs the measured peak',
+      peak,
+      `${mb(e.rss)} + ${mb(e.workers)} + ${mb(e.training)} + ${mb(e.youngGeneration)} = ${mb(e.total)} vs ${mb(peak)} (${r.hwm === null ? 'largest rss sampled' : 'VmHWM'}): measured ÷ estimate ${(peak / e.total).toFixed(2)}×`));
   }
   // checkpointing on against off, same everything else: the activation part of each peak
   for (const on of runs.filter((r) => r.options.gradientCheckpointing)) {
@@ -184,7 +213,7 @@ export function memoryRows(runs: readonly MemoryResult[]): Row[] {
 /** A run's label: batch × sequence, threads, steps, and what differs from the default. */
 function describeRun(o: MemoryOptions): string {
   const extras = [o.gradientCheckpointing ? 'checkpointing' : '', o.pool === false ? 'pool off' : ''].filter(Boolean);
-  return `batch ${o.batch} × ${o.seqLen}, ${o.threads} thread${o.threads > 1 ? 's' : ''}, ${o.steps} steps after ${o.warmupSteps} warm-up${extras.length ? `, ${extras.join(', ')}` : ''}`;
+  return `${o.label ? `${o.label}, ` : ''}batch ${o.batch} × ${o.seqLen}, ${o.threads} thread${o.threads > 1 ? 's' : ''}, ${o.steps} steps after ${o.warmupSteps} warm-up${extras.length ? `, ${extras.join(', ')}` : ''}`;
 }
 
 function sameRunBut(a: MemoryOptions, b: MemoryOptions): boolean {

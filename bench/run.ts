@@ -21,6 +21,7 @@ import { type GenerateBenchOptions, benchGenerate, generateRows } from './genera
 import { benchTwoThreads } from './threads.js';
 import { benchPytorchTrain, pytorchRows } from './pytorch.js';
 import { type MemoryOptions, benchMemory, memoryRows } from './memory.js';
+import { loadZooConfig } from '../packages/llama/src/node/zoo-config.js';
 import { benchTokenizer } from './tokenizer.js';
 import { type Row, renderMarkdown } from './table.js';
 import { initTfjs, tfjsVersion, wasmHasSimd } from './tfjs-env.js';
@@ -120,8 +121,14 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResult> {
     // the peak at the benchmark's batch (as shipped; with the storage pool off; with
     // checkpointing), a 500-step soak at batch 2 (500 steps at batch 8 would take half an hour),
     // and long contexts at batch 1 (sequence 2048 without and with checkpointing; 8192 with it
-    // under --long); all with the worker pool, as the training command runs
-    const runs: MemoryOptions[] = q
+    // under --long); all with the worker pool, as the training command runs. First the default
+    // config's model and micro-batch (`pnpm train` with no arguments), for --dry_run's expected peak.
+    const tiny = loadZooConfig(fileURLToPath(new URL('../packages/llama/configs/params_llama_tiny.yaml', import.meta.url)));
+    const defaultRun: MemoryOptions = {
+      config: tiny.model, batch: tiny.train.microBatchSize, seqLen: tiny.train.seqLen, warmupSteps: q ? 1 : 5, steps: q ? 4 : 100, threads: 2,
+      gradientCheckpointing: tiny.gradientCheckpointing, label: 'the default config (params_llama_tiny.yaml)',
+    };
+    const runs: MemoryOptions[] = [defaultRun, ...q
       ? [
         { config, batch, seqLen, warmupSteps: 2, steps: 10, threads: 2 },
         { config, batch, seqLen, warmupSteps: 2, steps: 10, threads: 2, gradientCheckpointing: true },
@@ -133,7 +140,7 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResult> {
         { config, batch: 2, seqLen, warmupSteps: 20, steps: 500, threads: 2 },
         { config, batch: 1, seqLen: 2048, warmupSteps: 1, steps: 3, threads: 2 },
         { config, batch: 1, seqLen: 2048, warmupSteps: 1, steps: 3, threads: 2, gradientCheckpointing: true },
-      ];
+      ]];
     if (opts.long) runs.push({ config, batch: 1, seqLen: 8192, warmupSteps: 0, steps: 2, threads: 2, gradientCheckpointing: true });
     const results = [];
     for (const run of runs) {
@@ -176,7 +183,9 @@ function buildNotes(quick: boolean, sameTokens: string): string[] {
     'Memory: a child process that loads only tsgrad trains the same model with AdamW (worker pool on, as `pnpm train` runs) and samples ' +
       'its rss after the forward, backward and optimizer phases of every step. The analytic figure is estimateTrainingMemory: float32 weights, ' +
       'gradients and AdamW\'s two moments, plus every tensor the forward makes until the backward consumes it and one layer of gradients in flight (with checkpointing: the kept layer outputs and the largest of a layer\'s recompute, its MLP backward and the head backward), plus the kernels\' staging (the worker pool\'s shared arena and each thread\'s WebAssembly memory, computed from the shapes). The runtime\'s own rss (Node, the modules, ' +
-      'the worker) is measured before the model exists and shown apart.',
+      'the worker) is measured before the model exists and shown apart. --dry_run\'s expected peak rss is checked in every run against the child\'s own peak (VmHWM): ' +
+      'the rss before the worker pool + what starting the pool added (both measured in the child, as the training command measures them) + the analytic figure + V8\'s young generation at its maximum (two semi-spaces, 16 MiB each by default on 64-bit); ' +
+      'the first run is the default config\'s model and micro-batch, read from params_llama_tiny.yaml.',
     ...(sameTokens ? [`Generation includes the prompt's forward pass; three untimed runs each first; greedy tokens identical to tsgrad's: ${sameTokens}.`] : []),
   ];
   return notes;

@@ -63,6 +63,19 @@ describe('quick suite', () => {
       'peak rss per measured step', 'checkpointing on vs off', 'activation part of the peak', 'step time, on ÷ off']) {
       expect(memory.some((r) => r.benchmark.includes(m)), m).toBe(true);
     }
+    // --dry_run's expected peak against the measured one, for the default config's model and micro-batch among the rest
+    const expected = memory.filter((r) => r.benchmark.includes('--dry_run\'s expected peak rss'));
+    expect(expected).toHaveLength(3);
+    expect(expected[0]!.benchmark).toMatch(/^the default config \(params_llama_tiny\.yaml\), batch 4 × 128, 2 threads/);
+    for (const r of expected) {
+      // the four terms, their sum, the measured peak and the ratio, as printed
+      const m = /^([\d.]+) \+ ([\d.]+) \+ ([\d.]+) \+ ([\d.]+) = ([\d.]+) vs ([\d.]+) \((VmHWM|largest rss sampled)\): measured ÷ estimate ([\d.]+)×$/.exec(r.tsgradText ?? '');
+      expect(m, r.tsgradText).not.toBeNull();
+      const [a, b, c, d, total, peak, , ratio] = m!.slice(1).map(Number) as number[];
+      expect(Math.abs(a! + b! + c! + d! - total!)).toBeLessThanOrEqual(0.7); // three significant figures each: total ±0.5, terms ±0.05
+      expect(d).toBeCloseTo(32, 1); // two 16 MiB semi-spaces, V8's default (the bench sets no flag)
+      expect(Math.abs(peak! / total! - ratio!)).toBeLessThan(0.015); // the ratio to 0.01, peak and total to 3 figures
+    }
     expect(names).toContain('4-token prompt + 8 new tokens');
     expect(result.rows.filter((r) => r.section.startsWith('two threads'))).toHaveLength(2);
     expect(result.rows.filter((r) => r.section === 'tokenizer (one thread)').map((r) => r.benchmark)).toEqual([

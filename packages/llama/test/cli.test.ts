@@ -4,7 +4,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Tensor, loadSafetensors, saveSafetensors } from '@tsgrad/tensor';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LlamaForCausalLM } from '../src/index.js';
@@ -72,6 +72,31 @@ describe('the train and generate commands', () => {
     expect(r.out).toMatch(/parameters:\s+65,285,660,672/);
     expect(r.out).toMatch(/training memory:/);
     expect(r.out).toMatch(/tokens per step:\s+4,194,304/);
+  });
+
+  it('dry-run measures the runtime and prints an expected peak rss whose terms add up, with the semi-space size the process runs with', () => {
+    // the printed figures: total = rss now + workers' runtime + training memory + young generation (each rounded to 0.001 GiB)
+    const peak = (out: string) => {
+      const m = /expected peak rss: ([\d.]+) GiB = rss now ([\d.]+) GiB .* \+ (\d+) worker threads?'s? runtime ([\d.]+) GiB .* \+ training memory ([\d.]+) GiB \+ V8's young generation at its maximum ([\d.]+) GiB \(2 × (\d+) MiB semi-spaces, ([^)]+)\)/.exec(out);
+      expect(m, out).not.toBeNull();
+      const [total, rss, workers, training, young] = [m![1], m![2], m![4], m![5], m![6]].map(Number) as [number, number, number, number, number];
+      expect(Math.abs(total - (rss + workers + training + young))).toBeLessThanOrEqual(0.002);
+      expect(rss).toBeGreaterThan(0.02); // Node and tsx alone take more than 20 MiB
+      return { workerCount: Number(m![3]), workers, young, semiMiB: Number(m![7]), source: m![8] };
+    };
+    const one = peak(run(TRAIN, ['--dry_run', '--threads', '1']).out);
+    expect(one).toEqual({ workerCount: 0, workers: 0, young: Number((32 / 1024).toFixed(3)), semiMiB: 16, source: 'V8\'s default on 64-bit' });
+    const env = { ...process.env, NODE_OPTIONS: '--max-semi-space-size=4' };
+    const r = spawnSync(process.execPath, ['--import', 'tsx', TRAIN, '--dry_run', '--threads', '2'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, env });
+    expect(r.status, r.stderr).toBe(0);
+    const flagged = peak(r.stdout);
+    expect(flagged.young).toBe(Number((8 / 1024).toFixed(3)));
+    expect(flagged.source).toBe('--max-semi-space-size=4');
+    if (availableParallelism() > 1) {
+      // a worker thread is a V8 isolate with its own heap and modules: several MiB at least
+      expect(flagged.workerCount).toBe(1);
+      expect(flagged.workers).toBeGreaterThan(0.005);
+    }
   });
 
   for (const [signal, status] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {

@@ -62,6 +62,26 @@ describe('pnpm train', () => {
     expect(describeConfig(off, { threads: 1, backend: 'js' }).join('\n')).toContain('kernel staging 0.000 GiB on js with 1 thread)');
   });
 
+  it('dry-run prints the expected peak rss: rss now + the workers\' runtime + the training memory + two semi-spaces, with checkpointing as configured and the other way', () => {
+    const config = loadZooConfig(join(CONFIGS, 'params_llama_tiny.yaml'));
+    const MiB = 2 ** 20;
+    const kernels = { threads: 2, backend: 'wasm' } as const;
+    const runtime = { rss: 90 * MiB, workers: 21 * MiB, workerCount: 1, semiSpace: { bytes: 16 * MiB, source: 'V8\'s default on 64-bit' } };
+    const training = (ck: boolean) => estimateTrainingMemory(config.model, { batchSize: 4, seqLen: 128, gradientCheckpointing: ck, ...kernels }).total;
+    const gib = (b: number) => `${(b / 2 ** 30).toFixed(3)} GiB`;
+    const text = describeConfig(config, kernels, runtime).join('\n');
+    expect(text).toContain(`expected peak rss: ${gib(90 * MiB + 21 * MiB + training(false) + 32 * MiB)} = rss now ${gib(90 * MiB)} (Node, tsx, this command's modules, the config) ` +
+      `+ 1 worker thread's runtime ${gib(21 * MiB)} (rss added by starting the pool) + training memory ${gib(training(false))} ` +
+      `+ V8's young generation at its maximum ${gib(32 * MiB)} (2 × 16 MiB semi-spaces, V8's default on 64-bit)`);
+    expect(text).toContain(`gradient checkpointing on it would be ${gib(90 * MiB + 21 * MiB + training(true) + 32 * MiB)};`);
+    const on = describeConfig({ ...config, gradientCheckpointing: true }, kernels, { ...runtime, semiSpace: { bytes: 4 * MiB, source: '--max-semi-space-size=4' } }).join('\n');
+    expect(on).toContain(`expected peak rss: ${gib(111 * MiB + training(true) + 8 * MiB)} = `);
+    expect(on).toContain(`(2 × 4 MiB semi-spaces, --max-semi-space-size=4)`);
+    expect(on).toContain(`gradient checkpointing off it would be ${gib(111 * MiB + training(false) + 8 * MiB)};`);
+    // without a measured runtime (a config summary alone) there is no peak line
+    expect(describeConfig(config, kernels).join('\n')).not.toContain('expected peak rss');
+  });
+
   it('follows the zoo schedule: linear warmup, cosine to the end rate, flat after', () => {
     const s = { warmupSteps: 10, initialLr: 0, maxLr: 1, endLr: 0.1, decaySteps: 20 };
     expect(zooLearningRate(0, s)).toBe(0);

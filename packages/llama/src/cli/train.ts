@@ -13,6 +13,8 @@ import { describeConfig, runTraining } from '../node/trainer.js';
 import { setFileSource } from '../file-source.js';
 import { fsFileSource } from '../node/fs-source.js';
 import { setupThreads } from '../node/threads.js';
+import { measureRuntimeMemory } from '../node/peak-rss.js';
+import { disableWorkerThreads, enableWorkerThreads } from '@tsgrad/tensor/node';
 import { integerFlag, joinNegativeValues } from '../node/flags.js';
 
 const USAGE = `usage: pnpm train [--params <config.yaml>] [--mode train|eval|train_and_eval] [--model_dir <dir>]
@@ -64,21 +66,27 @@ export async function main(argv: string[]): Promise<number> {
   const paramsPath = resolve(args.params ?? DEFAULT_PARAMS);
   const config = loadZooConfig(paramsPath);
   if (args.dry_run) {
-    // the thread count the run would use (setupThreads: --threads, capped at the cores), without starting workers
+    // the thread count the run would use (setupThreads: --threads, capped at the cores)
     const cores = availableParallelism();
-    let threads: number;
+    let wanted: number;
     try {
-      threads = Math.min(cores, integerFlag('train', 'threads', args.threads, 1, Number.MAX_SAFE_INTEGER, cores));
+      wanted = Math.min(cores, integerFlag('train', 'threads', args.threads, 1, Number.MAX_SAFE_INTEGER, cores));
     } catch (err) {
       console.error(`${(err as Error).message}\n${USAGE}`);
       return 2;
     }
-    for (const line of describeConfig(config, { threads, backend: getBackend() })) console.log(line);
+    // start the worker pool as the run would, to measure what it adds to the rss; then stop it
+    const { threads, runtime } = await measureRuntimeMemory(async () => {
+      if (wanted > 1) await enableWorkerThreads(wanted - 1);
+      return wanted;
+    });
+    disableWorkerThreads();
+    for (const line of describeConfig(config, { threads, backend: getBackend() }, runtime)) console.log(line);
     return 0;
   }
   const modelDir = resolve(args.model_dir ?? (args.params ? 'model_dir' : join('runs', 'tiny')));
-  const threads = await setupThreads('train', args.threads);
-  for (const line of describeConfig(config, { threads, backend: getBackend() })) console.log(line);
+  const { threads, runtime } = await measureRuntimeMemory(() => setupThreads('train', args.threads));
+  for (const line of describeConfig(config, { threads, backend: getBackend() }, runtime)) console.log(line);
   console.log(`model_dir:         ${modelDir}\nthreads:           ${threads}`);
   // Ctrl-C (SIGINT) or SIGTERM: finish the current step, save, exit 130 / 143 as a shell expects of
   // a signalled program. A second signal quits at once (the last saved checkpoint stays whole).

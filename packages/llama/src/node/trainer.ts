@@ -24,6 +24,7 @@ import { prepareTokens } from './tokenizer-setup.js';
 import type { Tokenizer } from '../hf-tokenizer.js';
 import { writeLossSvg } from './loss-plot.js';
 import { MetricsLog } from './metrics.js';
+import { type RuntimeMemory, expectedPeakRss } from './peak-rss.js';
 
 /** What `runTraining` is asked to do. */
 export interface TrainRunOptions {
@@ -94,9 +95,11 @@ export function evaluate(model: LlamaForCausalLM, batches: Tensor[], { rowsPerFo
 /**
  * A summary of a config: parameters, memory, tokens and FLOPs per step (what --dry_run prints).
  * `kernels`: the backend and thread count the run uses, which set the kernels' staging in the
- * memory estimate (default: this process's backend, one thread).
+ * memory estimate (default: this process's backend, one thread). With `runtime` (what the process
+ * holds before training, measured where the run starts: measureRuntimeMemory) it also prints the
+ * expected peak rss, term by term (see peak-rss.ts).
  */
-export function describeConfig(config: TrainConfig, kernels: { threads: number; backend: Backend } = { threads: 1, backend: getBackend() }): string[] {
+export function describeConfig(config: TrainConfig, kernels: { threads: number; backend: Backend } = { threads: 1, backend: getBackend() }, runtime?: RuntimeMemory): string[] {
   const m = config.model;
   const params = countParameters(m);
   const shape = { batchSize: config.train.microBatchSize, seqLen: config.train.seqLen, ...kernels };
@@ -105,12 +108,22 @@ export function describeConfig(config: TrainConfig, kernels: { threads: number; 
   const tokens = config.train.batchSize * config.train.seqLen;
   const flops = trainingFlopsPerStep(m, { tokens, seqLen: config.train.seqLen });
   const gib = (b: number) => `${(b / 2 ** 30).toFixed(b < 2 ** 30 ? 3 : 1)} GiB`;
+  const peakLines = (r: RuntimeMemory): string[] => {
+    const peak = expectedPeakRss(r, mem);
+    const otherPeak = expectedPeakRss(r, other);
+    const workers = `${r.workerCount} worker thread${r.workerCount === 1 ? '' : 's'}`;
+    return [
+      `expected peak rss: ${gib(peak.total)} = rss now ${gib(peak.rss)} (Node, tsx, this command's modules, the config) + ${workers}${r.workerCount === 1 ? "'s" : "'"} runtime ${gib(peak.workers)} (rss added by starting the pool) + training memory ${gib(peak.training)} + V8's young generation at its maximum ${gib(peak.youngGeneration)} (2 × ${r.semiSpace.bytes / 2 ** 20} MiB semi-spaces, ${r.semiSpace.source})`,
+      `                   gradient checkpointing ${config.gradientCheckpointing ? 'off' : 'on'} it would be ${gib(otherPeak.total)}; not counted: the corpus and tokenizer, V8's old generation growing with the run, a checkpoint save's buffers`,
+    ];
+  };
   return [
     `config:            ${config.source}`,
     `model:             hidden ${m.hiddenSize}, layers ${m.numHiddenLayers}, heads ${m.numAttentionHeads} (kv ${m.numKeyValueHeads}), ffn ${m.intermediateSize}, vocab ${m.vocabSize}, context ${m.maxPositionEmbeddings}`,
     `parameters:        ${params.toLocaleString('en-US')}`,
     `training memory:   ${gib(mem.total)} float32 (weights ${gib(mem.weights)}, grads ${gib(mem.grads)}, AdamW moments ${gib(mem.adamMoments)}, activations ${gib(mem.activations)} for a micro-batch of ${config.train.microBatchSize}×${config.train.seqLen}, kernel staging ${gib(mem.kernelStaging)} on ${kernels.backend} with ${kernels.threads} thread${kernels.threads > 1 ? 's' : ''})`,
     `                   gradient checkpointing ${config.gradientCheckpointing ? 'on' : 'off'} (model.gradient_checkpointing); ${config.gradientCheckpointing ? 'off' : 'on'} it would be ${gib(other.total)} (activations ${gib(other.activations)})`,
+    ...(runtime ? peakLines(runtime) : []),
     `tokens per step:   ${tokens.toLocaleString('en-US')} (batch ${config.train.batchSize} × ${config.train.seqLen}, micro-batches of ${config.train.microBatchSize})`,
     `FLOPs per step:    ${flops.toExponential(3)} (≈ 6·params·tokens + attention)`,
     `steps:             ${config.runconfig.maxSteps.toLocaleString('en-US')} (${(tokens * config.runconfig.maxSteps).toExponential(2)} tokens)`,
