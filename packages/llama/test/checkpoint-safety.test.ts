@@ -94,18 +94,26 @@ describe('checkpoint files on disk', () => {
     const model = new LlamaForCausalLM(config.model, { generator: new Generator(3) });
     const g = new Generator(4);
     // 300,000 float64 moments = 2.4 MB: the hash reads this file in several 1 MiB pieces
-    const expAvg = Array.from({ length: 300_000 }, () => g.normal());
-    const expAvgSq = Array.from({ length: 100 }, () => g.uniform());
-    const optimizerState = { optimizer: 'AdamW', state: { 0: { step: 3, expAvg, expAvgSq } }, paramGroups: [{ lr: 0.1, params: [0] }] };
+    const expAvg = Float32Array.from({ length: 300_000 }, () => g.normal());
+    const expAvgSq = Float32Array.from({ length: 100 }, () => g.uniform());
+    const short = Float32Array.from({ length: 10 }, () => g.uniform()); // 64 numbers or fewer stay in optimizer.json
+    const optimizerState = (typed: boolean) => {
+      const arr = (a: Float32Array) => (typed ? a : Array.from(a));
+      return { optimizer: 'AdamW', state: { 0: { step: 3, expAvg: arr(expAvg), expAvgSq: arr(expAvgSq), short: arr(short) } }, paramGroups: [{ lr: 0.1, params: [0] }] };
+    };
     const state = { step: 9, dataGenerator: new Generator(2).getState(), tokensSeen: 0, configSource: 'x' };
-    const saved = await saveTrainingCheckpoint(dir, model, optimizerState, state, byteLevelTokenizer());
-    const read = (name: string) => new Uint8Array(readFileSync(join(saved, name)));
+    const saved = await saveTrainingCheckpoint(dir, model, optimizerState(true), state, byteLevelTokenizer());
+    const read = (name: string, from = saved) => new Uint8Array(readFileSync(join(from, name)));
     expect(firstDifference(read('model.safetensors'), saveSafetensors(new Map(model.namedParameters()), { format: 'pt' }))).toBe(-1);
     const moments = new Map([
       ['optimizer.state.0.expAvg', new Tensor(Float64Array.from(expAvg), [expAvg.length])],
       ['optimizer.state.0.expAvgSq', new Tensor(Float64Array.from(expAvgSq), [expAvgSq.length])],
     ]);
     expect(firstDifference(read('optimizer.safetensors'), saveSafetensors(moments))).toBe(-1);
+    // the same values as plain arrays (stateDict) and as typed arrays (stateDictTyped) make the same files
+    const plain = await saveTrainingCheckpoint(join(scratch, 'bytes-on-disk-plain'), model, optimizerState(false), state, byteLevelTokenizer());
+    for (const name of ['optimizer.safetensors', 'optimizer.json']) expect(firstDifference(read(name), read(name, plain))).toBe(-1);
+    expect(JSON.parse(readFileSync(join(saved, 'optimizer.json'), 'utf8')).state['0'].short).toEqual(Array.from(short));
     const manifest = JSON.parse(readFileSync(join(saved, 'manifest.json'), 'utf8')) as { files: Record<string, { bytes: number; sha256: string }> };
     const names = readdirSync(saved).filter((n) => n !== 'manifest.json').sort();
     expect(names).toContain('optimizer.safetensors');

@@ -173,8 +173,14 @@ export class NonFiniteStateError extends Error {}
 // ************* optimizer state on disk *************
 
 // Large numeric arrays in the optimizer state go to safetensors (float64, exact for float32
-// moments); the rest stays JSON with a reference in their place.
+// moments); the rest stays JSON with a reference in their place. Typed arrays (stateDictTyped) are
+// stored exactly as the plain arrays of the same values (stateDict) would be.
 function splitState(value: unknown, path: string, tensors: Map<string, Tensor>): unknown {
+  if (value instanceof Float32Array || value instanceof Float64Array) {
+    if (value.length <= 64) return Array.from(value);
+    tensors.set(path, new Tensor(Float64Array.from(value), [value.length]));
+    return { $tensor: path };
+  }
   if (Array.isArray(value) && value.length > 64 && value.every((v) => typeof v === 'number')) {
     tensors.set(path, new Tensor(Float64Array.from(value as number[]), [value.length]));
     return { $tensor: path };
