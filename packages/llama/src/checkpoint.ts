@@ -3,7 +3,7 @@
 // tensor, the shapes that differ (checked from the headers before the model is allocated), a
 // non-finite weight.
 
-import { type Tensor, formatShape, loadSafetensors, saveSafetensors } from '@tsgrad/tensor';
+import { type Tensor, formatShape, loadSafetensors, saveSafetensors, saveSafetensorsParts } from '@tsgrad/tensor';
 import type { Module } from '@tsgrad/nn';
 import { getFileSource } from './file-source.js';
 import { type LlamaConfig, llamaConfigFromHF, llamaConfigToHF, resolvedHeadDim } from './config.js';
@@ -204,6 +204,9 @@ export async function savePretrained(model: PretrainedModel, dir: string): Promi
   const fs = getFileSource();
   const tensors = new Map<string, Tensor>();
   for (const [name, p] of model.namedParameters()) tensors.set(name, p);
-  await fs.write(fs.join(dir, 'model.safetensors'), saveSafetensors(tensors, { format: 'pt' }));
+  const weightsPath = fs.join(dir, 'model.safetensors');
+  // streamed from the parameters' own storage where the source can: no copy of the file in memory
+  if (fs.writeParts) await fs.writeParts(weightsPath, saveSafetensorsParts(tensors, { format: 'pt' }));
+  else await fs.write(weightsPath, saveSafetensors(tensors, { format: 'pt' }));
   await fs.write(fs.join(dir, 'config.json'), new TextEncoder().encode(JSON.stringify(llamaConfigToHF(model.config), null, 2) + '\n'));
 }

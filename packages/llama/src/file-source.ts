@@ -10,6 +10,8 @@ export interface FileSource {
   exists(path: string): Promise<boolean>;
   /** Writes a file atomically (temp file + rename): a crash never leaves it half-written. */
   write(path: string, bytes: Uint8Array): Promise<void>;
+  /** Optional: writes a file given as consecutive parts, atomically, without first joining them into one buffer. */
+  writeParts?(path: string, parts: readonly Uint8Array[]): Promise<void>;
   /** Joins a directory (or URL) and a file name. */
   join(dir: string, name: string): string;
 }

@@ -3,7 +3,8 @@
 // the previous intact one, one run per model_dir, and errors that name their file.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -77,6 +78,50 @@ describe('checkpoints hold only finite state', () => {
     const left = listCheckpoints(dir);
     expect(left.map((c) => c.step)).toEqual([1, 2]);
     for (const c of left) expect(allFinite(c.dir), c.dir).toBe(true);
+  });
+});
+
+// -1 when a and b hold the same bytes, else the first index where they differ (a length difference counts)
+function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return i;
+  return a.length === b.length ? -1 : Math.min(a.length, b.length);
+}
+
+describe('checkpoint files on disk', () => {
+  it('a saved checkpoint holds exactly the bytes saveSafetensors makes, and its manifest the size and SHA-256 of every file as read back', async () => {
+    const dir = join(scratch, 'bytes-on-disk');
+    const config = micro();
+    const model = new LlamaForCausalLM(config.model, { generator: new Generator(3) });
+    const g = new Generator(4);
+    // 300,000 float64 moments = 2.4 MB: the hash reads this file in several 1 MiB pieces
+    const expAvg = Float32Array.from({ length: 300_000 }, () => g.normal());
+    const expAvgSq = Float32Array.from({ length: 100 }, () => g.uniform());
+    const short = Float32Array.from({ length: 10 }, () => g.uniform()); // 64 numbers or fewer stay in optimizer.json
+    const optimizerState = (typed: boolean) => {
+      const arr = (a: Float32Array) => (typed ? a : Array.from(a));
+      return { optimizer: 'AdamW', state: { 0: { step: 3, expAvg: arr(expAvg), expAvgSq: arr(expAvgSq), short: arr(short) } }, paramGroups: [{ lr: 0.1, params: [0] }] };
+    };
+    const state = { step: 9, dataGenerator: new Generator(2).getState(), tokensSeen: 0, configSource: 'x' };
+    const saved = await saveTrainingCheckpoint(dir, model, optimizerState(true), state, byteLevelTokenizer());
+    const read = (name: string, from = saved) => new Uint8Array(readFileSync(join(from, name)));
+    expect(firstDifference(read('model.safetensors'), saveSafetensors(new Map(model.namedParameters()), { format: 'pt' }))).toBe(-1);
+    const moments = new Map([
+      ['optimizer.state.0.expAvg', new Tensor(Float64Array.from(expAvg), [expAvg.length])],
+      ['optimizer.state.0.expAvgSq', new Tensor(Float64Array.from(expAvgSq), [expAvgSq.length])],
+    ]);
+    expect(firstDifference(read('optimizer.safetensors'), saveSafetensors(moments))).toBe(-1);
+    // the same values as plain arrays (stateDict) and as typed arrays (stateDictTyped) make the same files
+    const plain = await saveTrainingCheckpoint(join(scratch, 'bytes-on-disk-plain'), model, optimizerState(false), state, byteLevelTokenizer());
+    for (const name of ['optimizer.safetensors', 'optimizer.json']) expect(firstDifference(read(name), read(name, plain))).toBe(-1);
+    expect(JSON.parse(readFileSync(join(saved, 'optimizer.json'), 'utf8')).state['0'].short).toEqual(Array.from(short));
+    const manifest = JSON.parse(readFileSync(join(saved, 'manifest.json'), 'utf8')) as { files: Record<string, { bytes: number; sha256: string }> };
+    const names = readdirSync(saved).filter((n) => n !== 'manifest.json').sort();
+    expect(names).toContain('optimizer.safetensors');
+    expect(Object.keys(manifest.files)).toEqual(names);
+    for (const name of names) {
+      const bytes = read(name);
+      expect(manifest.files[name]).toEqual({ bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') });
+    }
   });
 });
 

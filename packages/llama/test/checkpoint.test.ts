@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Generator, Tensor, loadSafetensors, saveSafetensors } from '@tsgrad/tensor';
-import { LlamaForCausalLM, llamaConfigFromHF } from '../src/index.js';
+import { type FileSource, LlamaForCausalLM, fsFileSource, llamaConfigFromHF, setFileSource } from '../src/index.js';
 import { expectedParameterShapes } from '../src/checkpoint.js';
 
 const FIXTURE = new URL('./fixtures/llama-hf-tiny/', import.meta.url).pathname;
@@ -145,6 +145,41 @@ describe('fromPretrained / savePretrained', () => {
     expect(llamaConfigFromHF(written)).toEqual(model.config);
     const { readdirSync } = await import('node:fs');
     expect(readdirSync(dir).sort()).toEqual(['config.json', 'model.safetensors']);
+  });
+
+  it('savePretrained writes the same model.safetensors bytes through a source with writeParts (in parts) and through one without (whole)', async () => {
+    const model = new LlamaForCausalLM(llamaConfigFromHF(JSON.parse(config)), { generator: new Generator(5) });
+    const expected = saveSafetensors(new Map(model.namedParameters()), { format: 'pt' });
+    const memorySource = (withParts: boolean): { source: FileSource; files: Map<string, Uint8Array>; partCounts: number[] } => {
+      const files = new Map<string, Uint8Array>();
+      const partCounts: number[] = [];
+      const source: FileSource = {
+        read: async (path) => files.get(path)!,
+        exists: async (path) => files.has(path),
+        write: async (path, bytes) => void files.set(path, bytes.slice()),
+        join: (dir, name) => `${dir}/${name}`,
+      };
+      if (withParts) {
+        source.writeParts = async (path, parts) => {
+          partCounts.push(parts.length);
+          const joined = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+          parts.reduce((pos, p) => (joined.set(p, pos), pos + p.length), 0);
+          files.set(path, joined);
+        };
+      }
+      return { source, files, partCounts };
+    };
+    try {
+      for (const withParts of [true, false]) {
+        const { source, files, partCounts } = memorySource(withParts);
+        setFileSource(source);
+        await model.savePretrained('mem');
+        expect(Buffer.from(files.get('mem/model.safetensors')!).equals(Buffer.from(expected))).toBe(true);
+        expect(partCounts).toEqual(withParts ? [1 + model.namedParameters().length] : []);
+      }
+    } finally {
+      setFileSource(fsFileSource);
+    }
   });
 
   it('rejects a NaN or infinite weight, naming the file and the tensor', async () => {

@@ -20,7 +20,7 @@
 
 import { type FloatArray, type Storage, type Tensor, adamwStepWasm, getBackend, incrementVersion } from '@tsgrad/tensor';
 import {
-  type NonFinitePolicy, type ParamGroup, type ParamStateDict, type ParamsOrGroups,
+  type NonFinitePolicy, type ParamGroup, type ParamStateDict, type ParamsOrGroups, type TypedParamStateDict,
   Optimizer, checkNonNegative, loadArray, stateArray,
 } from './optimizer.js';
 
@@ -117,8 +117,8 @@ export class AdamW extends Optimizer<AdamWHyper, AdamWState> {
     }
   }
 
-  protected override saveParamState(s: AdamWState): ParamStateDict {
-    return { step: s.step, expAvg: Array.from(s.expAvg), expAvgSq: Array.from(s.expAvgSq) };
+  protected override saveParamState(s: AdamWState): TypedParamStateDict {
+    return { step: s.step, expAvg: s.expAvg.slice(), expAvgSq: s.expAvgSq.slice() };
   }
 
   protected override loadParamState(saved: ParamStateDict, p: Tensor, where: string): AdamWState {

@@ -7,7 +7,7 @@
 // optimizers
 export { Optimizer } from './optimizer.js';
 export type {
-  BaseHyper, NonFinitePolicy, OptimizerStateDict, ParamGroup, ParamGroupInput, ParamInput, ParamStateDict, ParamsOrGroups,
+  BaseHyper, NonFinitePolicy, OptimizerStateDict, ParamGroup, ParamGroupInput, ParamInput, ParamStateDict, ParamsOrGroups, TypedOptimizerStateDict, TypedParamStateDict,
 } from './optimizer.js';
 export { AdamW } from './adamw.js';
 export type { AdamWHyper, AdamWOptions, AdamWState } from './adamw.js';

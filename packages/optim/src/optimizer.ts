@@ -37,6 +37,8 @@ export type NonFinitePolicy = 'error' | 'skip';
 
 /** The saved state of one parameter: numbers and plain arrays only, so it survives JSON. */
 export type ParamStateDict = Record<string, number | number[] | null>;
+/** A parameter's state with its arrays as typed copies (Float32Array/Float64Array) instead of JS arrays. */
+export type TypedParamStateDict = Record<string, number | FloatArray | null>;
 
 /** An optimizer's state as plain JSON-safe data: `JSON.parse(JSON.stringify(sd))` loads bit-exactly. */
 export interface OptimizerStateDict {
@@ -49,6 +51,9 @@ export interface OptimizerStateDict {
   /** Steps skipped for non-finite gradients. */
   skippedSteps: number;
 }
+
+/** stateDictTyped()'s result: stateDict()'s, with typed-array per-parameter state. */
+export type TypedOptimizerStateDict = Omit<OptimizerStateDict, 'state'> & { state: Record<string, TypedParamStateDict> };
 
 /** Base class of the optimizers: parameter groups, state, non-finite checks, state dicts. */
 export abstract class Optimizer<H extends BaseHyper, S> {
@@ -88,8 +93,8 @@ export abstract class Optimizer<H extends BaseHyper, S> {
   protected abstract checkHyper(hyper: H, where: string): void;
   /** Updates the parameters of one group that have a gradient (already checked to be finite). */
   protected abstract updateGroup(group: ParamGroup<H>, groupIndex: number): void;
-  /** A parameter's state as plain JSON-safe data. */
-  protected abstract saveParamState(state: S): ParamStateDict;
+  /** A parameter's state as data, its arrays as typed copies (stateDict makes them plain arrays). */
+  protected abstract saveParamState(state: S): TypedParamStateDict;
   /** A parameter's state from saved data, checked against the parameter (`where` names it in errors). */
   protected abstract loadParamState(saved: ParamStateDict, param: Tensor, where: string): S;
 
@@ -207,7 +212,21 @@ export abstract class Optimizer<H extends BaseHyper, S> {
 
   /** The optimizer's state as plain data (step counts, moments, group hyperparameters); parameters are not included. */
   stateDict(): OptimizerStateDict {
+    const typed = this.stateDictTyped();
     const state: Record<string, ParamStateDict> = {};
+    for (const [index, s] of Object.entries(typed.state)) {
+      state[index] = Object.fromEntries(Object.entries(s).map(([key, v]) => [key, ArrayBuffer.isView(v) ? Array.from(v) : v]));
+    }
+    return { ...typed, state };
+  }
+
+  /**
+   * stateDict() with every state array as a typed copy of the same values: for writers of binary
+   * checkpoints, which then need no JS arrays of numbers (megabytes that stay on V8's heap until a
+   * major collection).
+   */
+  stateDictTyped(): TypedOptimizerStateDict {
+    const state: Record<string, TypedParamStateDict> = {};
     const paramGroups: OptimizerStateDict['paramGroups'] = [];
     let index = 0;
     for (const group of this.paramGroups) {

@@ -12,7 +12,7 @@
 
 import { type FloatArray, type Storage, type Tensor, incrementVersion } from '@tsgrad/tensor';
 import {
-  type NonFinitePolicy, type ParamGroup, type ParamStateDict, type ParamsOrGroups,
+  type NonFinitePolicy, type ParamGroup, type ParamStateDict, type ParamsOrGroups, type TypedParamStateDict,
   Optimizer, checkNonNegative, loadArray, stateArray,
 } from './optimizer.js';
 
@@ -87,8 +87,8 @@ export class SGD extends Optimizer<SGDHyper, SGDState> {
     }
   }
 
-  protected override saveParamState(s: SGDState): ParamStateDict {
-    return { momentumBuffer: Array.from(s.momentumBuffer) };
+  protected override saveParamState(s: SGDState): TypedParamStateDict {
+    return { momentumBuffer: s.momentumBuffer.slice() };
   }
 
   protected override loadParamState(saved: ParamStateDict, p: Tensor, where: string): SGDState {

@@ -63,6 +63,27 @@ describe('Optimizer state dicts', () => {
     expect(Array.isArray(sd.state['0']!.expAvg)).toBe(true);
   });
 
+  it('stateDictTyped holds stateDict\'s values as typed copies (AdamW and SGD): equal data, arrays detached from the live state', () => {
+    for (const [, make] of makers) {
+      const ps = [param([1, -2, 3]), param([0.5, 4])];
+      const opt = make(ps);
+      setGrad(ps[0]!, [0.1, 0.2, -0.3]);
+      setGrad(ps[1]!, [1e-3, -7]);
+      opt.step();
+      const typed = opt.stateDictTyped();
+      const plain = opt.stateDict();
+      const arrays = Object.values(typed.state).flatMap((s) => Object.values(s).filter((v) => ArrayBuffer.isView(v)));
+      expect(arrays.length).toBe(opt instanceof AdamW ? 4 : 2);
+      expect(arrays.every((a) => a instanceof Float32Array)).toBe(true);
+      const asPlain = Object.fromEntries(Object.entries(typed.state).map(([k, s]) => [k, Object.fromEntries(Object.entries(s).map(([n, v]) => [n, ArrayBuffer.isView(v) ? Array.from(v) : v]))]));
+      expect({ ...typed, state: asPlain }).toEqual(plain);
+      setGrad(ps[0]!, [5, 5, 5]);
+      setGrad(ps[1]!, [5, 5]);
+      opt.step();
+      expect(Array.from(arrays[0]!)).toEqual(Object.values(plain.state['0']!).find(Array.isArray));
+    }
+  });
+
   it('restores group hyperparameters and accepts typed arrays for the moments', () => {
     const a = param([1, 2]);
     const opt = new AdamW([a], { lr: 0.1 });

@@ -50,4 +50,4 @@ export type { ReleaseScopeOptions } from './release-scope.js';
 export type { StoragePoolOptions } from './storage-pool.js';
 
 // io
-export { loadSafetensors, loadSafetensorsWithMetadata, saveSafetensors } from './io/safetensors.js';
+export { loadSafetensors, loadSafetensorsWithMetadata, saveSafetensors, saveSafetensorsParts } from './io/safetensors.js';

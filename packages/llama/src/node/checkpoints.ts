@@ -14,9 +14,9 @@
 //   never a silent restart from step 0.
 
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { Tensor, loadSafetensors, saveSafetensors } from '@tsgrad/tensor';
+import { Tensor, loadSafetensors, saveSafetensorsParts } from '@tsgrad/tensor';
 import type { LlamaForCausalLM } from '../model.js';
 import { readCheckpointTensors } from '../checkpoint.js';
 import { Tokenizer } from '../hf-tokenizer.js';
@@ -67,8 +67,19 @@ export function latestCheckpoint(modelDir: string): string | null {
 
 // ************* integrity *************
 
+// Read in 1 MiB pieces: hashing a checkpoint must not hold a second copy of its largest file.
+const HASH_CHUNK_BYTES = 1 << 20;
+
 function sha256(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
+  const hash = createHash('sha256');
+  const chunk = new Uint8Array(HASH_CHUNK_BYTES);
+  const fd = openSync(path, 'r');
+  try {
+    for (let n = readSync(fd, chunk, 0, chunk.length, null); n > 0; n = readSync(fd, chunk, 0, chunk.length, null)) hash.update(chunk.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest('hex');
 }
 
 function fsyncPath(path: string): void {
@@ -127,7 +138,7 @@ export function verifyManifest(dir: string): string | null {
 // The first non-finite number in a model's parameters or an optimizer state, described; null when all are finite.
 function firstNonFiniteParameter(model: LlamaForCausalLM): string | null {
   for (const [name, p] of model.namedParameters()) {
-    const data = p.toTypedArray();
+    const data = p.isContiguous() ? p.storage.subarray(p.offset, p.offset + p.numel) : p.toTypedArray(); // no copy when it can be read in place
     for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) return `weight ${name} has ${data[i]} at flat index ${i}`;
   }
   return null;
@@ -162,8 +173,14 @@ export class NonFiniteStateError extends Error {}
 // ************* optimizer state on disk *************
 
 // Large numeric arrays in the optimizer state go to safetensors (float64, exact for float32
-// moments); the rest stays JSON with a reference in their place.
+// moments); the rest stays JSON with a reference in their place. Typed arrays (stateDictTyped) are
+// stored exactly as the plain arrays of the same values (stateDict) would be.
 function splitState(value: unknown, path: string, tensors: Map<string, Tensor>): unknown {
+  if (value instanceof Float32Array || value instanceof Float64Array) {
+    if (value.length <= 64) return Array.from(value);
+    tensors.set(path, new Tensor(Float64Array.from(value), [value.length]));
+    return { $tensor: path };
+  }
   if (Array.isArray(value) && value.length > 64 && value.every((v) => typeof v === 'number')) {
     tensors.set(path, new Tensor(Float64Array.from(value as number[]), [value.length]));
     return { $tensor: path };
@@ -210,7 +227,7 @@ export async function saveTrainingCheckpoint(
     writeTokenizerFiles(tmp, tokenizer, model.config); // tokenizer.json, tokenizer_config.json, generation_config.json
     const tensors = new Map<string, Tensor>();
     const json = splitState(optimizerState, 'optimizer', tensors);
-    writeFileAtomic(join(tmp, 'optimizer.safetensors'), saveSafetensors(tensors));
+    writeFileAtomic(join(tmp, 'optimizer.safetensors'), saveSafetensorsParts(tensors)); // streamed: no copy of the file
     writeFileAtomic(join(tmp, 'optimizer.json'), JSON.stringify(json));
     writeFileAtomic(join(tmp, 'trainer_state.json'), JSON.stringify(state, null, 2) + '\n');
     crashPoint('files-written');

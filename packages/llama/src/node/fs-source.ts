@@ -5,16 +5,21 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, re
 import { dirname, join } from 'node:path';
 import type { FileSource } from '../file-source.js';
 
-/** Writes bytes to path atomically: to a temp file in the same folder, fsynced, then renamed over path. */
-export function writeFileAtomic(path: string, bytes: Uint8Array | string): void {
+/**
+ * Writes bytes to path atomically: to a temp file in the same folder, fsynced, then renamed over
+ * path. A file given as parts is written part after part, never joined into one buffer.
+ */
+export function writeFileAtomic(path: string, bytes: Uint8Array | string | readonly Uint8Array[]): void {
   mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  const data = typeof bytes === 'string' ? new TextEncoder().encode(bytes) : bytes;
+  const parts = typeof bytes === 'string' ? [new TextEncoder().encode(bytes)] : bytes instanceof Uint8Array ? [bytes] : bytes;
   try {
     const fd = openSync(tmp, 'w');
     try {
-      let written = 0;
-      while (written < data.length) written += writeSync(fd, data, written, data.length - written);
+      for (const data of parts) {
+        let written = 0;
+        while (written < data.length) written += writeSync(fd, data, written, data.length - written);
+      }
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -41,6 +46,9 @@ export const fsFileSource: FileSource = {
   },
   async write(path, bytes) {
     writeFileAtomic(path, bytes);
+  },
+  async writeParts(path, parts) {
+    writeFileAtomic(path, parts);
   },
   join(dir, name) {
     return join(dir, name);

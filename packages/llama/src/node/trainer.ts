@@ -356,7 +356,7 @@ async function saveCheckpoint(run: Run): Promise<string> {
   run.state.dataGenerator = run.dataGenerator.getState();
   let dir: string;
   try {
-    dir = await saveTrainingCheckpoint(run.modelDir, run.model, run.optimizer.stateDict(), run.state, run.tokenizer);
+    dir = await saveTrainingCheckpoint(run.modelDir, run.model, run.optimizer.stateDictTyped(), run.state, run.tokenizer);
   } catch (err) {
     if (err instanceof NonFiniteStateError) throw new Error(`${err.message}; stopping; ${await newestIntactNote(run.modelDir)}`);
     throw err;

@@ -224,17 +224,17 @@ const ENCODERS = new Map<string, { format: string; itemsize: number; array: Func
   ['int32', { format: 'I32', itemsize: 4, array: Int32Array }],
 ]);
 
-function writeData(out: Uint8Array, pos: number, t: RawTensor): void {
-  if (NATIVE_LE) {
-    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), pos);
-    return;
-  }
-  const dv = new DataView(out.buffer, out.byteOffset + pos);
+// The tensor's bytes, little-endian: a view of its own array on little-endian platforms (no copy).
+function dataBytes(t: RawTensor): Uint8Array {
+  if (NATIVE_LE) return new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  const out = new Uint8Array(t.data.byteLength);
+  const dv = new DataView(out.buffer);
   for (let i = 0; i < t.data.length; i++) {
     if (t.dtype === 'float32') dv.setFloat32(4 * i, t.data[i]!, true);
     else if (t.dtype === 'float64') dv.setFloat64(8 * i, t.data[i]!, true);
     else dv.setInt32(4 * i, t.data[i]!, true);
   }
+  return out;
 }
 
 function checkSaveEntry(name: unknown, t: RawTensor, seen: Set<string>): void {
@@ -251,10 +251,14 @@ function checkSaveEntry(name: unknown, t: RawTensor, seen: Set<string>): void {
   if (numel !== t.data.length) saveError(`${where}: data length ${t.data.length} does not match shape ${brief(t.shape)} (${numel} elements)`);
 }
 
-/** Serialize tensors (in the given order, back to back) and optional string metadata to safetensors bytes. */
-export function serializeSafetensorsBytes(entries: Iterable<[string, RawTensor]>, metadata?: Record<string, string>): Uint8Array {
+/**
+ * A safetensors file as consecutive parts: the length prefix and padded header, then each tensor's
+ * bytes (views of the tensors' own arrays on little-endian platforms), so a writer can stream a file
+ * without holding a copy of it. The parts alias the tensors: write them before the tensors change.
+ */
+export function serializeSafetensorsParts(entries: Iterable<[string, RawTensor]>, metadata?: Record<string, string>): Uint8Array[] {
   const seen = new Set<string>();
-  const items: { tensor: RawTensor; begin: number }[] = [];
+  const tensors: RawTensor[] = [];
   const parts: string[] = [];
   if (metadata !== undefined && Object.keys(metadata).length > 0) {
     for (const [k, v] of Object.entries(metadata)) {
@@ -269,16 +273,27 @@ export function serializeSafetensorsBytes(entries: Iterable<[string, RawTensor]>
     const end = offset + tensor.data.byteLength;
     // Built as a string, not an object: object keys would reorder integer-like names and "__proto__".
     parts.push(`${quote(name)}:{"dtype":"${format}","shape":${JSON.stringify(tensor.shape)},"data_offsets":[${offset},${end}]}`);
-    items.push({ tensor, begin: offset });
+    tensors.push(tensor);
     offset = end;
   }
   const json = new TextEncoder().encode(`{${parts.join(',')}}`);
   // Pad with spaces so the data buffer starts 8-byte aligned, as the reference writer does.
   const headerLength = json.length + ((8 - (json.length % 8)) % 8);
-  const out = new Uint8Array(8 + headerLength + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(headerLength), true);
-  out.set(json, 8);
-  out.fill(0x20, 8 + json.length, 8 + headerLength);
-  for (const { tensor, begin } of items) writeData(out, 8 + headerLength + begin, tensor);
+  const header = new Uint8Array(8 + headerLength);
+  new DataView(header.buffer).setBigUint64(0, BigInt(headerLength), true);
+  header.set(json, 8);
+  header.fill(0x20, 8 + json.length);
+  return [header, ...tensors.map(dataBytes)];
+}
+
+/** Serialize tensors (in the given order, back to back) and optional string metadata to safetensors bytes. */
+export function serializeSafetensorsBytes(entries: Iterable<[string, RawTensor]>, metadata?: Record<string, string>): Uint8Array {
+  const parts = serializeSafetensorsParts(entries, metadata);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let pos = 0;
+  for (const p of parts) {
+    out.set(p, pos);
+    pos += p.length;
+  }
   return out;
 }

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  type Tensor, arange, loadSafetensors, loadSafetensorsWithMetadata, randn, saveSafetensors, tensor, Generator,
+  type Tensor, arange, loadSafetensors, loadSafetensorsWithMetadata, randn, saveSafetensors, saveSafetensorsParts, tensor, Generator,
 } from '../../src/index.js';
 import { LAYOUTS, shapeArb, tensorOfShapeArb } from '../arbitraries.js';
 
@@ -56,6 +56,31 @@ describe('loadSafetensors / saveSafetensors (tensors)', () => {
     const loaded = loadSafetensors(saveSafetensors({ src })).get('src')!;
     expect(loaded.requiresGrad).toBe(false);
     expect(loaded.storage).not.toBe(src.storage);
+  });
+
+  it('saveSafetensorsParts joined are byte for byte saveSafetensors; contiguous tensors lend their storage, views are copied', () => {
+    const g = new Generator(1);
+    const base = arange(24, undefined, 1, { dtype: 'float32' }).reshape(2, 3, 4);
+    const tensors = new Map<string, Tensor>([
+      ['weight', randn([5, 3], { generator: g })],
+      ['row', base.narrow(0, 1, 1)], // contiguous, at offset 12 of its storage
+      ['transposed', base.transpose(0, 2)],
+      ['moments', tensor([0.1, 1e-300, -3], { dtype: 'float64' })],
+      ['ids', tensor([[1, -2], [3, 2147483647]], { dtype: 'int32' })],
+      ['empty', tensor([], { shape: [0, 4] })],
+    ]);
+    for (const metadata of [undefined, { format: 'pt' }]) {
+      const parts = saveSafetensorsParts(tensors, metadata);
+      const joined = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+      parts.reduce((pos, p) => (joined.set(p, pos), pos + p.length), 0);
+      expect(joined).toEqual(saveSafetensors(tensors, metadata));
+      expect(parts.length).toBe(1 + tensors.size);
+    }
+    const parts = saveSafetensorsParts(tensors);
+    expect(parts[1]!.buffer).toBe(tensors.get('weight')!.storage.buffer);
+    expect(parts[2]!.buffer).toBe(base.storage.buffer);
+    expect(parts[2]!.byteOffset).toBe(12 * 4);
+    expect(parts[3]!.buffer).not.toBe(base.storage.buffer);
   });
 
   it('saving something that is not a tensor is refused naming it', () => {
