@@ -6,8 +6,8 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { Generator, type Tensor, noGrad, storagePoolStats, withReleaseScope } from '@tsgrad/tensor';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
+import { Generator, type Tensor, noGrad, setStoragePool, storagePoolStats, withReleaseScope } from '@tsgrad/tensor';
 import { AdamW, clipGradNorm } from '@tsgrad/optim';
 import { LlamaForCausalLM } from '../src/index.js';
 import { type TrainConfig, loadZooConfig } from '../src/node/zoo-config.js';
@@ -204,6 +204,9 @@ describe('evaluate', () => {
   });
 
   it('evaluated in chunks of the training micro-batch, a validation pass reuses the step\'s pooled buffers and adds none', () => {
+    // the pool as tsgrad ships it (a poisoning pool, as CI's third pass sets, keeps nothing to reuse)
+    const previous = setStoragePool({ enabled: true, poison: false });
+    onTestFinished(() => { setStoragePool(previous); });
     const { model, micro, batches } = setup();
     const before = storagePoolStats().pooledBytes;
     expect(before).toBeGreaterThan(0);
