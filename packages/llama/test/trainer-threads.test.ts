@@ -7,9 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PARALLEL_MIN_WORK } from '../../tensor/src/parallel/pool.js';
+import { PARALLEL_MIN_WORK, stagingBytes } from '../../tensor/src/parallel/pool.js';
 import { disableWorkerThreads, enableWorkerThreads } from '@tsgrad/tensor/node';
-import { LlamaForCausalLM } from '../src/index.js';
+import { LlamaForCausalLM, kernelStagingBytes } from '../src/index.js';
 import { loadZooConfig, type TrainConfig } from '../src/node/zoo-config.js';
 import { runTraining } from '../src/node/trainer.js';
 import { latestCheckpoint } from '../src/node/checkpoints.js';
@@ -61,6 +61,9 @@ describe('training with worker threads', () => {
     const one = await train('one-thread');
     await enableWorkerThreads(1);
     const two = await train('two-threads');
+    // --dry_run's staging term: the shared arena this run grew, computed from the shapes alone
+    // (the js backend's figure: the arena without the threads' WebAssembly memory)
+    expect(stagingBytes()).toBe(kernelStagingBytes(model, { batchSize: t.microBatchSize, seqLen: t.seqLen, threads: 2, backend: 'js' }));
     disableWorkerThreads();
 
     expect(two.losses.map((l) => l.step)).toEqual([1, 2, 3]);
