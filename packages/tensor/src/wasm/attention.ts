@@ -353,6 +353,17 @@ function stage(f32: Float32Array, at: number, m: StridedF32, rows: number, cols:
 }
 
 // The key mask as an additive bias of Tk4 floats at `at`: 0 for a key, −∞ for padding and past Tk.
+// The forward's operands, as both directions stage them: q, k and v padded to their slots, and
+// the key mask as additive biases.
+function stageInputs(
+  f32: Float32Array, at: SliceLayout, q: StridedF32, k: StridedF32, v: StridedF32, mask: Float64Array | null, maskOff: number, s: WasmAttentionSizes,
+): void {
+  stage(f32, at.q, q, s.Tq, s.D, at.D8, s.Tq);
+  stage(f32, at.k, k, s.Tk, s.D, at.D8, at.Tk4);
+  stage(f32, at.v, v, s.Tk, s.Dv, at.Dv8, at.Tk4);
+  stageBias(f32, at.bias, mask, maskOff, s.Tk, at.Tk4);
+}
+
 function stageBias(f32: Float32Array, at: number, mask: Float64Array | null, maskOff: number, Tk: number, Tk4: number): void {
   if (!mask) f32.fill(0, at, at + Tk);
   else for (let j = 0; j < Tk; j++) f32[at + j] = mask[maskOff + j] === 0 ? -Infinity : 0;
@@ -398,10 +409,7 @@ export function attentionForwardWasm(
 ): void {
   const at = new SliceLayout(s, false);
   const { exports, f32 } = attentionModule.instance(4 * at.end);
-  stage(f32, at.q, q, s.Tq, s.D, at.D8, s.Tq);
-  stage(f32, at.k, k, s.Tk, s.D, at.D8, at.Tk4);
-  stage(f32, at.v, v, s.Tk, s.Dv, at.Dv8, at.Tk4);
-  stageBias(f32, at.bias, mask, maskOff, s.Tk, at.Tk4);
+  stageInputs(f32, at, q, k, v, mask, maskOff, s);
   const { first, step } = limits(s);
   exports.forwardRows(4 * at.q, 4 * at.k, 4 * at.v, 4 * at.bias, 4 * at.out, 4 * at.stats, 4 * at.row,
     s.Tq, 4 * at.D8, 4 * at.Dv8, first, step, s.scale);
@@ -434,11 +442,8 @@ export function attentionBackwardWasm(
 ): void {
   const at = new SliceLayout(s, true);
   const { exports, f32 } = attentionModule.instance(4 * at.end);
-  stage(f32, at.q, q, s.Tq, s.D, at.D8, s.Tq);
-  stage(f32, at.k, k, s.Tk, s.D, at.D8, at.Tk4);
-  stage(f32, at.v, v, s.Tk, s.Dv, at.Dv8, at.Tk4);
+  stageInputs(f32, at, q, k, v, mask, maskOff, s);
   stage(f32, at.g, dOut, s.Tq, s.Dv, at.Dv8, s.Tq);
-  stageBias(f32, at.bias, mask, maskOff, s.Tk, at.Tk4);
   for (let i = 0; i < s.Tq; i++) {
     const L = lse[lseOff + i]!;
     f32[at.lse + 2 * i] = L; // rounded to float32 …

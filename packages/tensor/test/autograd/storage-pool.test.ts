@@ -77,21 +77,26 @@ function forward(p: Program, leaves: Tensor[], weights: Tensor[]): Tensor[] {
 
 const bits = (t: Tensor | null) => (t ? Array.from(t.toTypedArray()) : null);
 
-// Two training-like steps and a grad() call; returns every value the user could observe, checking
-// on the way that values the user holds never change afterwards.
-function observe(p: Program): unknown {
+// What both observers start from: the program's leaves and weights, its loss, and the lists of
+// observed values and of held tensors with their values when taken.
+function programState(p: Program) {
   const gen = new Generator(p.seed);
   const leaves = [0, 1, 2].map(() => randn([R, C], { generator: gen }).setRequiresGrad());
   const weights = [0, 1].map(() => randn([C, C], { generator: gen }).mul(0.3).detach().setRequiresGrad());
-  const params = [...leaves, ...weights];
   const lossOf = (nodes: Tensor[]) => {
     let loss = nodes[nodes.length - 1]!.square().sum();
     for (let k = 2; k <= p.outputs && k <= nodes.length; k++) loss = loss.add(nodes[nodes.length - k]!.sum());
     return loss;
   };
-  const seen: unknown[] = [];
   const held: Array<[Tensor, number[]]> = [];
   const hold = (t: Tensor) => held.push([t, bits(t)!]);
+  return { leaves, weights, params: [...leaves, ...weights], lossOf, seen: [] as unknown[], held, hold };
+}
+
+// Two training-like steps and a grad() call; returns every value the user could observe, checking
+// on the way that values the user holds never change afterwards.
+function observe(p: Program): unknown {
+  const { leaves, weights, params, lossOf, seen, held, hold } = programState(p);
 
   // step 1: backward into .grad; every intermediate stays held by us
   const nodes1 = forward(p, leaves, weights);
@@ -122,18 +127,7 @@ function observe(p: Program): unknown {
 // could observe, checking that what they hold (leaves, .grad, the root, kept and returned tensors,
 // grad()'s results) never changes.
 function observeScoped(p: Program): unknown {
-  const gen = new Generator(p.seed);
-  const leaves = [0, 1, 2].map(() => randn([R, C], { generator: gen }).setRequiresGrad());
-  const weights = [0, 1].map(() => randn([C, C], { generator: gen }).mul(0.3).detach().setRequiresGrad());
-  const params = [...leaves, ...weights];
-  const lossOf = (nodes: Tensor[]) => {
-    let loss = nodes[nodes.length - 1]!.square().sum();
-    for (let k = 2; k <= p.outputs && k <= nodes.length; k++) loss = loss.add(nodes[nodes.length - k]!.sum());
-    return loss;
-  };
-  const seen: unknown[] = [];
-  const held: Array<[Tensor, number[]]> = [];
-  const hold = (t: Tensor) => held.push([t, bits(t)!]);
+  const { leaves, weights, params, lossOf, seen, held, hold } = programState(p);
 
   // step 1: released during backward; the kept node and the root are read after it
   const returned1 = withReleaseScope(() => {
