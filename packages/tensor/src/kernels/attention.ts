@@ -23,9 +23,6 @@ import { getBackend } from '../backend.js';
 import { type StridedF32, attentionBackwardWasm, attentionForwardWasm } from '../wasm/attention.js';
 import type { FloatArray } from '../dtype.js';
 import { matmulKernel } from './matmul.js';
-import {
-  type SharedJob, UNITS_PER_THREAD, beginStaging, canSplit, isShared, matmulThreads, newSignal, nextUnit, postJob, stageWhole, stagingArray, waitForWorkers, workOn,
-} from '../parallel/pool.js';
 
 // Rows per block: smaller blocks skip more of the masked triangle but call matmulKernel more
 // often and repack the keys each time. At T = 128, D = 32, 24–48 rows measured within 5% of
@@ -218,14 +215,12 @@ export function attentionBackward(
   }
 }
 
-// ************* many slices, on one thread or split across workers *************
+// ************* many slices *************
 
-/** One attention call over many slices: forward when g is null, else backward. Shared with worker threads when split (arrays then in shared memory). */
-export interface AttentionJob extends SharedJob {
-  kind: 'attention';
+/** One attention call over many slices: forward when g is null, else backward (parallel/attention.ts may split it across threads). */
+export interface AttentionCall {
+  /** The sizes of every slice. */
   plan: AttentionPlan;
-  /** Unit u covers slices [unitStart[u], unitStart[u + 1]). */
-  unitStart: Int32Array;
   /** q, k and v; their offsets are replaced per slice by qOffs, kOffs, vOffs. */
   q: StridedMatrix; k: StridedMatrix; v: StridedMatrix;
   qOffs: Int32Array; kOffs: Int32Array; vOffs: Int32Array;
@@ -243,9 +238,6 @@ export interface AttentionJob extends SharedJob {
   dv: FloatArray | null; dvOffs: Int32Array | null;
 }
 
-/** The fields of an AttentionJob a caller provides (the rest is filled in by runAttention). */
-export type AttentionCall = Omit<AttentionJob, 'kind' | 'signal' | 'units' | 'unitStart'>;
-
 // Scratch per thread: one block of P (forward), or of P and dS (backward).
 let scratch32 = new Float32Array(0);
 let scratch64 = new Float64Array(0);
@@ -259,8 +251,8 @@ function scratchLike(like: FloatArray, n: number): FloatArray {
   return scratch64;
 }
 
-// Runs slices [from, to) of a call on this thread.
-function runSlices(job: AttentionCall, from: number, to: number): void {
+/** Runs slices [from, to) of a call on this thread. */
+export function attentionSlices(job: AttentionCall, from: number, to: number): void {
   const { plan } = job;
   const q = { ...job.q }, k = { ...job.k }, v = { ...job.v };
   const mask: KeyMask | null = job.mask ? { data: job.mask, offset: 0 } : null;
@@ -281,81 +273,4 @@ function runSlices(job: AttentionCall, from: number, to: number): void {
     attentionBackward(job.dq, job.dqOffs?.[s] ?? 0, job.dk, job.dkOffs?.[s] ?? 0, job.dv, job.dvOffs?.[s] ?? 0,
       g, q, k, v, mask, job.lse!, s * plan.Tq, scratch, plan);
   }
-}
-
-/** On a worker: runs claimed units of a split attention job (see workOn in parallel.ts). */
-export function runAttentionJob(job: AttentionJob): void {
-  workOn(job, (u) => runSlices(job, job.unitStart[u]!, job.unitStart[u + 1]!));
-}
-
-// Cuts `count` slices into about `target` units, never separating two slices that accumulate
-// into the same gradient slice (a broadcast k or v: grouped-query heads), which two threads
-// would otherwise update at once. A cut is allowed before slice s when no earlier slice shares
-// an offset with slice s or a later one.
-function cutUnits(count: number, target: number, shared: Array<Int32Array | null>): Int32Array {
-  const last = shared.map((offs) => {
-    const m = new Map<number, number>();
-    if (offs) for (let s = 0; s < count; s++) m.set(offs[s]!, s);
-    return m;
-  });
-  const size = Math.ceil(count / target);
-  const starts = [0];
-  let reach = -1; // the last slice any slice so far shares an offset with
-  for (let s = 0; s < count; s++) {
-    if (s > starts[starts.length - 1]! && s - starts[starts.length - 1]! >= size && reach < s) starts.push(s);
-    shared.forEach((offs, i) => { if (offs) reach = Math.max(reach, last[i]!.get(offs[s]!)!); });
-  }
-  starts.push(count);
-  return Int32Array.from(starts);
-}
-
-/**
- * Runs an attention call over `count` slices (forward if call.g is null, else backward): split
- * across worker threads when a pool is installed and the work is large (operands staged in
- * shared memory, results copied back), else on this thread. Results are identical either way.
- */
-export function runAttention(call: AttentionCall, count: number): void {
-  const { plan } = call;
-  const work = count * plan.scores * (plan.D + plan.Dv) * (call.g ? 2 : 1);
-  const unitStart = canSplit(work) && count > 1
-    ? cutUnits(count, matmulThreads() * UNITS_PER_THREAD, call.g ? [call.dqOffs, call.dkOffs, call.dvOffs] : [])
-    : null;
-  if (!unitStart || unitStart.length < 3) {
-    runSlices(call, 0, count);
-    return;
-  }
-  // stage every input array once (q, k, v and g may share storage), and the outputs
-  beginStaging();
-  const staged = new Map<FloatArray, FloatArray>();
-  const input = <A extends FloatArray>(x: A): A => {
-    if (!staged.has(x)) staged.set(x, stageWhole(x));
-    return staged.get(x)! as A;
-  };
-  const copies: Array<[FloatArray, FloatArray]> = [];
-  const output = <A extends FloatArray>(x: A | null, zero: boolean): A | null => {
-    if (!x || isShared(x)) return x;
-    const s = stagingArray(x, x.length) as A;
-    if (zero) s.fill(0);
-    copies.push([x, s]);
-    return s;
-  };
-  const job: AttentionJob = {
-    ...call, kind: 'attention', signal: newSignal(), units: unitStart.length - 1, unitStart,
-    q: { ...call.q, data: input(call.q.data) }, k: { ...call.k, data: input(call.k.data) }, v: { ...call.v, data: input(call.v.data) },
-    mask: call.mask ? input(call.mask) : null,
-  };
-  if (call.g) {
-    job.g = { ...call.g, data: input(call.g.data) };
-    job.lse = input(call.lse!);
-    // the gradient buffers arrive zeroed and the kernel accumulates into them
-    job.dq = output(call.dq, true);
-    job.dk = output(call.dk, true);
-    job.dv = output(call.dv, true);
-  } else {
-    job.out = output(call.out, false);
-    job.lse = output(call.lse, false);
-  }
-  postJob(job, () => { for (const [x, s] of copies) x.set(s); });
-  for (let u = nextUnit(); u >= 0; u = nextUnit()) runSlices(job, unitStart[u]!, unitStart[u + 1]!);
-  waitForWorkers();
 }

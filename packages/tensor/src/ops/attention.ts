@@ -13,7 +13,9 @@
 
 import { allocStorage, promoteTypes } from '../dtype.js';
 import { isGradEnabled, recordFusedOp } from '../autograd/graph.js';
-import { type AttentionPlan, type StridedMatrix, attentionPlan, runAttention } from '../kernels/attention.js';
+import { type AttentionCall, type AttentionPlan, type StridedMatrix, attentionPlan, attentionSlices } from '../kernels/attention.js';
+import { parallelAttention } from '../parallel/attention.js';
+import { threadPool } from '../parallel/pool.js';
 import type { FloatArray } from '../dtype.js';
 import { broadcastShapes, broadcastStrides, contiguousStrides, formatShape, numelOf, stridedOffsets } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -170,6 +172,13 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     },
     saved: [q, k, v],
   });
+}
+
+// One thread (no pool installed) runs the kernel over every slice directly; with a pool the call
+// may be split across its workers (parallel/attention.ts).
+function runAttention(call: AttentionCall, count: number): void {
+  if (threadPool) parallelAttention(call, count);
+  else attentionSlices(call, 0, count);
 }
 
 // The key mask as the kernel reads it: the values and each slice's offset into them.

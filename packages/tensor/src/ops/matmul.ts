@@ -7,7 +7,7 @@ import { type FloatArray, allocOverwritten, promoteTypes } from '../dtype.js';
 import { recordOp } from '../autograd/graph.js';
 import { matmulKernel } from '../kernels/matmul.js';
 import { parallelMatmul } from '../parallel/matmul.js';
-import { canSplit } from '../parallel/pool.js';
+import { canSplit, threadPool } from '../parallel/pool.js';
 import { broadcastShapes, broadcastStrides, formatShape, numelOf, stridedOffsets } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { sumToShape } from './binary.js';
@@ -57,8 +57,9 @@ function batchedMatmul(a: Tensor, b: Tensor): Tensor {
   const bCol = b.strides[b.ndim - 1]!;
   const aOffsets = stridedOffsets(batch, aStrides, a.offset);
   const bOffsets = stridedOffsets(batch, bStrides, b.offset);
-  // the pool's split only when one is installed and the product is large enough (canSplit)
-  const product = canSplit(M * N * K) ? parallelMatmul : matmulKernel;
+  // the pool's split only when one is installed and the product is large enough (canSplit); on
+  // one thread (threadPool null) the kernel, without entering the pool's code
+  const product = threadPool && canSplit(M * N * K) ? parallelMatmul : matmulKernel;
   for (let i = 0; i < count; i++) {
     product(out, i * M * N, a.storage as FloatArray, aOffsets[i]!, aRow, aCol, b.storage as FloatArray, bOffsets[i]!, bRow, bCol, M, N, K);
   }

@@ -1,5 +1,5 @@
 // The worker pool and its job protocol: how one large call (a matmul by rows, parallel/matmul.ts;
-// an attention call by slices, kernels/attention.ts) is split across worker threads that share
+// an attention call by slices, parallel/attention.ts) is split across worker threads that share
 // memory with this one. The kernels themselves know nothing of threads.
 //
 // Browser-safe: this module uses only SharedArrayBuffer and Atomics. The workers are injected
@@ -46,7 +46,11 @@ export interface ThreadPool {
 export const PARALLEL_MIN_WORK = 2 ** 21;
 /** Units of work per thread a job is cut into: enough to balance, few enough that each is big. */
 export const UNITS_PER_THREAD = 3;
-let pool: ThreadPool | null = null;
+/**
+ * The installed pool, null on one thread (the default). Read by the ops to take the one-thread path
+ * without entering this module; set only through setThreadPool.
+ */
+export let threadPool: ThreadPool | null = null;
 // The job in flight (one at a time: the caller blocks until it is done), its worker count, and
 // what to do once the workers are done (copy results out of staging).
 let job: SharedJob | null = null;
@@ -57,17 +61,17 @@ let onDone: (() => void) | null = null;
 export function setThreadPool(p: ThreadPool | null): void {
   // Atomics.wait throws where blocking is forbidden (a browser's main thread): fail now, not mid-matmul.
   if (p) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
-  pool = p && p.size > 0 ? p : null;
+  threadPool = p && p.size > 0 ? p : null;
 }
 
 /** How many threads a split job (a large matmul or attention call) runs on: this one plus the pool's workers. */
 export function matmulThreads(): number {
-  return 1 + (pool ? pool.size : 0);
+  return 1 + (threadPool ? threadPool.size : 0);
 }
 
 /** True if `work` multiply-adds may be split now: a pool is installed, no job is in flight, and the work is large. */
 export function canSplit(work: number): boolean {
-  return pool !== null && job === null && work >= PARALLEL_MIN_WORK && typeof SharedArrayBuffer !== 'undefined';
+  return threadPool !== null && job === null && work >= PARALLEL_MIN_WORK && typeof SharedArrayBuffer !== 'undefined';
 }
 
 /** True if the array lives in a SharedArrayBuffer, so worker threads can read and write it. */
@@ -129,12 +133,12 @@ export function newSignal(): Int32Array {
 
 /** Posts `j` to every worker (check canSplit first); `done` runs after waitForWorkers sees them finish. Then claim units with nextUnit. */
 export function postJob(j: SharedJob, done: (() => void) | null = null): void {
-  if (!pool || job) throw new Error('parallel: no worker pool, or a job is already in flight');
+  if (!threadPool || job) throw new Error('parallel: no worker pool, or a job is already in flight');
   j.backend = getBackend();
   job = j;
   onDone = done;
-  posted = pool.size;
-  for (let i = 0; i < posted; i++) pool.post(i, j);
+  posted = threadPool.size;
+  for (let i = 0; i < posted; i++) threadPool.post(i, j);
 }
 
 /** Claims the next unit of `j`: its index, or -1 when all are taken. */

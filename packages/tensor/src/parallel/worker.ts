@@ -3,8 +3,8 @@
 // Node's worker_threads entry is src/node/worker-thread.ts; a Web Worker would call the same.
 
 import { setBackend } from '../backend.js';
-import { type AttentionJob, runAttentionJob } from '../kernels/attention.js';
 import { matmulKernel } from '../kernels/matmul.js';
+import { type AttentionJob, runAttentionJob } from './attention.js';
 import { type MatmulJob, runJob } from './matmul.js';
 import type { SharedJob } from './pool.js';
 

@@ -11,7 +11,7 @@ import { matmulKernel } from '../../src/kernels/matmul.js';
 import { type MatmulFn, type MatmulJob, nextChunk, parallelMatmul, runJob, startWorkers } from '../../src/parallel/matmul.js';
 import { PARALLEL_MIN_WORK, type ThreadPool, isShared, matmulThreads, setThreadPool, stagingBytes, waitForWorkers } from '../../src/parallel/pool.js';
 import { zeros } from '../../src/create.js';
-import { type AttentionJob, runAttentionJob } from '../../src/kernels/attention.js';
+import { type AttentionJob, runAttentionJob } from '../../src/parallel/attention.js';
 import { runPostedJob } from '../../src/parallel/worker.js';
 import { attention } from '../../src/ops/attention.js';
 import { Tensor } from '../../src/tensor.js';
