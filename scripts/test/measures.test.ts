@@ -38,12 +38,12 @@ describe('step-files', () => {
   });
 
   it('groupOf names the package, and the folder within tensor', () => {
-    expect(['packages/nn/src/linear.ts', 'packages/tensor/src/ops/matmul.ts', 'packages/tensor/src/shape.ts'].map(groupOf))
+    expect(['packages/nn/src/layers.ts', 'packages/tensor/src/ops/matmul.ts', 'packages/tensor/src/shape.ts'].map(groupOf))
       .toEqual(['nn', 'tensor/ops', 'tensor (top level)']);
   });
 
   it('countByPart counts the files of each part, in order of first appearance', () => {
-    expect(countByPart(['packages/nn/src/linear.ts', 'packages/tensor/src/ops/a.ts', 'packages/nn/src/module.ts', 'packages/tensor/src/ops/b.ts', 'packages/tensor/src/tensor.ts']))
+    expect(countByPart(['packages/nn/src/layers.ts', 'packages/tensor/src/ops/a.ts', 'packages/nn/src/module.ts', 'packages/tensor/src/ops/b.ts', 'packages/tensor/src/tensor.ts']))
       .toBe('nn 2, tensor/ops 2, tensor (top level) 1');
   });
 

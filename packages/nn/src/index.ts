@@ -11,14 +11,8 @@ export { Module, Parameter, ModuleList } from './module.js';
 export type { LoadStateDictResult, StateDictLike, BufferOptions } from './module.js';
 
 // layers
-export { Linear } from './linear.js';
-export type { LinearOptions } from './linear.js';
-export { Embedding } from './embedding.js';
-export type { EmbeddingOptions } from './embedding.js';
-export { RMSNorm } from './rmsnorm.js';
-export type { RMSNormOptions } from './rmsnorm.js';
-export { RotaryEmbedding } from './rotary.js';
-export type { RotaryOptions, RotaryTables } from './rotary.js';
+export { Linear, Embedding, RMSNorm, RotaryEmbedding } from './layers.js';
+export type { LinearOptions, EmbeddingOptions, RMSNormOptions, RotaryOptions, RotaryTables } from './layers.js';
 
 // initialization
 export { normal_, ones_, zeros_, DEFAULT_INIT_STD } from './init.js';
