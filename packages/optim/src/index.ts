@@ -15,8 +15,8 @@ export { SGD } from './sgd.js';
 export type { SGDHyper, SGDOptions, SGDState } from './sgd.js';
 
 // gradient clipping
-export { clipGradNorm } from './clip.js';
-export type { ClipGradNormOptions } from './clip.js';
+export { clipGradNorm } from './optimizer.js';
+export type { ClipGradNormOptions } from './optimizer.js';
 
 // schedules
 export { LrScheduler, CosineWithWarmup, LinearWarmup, ConstantLr, WarmupThenDecay, cosineWithWarmupLr, warmupThenDecayLr } from './schedule.js';
