@@ -136,30 +136,44 @@ function coveredTrainRun(steps: number, work: string, backend: 'js' | 'wasm' | u
     .flatMap((f) => (JSON.parse(readFileSync(join(coverageDir, f), 'utf8')) as { result: ScriptCoverage[] }).result);
 }
 
-function main(backend: 'js' | 'wasm' | undefined, keep: boolean): void {
+/** What one measurement found: the files one step executes (the entry first), those a reader opens, and the shorter run's other files. */
+export interface StepFiles {
+  /** Every file one more step ran a function of, with the entry added: the upper bound. */
+  executed: string[];
+  /** `executed` without the PLUMBING modules. */
+  reader: string[];
+  /** Files the 4-step run executed that one more step did not run again (setup, saving, first-step caches). */
+  setupOnly: string[];
+}
+
+/** Runs `pnpm train` for 4 and for 5 steps under coverage (in a temp folder, removed unless `keepIn` is given) and compares them. */
+export function measureStep(backend: 'js' | 'wasm' | undefined, keepIn?: (work: string) => void): StepFiles {
   const work = mkdtempSync(join(tmpdir(), 'tsgrad-step-files-'));
   try {
     const fewer = coveredTrainRun(4, work, backend);
     const more = coveredTrainRun(5, work, backend);
     const step = filesRunMoreOften(fewer, more, ROOT);
-    const counted = step.includes(ENTRY) ? step : [ENTRY, ...step];
-    const label = backend ?? process.env.TSGRAD_BACKEND ?? 'default';
-    console.log(`Files one training step runs (pnpm train, one thread, backend ${label}), with ${ENTRY} where a reader starts: ${counted.length}`);
-    for (const f of counted) console.log(`  ${f}${f === ENTRY && !step.includes(ENTRY) ? '   (the entry; runs before the first step)' : ''}`);
-    console.log(`by part: ${countByPart(counted)}`);
-    const reader = readerFiles(counted);
-    const left = counted.filter((f) => !reader.includes(f));
-    console.log(`\nFiles a reader opens (the above minus the plumbing modules in PLUMBING): ${reader.length}`);
-    console.log(`by part: ${countByPart(reader)}`);
-    console.log(`left out: ${left.map((f) => f.replace('packages/tensor/src/', '')).join(', ') || 'none'}`);
-    const setupOnly = filesRun(fewer, ROOT).filter((f) => !counted.includes(f));
-    console.log(`\nOther files the 4-step run executed (setup, checkpoint saving, first-step-only caches): ${setupOnly.length}`);
-    for (const f of setupOnly) console.log(`  ${f}`);
-    console.log(`\nSummary, backend ${label}: ${counted.length} files executed by one step (upper bound), ${reader.length} files a reader opens`);
-    if (keep) console.log(`\ncoverage and runs kept in ${work}`);
+    const executed = step.includes(ENTRY) ? step : [ENTRY, ...step];
+    return { executed, reader: readerFiles(executed), setupOnly: filesRun(fewer, ROOT).filter((f) => !executed.includes(f)) };
   } finally {
-    if (!keep) rmSync(work, { recursive: true, force: true });
+    if (keepIn) keepIn(work);
+    else rmSync(work, { recursive: true, force: true });
   }
+}
+
+function main(backend: 'js' | 'wasm' | undefined, keep: boolean): void {
+  const { executed, reader, setupOnly } = measureStep(backend, keep ? (work) => console.log(`(coverage and runs kept in ${work})`) : undefined);
+  const label = backend ?? process.env.TSGRAD_BACKEND ?? 'default';
+  console.log(`Files one training step runs (pnpm train, one thread, backend ${label}), with ${ENTRY} where a reader starts: ${executed.length}`);
+  for (const f of executed) console.log(`  ${f}${f === ENTRY ? '   (the entry, where a reader starts)' : ''}`);
+  console.log(`by part: ${countByPart(executed)}`);
+  const left = executed.filter((f) => !reader.includes(f));
+  console.log(`\nFiles a reader opens (the above minus the plumbing modules in PLUMBING): ${reader.length}`);
+  console.log(`by part: ${countByPart(reader)}`);
+  console.log(`left out: ${left.map((f) => f.replace('packages/tensor/src/', '')).join(', ') || 'none'}`);
+  console.log(`\nOther files the 4-step run executed (setup, checkpoint saving, first-step-only caches): ${setupOnly.length}`);
+  for (const f of setupOnly) console.log(`  ${f}`);
+  console.log(`\nSummary, backend ${label}: ${executed.length} files executed by one step (upper bound), ${reader.length} files a reader opens`);
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main(backendFlag(process.argv), process.argv.includes('--keep'));

@@ -13,7 +13,8 @@ import { LlamaForCausalLM } from '../src/index.js';
 import { type TrainConfig, loadZooConfig } from '../src/node/zoo-config.js';
 import { checkSameModel, evaluate, runTraining } from '../src/node/trainer.js';
 import { latestCheckpoint } from '../src/node/checkpoints.js';
-import { type Corpus, loadCorpus, mobyDickCorpus, randomBatch, textCorpus, validationBatches } from '../src/node/corpus.js';
+import { type Corpus, loadCorpus, mobyDickCorpus, textCorpus } from '../src/node/corpus.js';
+import { randomBatch, validationBatches } from '../src/node/trainer.js';
 import { relativeError } from './helpers.js';
 
 const CONFIGS = new URL('../configs/', import.meta.url).pathname;

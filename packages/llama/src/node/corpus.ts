@@ -1,12 +1,11 @@
 // Training text: the bundled Moby Dick corpus (chapters split into train and validation, no
 // chapter in both), or a plain text file or folder of them; validation comes from a data_dir of its
-// own when eval_input names one. Text becomes bytes (the byte-level tokenizer), and batches are
-// random windows drawn from a seeded generator.
+// own when eval_input names one. Text becomes bytes (the byte-level tokenizer); the trainer draws
+// its batches from them (randomBatch, validationBatches in trainer.ts).
 
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import { type Generator, Tensor } from '@tsgrad/tensor';
 
 /** Token streams for training and validation. */
 export interface Corpus {
@@ -89,31 +88,4 @@ export function loadCorpus(dataDir?: string, evalDataDir?: string): Corpus {
     train: joinDocs(train),
     validation: joinDocs(readDocs(evalDataDir, 'eval_input.data_dir')),
   };
-}
-
-/**
- * A batch of random windows: inputs [B, T] int32 and the same windows as labels (the model shifts
- * labels inside, as Hugging Face). Windows are T tokens starting at uniform random offsets.
- */
-export function randomBatch(tokens: ArrayLike<number>, batchSize: number, seqLen: number, generator: Generator): Tensor {
-  if (tokens.length < seqLen + 1) throw new Error(`randomBatch: the text has ${tokens.length} tokens, fewer than one window of ${seqLen + 1}`);
-  const ids = new Int32Array(batchSize * seqLen);
-  for (let b = 0; b < batchSize; b++) {
-    const start = generator.randint(tokens.length - seqLen + 1);
-    for (let t = 0; t < seqLen; t++) ids[b * seqLen + t] = tokens[start + t]!;
-  }
-  return new Tensor(ids, [batchSize, seqLen]);
-}
-
-/** Consecutive non-overlapping windows for validation, so every evaluation sees the same text. */
-export function validationBatches(tokens: ArrayLike<number>, batchSize: number, seqLen: number, maxBatches: number): Tensor[] {
-  const windows = Math.floor(tokens.length / seqLen);
-  const out: Tensor[] = [];
-  for (let w = 0; w + batchSize <= windows && (maxBatches <= 0 || out.length < maxBatches); w += batchSize) {
-    const ids = new Int32Array(batchSize * seqLen);
-    for (let i = 0; i < batchSize * seqLen; i++) ids[i] = tokens[w * seqLen + i]!;
-    out.push(new Tensor(ids, [batchSize, seqLen]));
-  }
-  if (out.length === 0) throw new Error(`validationBatches: the validation text (${tokens.length} tokens) is shorter than one batch of ${batchSize}×${seqLen}`);
-  return out;
 }

@@ -9,12 +9,12 @@
 import { mkdirSync } from 'node:fs';
 import { freemem } from 'node:os';
 import { join } from 'node:path';
-import { type Backend, Generator, type Tensor, getBackend, noGrad, withReleaseScope } from '@tsgrad/tensor';
+import { type Backend, Generator, Tensor, getBackend, noGrad, withReleaseScope } from '@tsgrad/tensor';
 import { AdamW, WarmupThenDecay, clipGradNorm, warmupThenDecayLr } from '@tsgrad/optim';
 import { LlamaForCausalLM } from '../model.js';
 import { type LlamaConfig, countParameters, estimateTrainingMemory, resolvedHeadDim, trainingFlopsPerStep } from '../config.js';
 import type { LrSchedule, TrainConfig } from './zoo-config.js';
-import { type Corpus, loadCorpus, randomBatch, validationBatches } from './corpus.js';
+import { type Corpus, loadCorpus } from './corpus.js';
 import {
   NonFiniteStateError, type TrainerState, checkCheckpointPath, newestIntactCheckpoint, openNewestIntact, readTrainingState,
   recoverInterruptedSaves, saveTrainingCheckpoint, verifyManifest,
@@ -284,6 +284,37 @@ async function resumeOrStart(opts: TrainRunOptions, log: (line: string) => void)
 }
 
 // ************* one step *************
+
+// The batches are windows of the token stream, drawn here as nanoGPT's train.py draws them
+// (get_batch): random ones to train on, the same consecutive ones for every validation.
+
+/**
+ * A batch of random windows: inputs [B, T] int32 and the same windows as labels (the model shifts
+ * labels inside, as Hugging Face). Windows are T tokens starting at uniform random offsets.
+ */
+export function randomBatch(tokens: ArrayLike<number>, batchSize: number, seqLen: number, generator: Generator): Tensor {
+  if (tokens.length < seqLen + 1) throw new Error(`randomBatch: the text has ${tokens.length} tokens, fewer than one window of ${seqLen + 1}`);
+  const ids = new Int32Array(batchSize * seqLen);
+  for (let b = 0; b < batchSize; b++) {
+    const start = generator.randint(tokens.length - seqLen + 1);
+    for (let t = 0; t < seqLen; t++) ids[b * seqLen + t] = tokens[start + t]!;
+  }
+  return new Tensor(ids, [batchSize, seqLen]);
+}
+
+/** Consecutive non-overlapping windows for validation, so every evaluation sees the same text. */
+export function validationBatches(tokens: ArrayLike<number>, batchSize: number, seqLen: number, maxBatches: number): Tensor[] {
+  const windows = Math.floor(tokens.length / seqLen);
+  const out: Tensor[] = [];
+  for (let w = 0; w + batchSize <= windows && (maxBatches <= 0 || out.length < maxBatches); w += batchSize) {
+    const ids = new Int32Array(batchSize * seqLen);
+    for (let i = 0; i < batchSize * seqLen; i++) ids[i] = tokens[w * seqLen + i]!;
+    out.push(new Tensor(ids, [batchSize, seqLen]));
+  }
+  if (out.length === 0) throw new Error(`validationBatches: the validation text (${tokens.length} tokens) is shorter than one batch of ${batchSize}×${seqLen}`);
+  return out;
+}
+
 
 // One optimizer step over batch_size sequences, in micro-batches whose gradients add up (each loss
 // divided by their count, so the sum is the batch's mean); returns the batch's mean loss.
