@@ -329,12 +329,18 @@ export function softmaxWasm(out: Float32Array, x: Float32Array, xOff: number, ro
 
 /** dX = y ⊙ (dOut − Σ_j dOut_j·y_j) in wasm SIMD (float32; shapes as softmaxBackward in kernels/fused.ts). */
 export function softmaxBackwardWasm(dX: Float32Array, dOut: Float32Array, dOutOff: number, y: Float32Array, rows: number, cols: number): void {
+  backwardRows('softmaxBackwardRows', dX, dOut, dOutOff, y, rows, cols);
+}
+
+// Stages dOut and the forward's output y, runs one of the module's backward row loops over them,
+// and copies dX out: the shared body of the softmax and log-softmax backwards.
+function backwardRows(loop: 'softmaxBackwardRows' | 'logSoftmaxBackwardRows', dX: Float32Array, dOut: Float32Array, dOutOff: number, y: Float32Array, rows: number, cols: number): void {
   const cols4 = Math.ceil(cols / 4) * 4;
   const yAt = rows * cols4;
   const { exports, f32 } = softmaxModule.instance(2 * rows * cols4 * 4);
   stageRows(f32, 0, dOut, dOutOff, rows, cols, cols4, 0);
   stageRows(f32, yAt, y, 0, rows, cols, cols4, 0);
-  exports.softmaxBackwardRows(0, 4 * yAt, rows, cols4);
+  exports[loop](0, 4 * yAt, rows, cols4);
   unstageRows(dX, f32, 0, rows, cols, cols4);
 }
 
@@ -367,13 +373,7 @@ export function logSoftmaxWasm(out: Float32Array, x: Float32Array, xOff: number,
 
 /** dX = dOut − exp(y)·Σ_j dOut_j in wasm SIMD (float32; shapes as logSoftmaxBackward in kernels/fused.ts). */
 export function logSoftmaxBackwardWasm(dX: Float32Array, dOut: Float32Array, dOutOff: number, y: Float32Array, rows: number, cols: number): void {
-  const cols4 = Math.ceil(cols / 4) * 4;
-  const yAt = rows * cols4;
-  const { exports, f32 } = softmaxModule.instance(2 * rows * cols4 * 4);
-  stageRows(f32, 0, dOut, dOutOff, rows, cols, cols4, 0);
-  stageRows(f32, yAt, y, 0, rows, cols, cols4, 0);
-  exports.logSoftmaxBackwardRows(0, 4 * yAt, rows, cols4);
-  unstageRows(dX, f32, 0, rows, cols, cols4);
+  backwardRows('logSoftmaxBackwardRows', dX, dOut, dOutOff, y, rows, cols);
 }
 
 /** dX[r, :] = exp(x[r, :] − lse[r])·scale[r] in wasm SIMD (float32 x and dX [rows, cols]): cross-entropy's backward before its target and ignored-row corrections. */
