@@ -101,7 +101,7 @@ export function copyStrided(
 /** Names of the unary elementwise kernels. */
 export type UnaryKernel =
   | 'neg' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'sin' | 'cos' | 'tanh' | 'sigmoid' | 'relu' | 'silu'
-  | 'abs' | 'sign' | 'square' | 'reciprocal';
+  | 'abs' | 'sign' | 'square';
 
 /** out[i] = f(x[i]) for n elements. */
 export function unaryForward(kind: UnaryKernel, out: Storage, x: Storage, xOff: number, n: number): void {
@@ -124,7 +124,6 @@ export function unaryForward(kind: UnaryKernel, out: Storage, x: Storage, xOff: 
     case 'abs': for (let i = 0; i < n; i++) out[i] = Math.abs(x[xOff + i]!); return;
     case 'sign': for (let i = 0; i < n; i++) out[i] = Math.sign(x[xOff + i]!); return;
     case 'square': for (let i = 0; i < n; i++) { const v = x[xOff + i]!; out[i] = v * v; } return;
-    case 'reciprocal': for (let i = 0; i < n; i++) out[i] = 1 / x[xOff + i]!; return;
   }
 }
 
