@@ -34,14 +34,14 @@ export interface TrainBpeOptions {
 }
 
 /** The special tokens, at ids 0, 1, 2 as in LLaMA. */
-export const SPECIAL_TOKENS = ['<unk>', '<s>', '</s>'] as const;
+const SPECIAL_TOKENS = ['<unk>', '<s>', '</s>'] as const;
 
 /**
  * Words for training and encoding, on the normalized text (spaces are already "▁"): a single
  * digit; letters (with combining marks) after at most one "▁"; other symbols after at most one
  * "▁"; whitespace; runs of "▁", leaving the last "▁" of a run to the word that follows.
  */
-export const WORD_REGEX = '\\p{N}|▁?[\\p{L}\\p{M}]+|▁?[^▁\\s\\p{L}\\p{M}\\p{N}]+|\\s+|▁+(?=▁)|▁+';
+const WORD_REGEX = '\\p{N}|▁?[\\p{L}\\p{M}]+|▁?[^▁\\s\\p{L}\\p{M}\\p{N}]+|\\s+|▁+(?=▁)|▁+';
 
 const FIRST_CHAR_ID = SPECIAL_TOKENS.length + 256;
 

@@ -81,14 +81,14 @@ function buildByteToChar(): string[] {
 }
 
 /** Byte -> its ByteLevel character. */
-export const BYTE_TO_CHAR = buildByteToChar();
+const BYTE_TO_CHAR = buildByteToChar();
 /** ByteLevel character -> byte. */
-export const CHAR_TO_BYTE = new Map(BYTE_TO_CHAR.map((ch, b) => [ch, b]));
+const CHAR_TO_BYTE = new Map(BYTE_TO_CHAR.map((ch, b) => [ch, b]));
 
 const utf8 = new TextEncoder();
 
 /** The ByteLevel spelling of a string: each UTF-8 byte as its printable stand-in. */
-export function toByteLevel(text: string): string {
+function toByteLevel(text: string): string {
   let out = '';
   for (const b of utf8.encode(text)) out += BYTE_TO_CHAR[b];
   return out;
@@ -100,7 +100,7 @@ export function toByteLevel(text: string): string {
  * U+FEFF and misses U+0085), and `(?i:...)` folds ASCII letters only. Escapes whose meaning
  * differs and that LLaMA tokenizers do not use (`\w`, `\d`, `\b`, ...) are refused.
  */
-export function onigurumaToJsRegex(pattern: string): RegExp {
+function onigurumaToJsRegex(pattern: string): RegExp {
   let out = '';
   let inClass = 0; // depth of [...] (JavaScript's v flag is not used, so this stays 0 or 1)
   const groups: boolean[] = []; // for each open group: does it fold case?
@@ -231,7 +231,7 @@ const utf8Lossy = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 const utf8Strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** The byte of a "<0xXX>" token, or -1. */
-export function byteOfToken(token: string): number {
+function byteOfToken(token: string): number {
   if (token.length !== 6 || !token.startsWith('<0x') || token[5] !== '>') return -1;
   const hex = token.slice(3, 5);
   return /^[0-9A-Fa-f]{2}$/.test(hex) ? parseInt(hex, 16) : -1;

@@ -101,7 +101,7 @@ function writeManifest(dir: string): void {
 }
 
 /** Parses a JSON file, naming the file when it is not JSON. */
-export function readJsonFile(path: string, what: string): unknown {
+function readJsonFile(path: string, what: string): unknown {
   const text = readFileSync(path, 'utf8');
   try {
     return JSON.parse(text);

@@ -20,7 +20,7 @@ export interface MetricEntry {
  * line: it is dropped with a warning. A bad line before it is damage we cannot explain, so it is an
  * error naming the file and line.
  */
-export function readMetrics(path: string, log: (line: string) => void): MetricEntry[] {
+function readMetrics(path: string, log: (line: string) => void): MetricEntry[] {
   if (!existsSync(path)) return [];
   const lines = readFileSync(path, 'utf8').split('\n');
   const entries: MetricEntry[] = [];

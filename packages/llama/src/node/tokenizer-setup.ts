@@ -77,7 +77,7 @@ export async function prepareTokens(spec: TokenizerSpec, corpus: Corpus, modelDi
 }
 
 /** BOS and EOS ids: LLaMA 1/2's <s> and </s>, LLaMA 3's <|begin_of_text|> and <|end_of_text|>, when the vocabulary has them. */
-export function specialTokenIds(tokenizer: Tokenizer): { bos?: number; eos?: number; bosToken?: string; eosToken?: string } {
+function specialTokenIds(tokenizer: Tokenizer): { bos?: number; eos?: number; bosToken?: string; eosToken?: string } {
   const find = (names: string[]) => names.find((n) => tokenizer.tokenToId(n) !== undefined);
   const bosToken = find(['<s>', '<|begin_of_text|>']);
   const eosToken = find(['</s>', '<|end_of_text|>']);

@@ -12,9 +12,6 @@ import { mobyDickCorpus } from '../../../llama/src/node/corpus.js';
 const PAGE = fileURLToPath(new URL('../page/', import.meta.url));
 const STATIC = fileURLToPath(new URL('../../static/', import.meta.url));
 
-/** The files of a built site, relative to its folder. */
-export const SITE_FILES = ['index.html', 'style.css', 'main.js', 'train-worker.js', 'load-worker.js', 'kernel-worker.js', 'moby-dick-train.txt', 'moby-dick-validation.txt'];
-
 /** Writes the static site into outDir (created if missing); returns outDir. */
 export async function buildPlayground(outDir: string): Promise<string> {
   mkdirSync(outDir, { recursive: true });

@@ -175,7 +175,7 @@ export function incrementVersion(t: Tensor): void {
 }
 
 /** The versions of the tensors an op saves (null entries are skipped), to check in backward. */
-export function saveVersions(saved: ReadonlyArray<Tensor | null | undefined>): SavedVersion[] {
+function saveVersions(saved: ReadonlyArray<Tensor | null | undefined>): SavedVersion[] {
   const out: SavedVersion[] = [];
   for (const t of saved) {
     if (!t) continue;

@@ -27,7 +27,7 @@ export function sumForward(out: Storage, x: Storage, xOff: number, outer: number
  * norm-weight gradient). Four rows per sweep, so acc is read and written a quarter as often; the
  * additions keep the row order of a plain loop, hence the same rounding.
  */
-export function sumColumns(acc: Float64Array, x: Storage, xOff: number, rows: number, cols: number): void {
+function sumColumns(acc: Float64Array, x: Storage, xOff: number, rows: number, cols: number): void {
   let k = 0;
   for (; k + 4 <= rows; k += 4) {
     const r0 = xOff + k * cols;

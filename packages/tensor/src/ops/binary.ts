@@ -10,7 +10,7 @@ import { asTensor, fromStorage } from './common.js';
 import { where } from './indexing.js';
 
 /** Runs a binary kernel with broadcasting (no autograd); output dtype as given or promoted. */
-export function mapBinary(kind: BinaryKernel, a: Tensor, b: Tensor, outDType?: DType): Tensor {
+function mapBinary(kind: BinaryKernel, a: Tensor, b: Tensor, outDType?: DType): Tensor {
   const shape = broadcastShapes(kind, a.shape, b.shape);
   const dtype = outDType ?? promoteTypes(a.dtype, b.dtype);
   const n = numelOf(shape);

@@ -8,7 +8,7 @@ import { Tensor } from '../tensor.js';
 import { flatBuffer, fromStorage, requireFloat } from './common.js';
 
 /** Runs a unary kernel over t (no autograd). */
-export function mapUnary(kind: UnaryKernel, t: Tensor, dtype: DType = t.dtype): Tensor {
+function mapUnary(kind: UnaryKernel, t: Tensor, dtype: DType = t.dtype): Tensor {
   const [data, off] = flatBuffer(t);
   const out = allocStorage(dtype, t.numel);
   unaryForward(kind, out, data, off, t.numel);

@@ -53,7 +53,7 @@ function adamw(): FunctionDef {
 }
 
 /** The AdamW module's bytes. */
-export function adamwModuleBytes(): Uint8Array<ArrayBuffer> {
+function adamwModuleBytes(): Uint8Array<ArrayBuffer> {
   return buildModule([adamw()]);
 }
 

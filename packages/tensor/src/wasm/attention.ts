@@ -296,7 +296,7 @@ function backwardRows(): FunctionDef {
 }
 
 /** The attention module's bytes: function 0 `forwardRows`, 1 `backwardRows`. */
-export function attentionModuleBytes(): Uint8Array<ArrayBuffer> {
+function attentionModuleBytes(): Uint8Array<ArrayBuffer> {
   return buildModule([forwardRows(), backwardRows()]);
 }
 

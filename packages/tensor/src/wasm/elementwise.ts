@@ -31,7 +31,7 @@ const splat2 = (x: number): number[] => op.v128_const_f32x4(...(Array.from(new F
  * normal float64: exp(x) of a larger x stays finite (≈ 3e307), which is all 1/(1 + exp(−x))
  * needs. NaN stays NaN (wasm's max and min propagate it).
  */
-export function exp2(x: number, t: number, u: number): number[][] {
+function exp2(x: number, t: number, u: number): number[][] {
   const code: number[][] = [
     get(x), splat2(-708), op.f64x2_max(), splat2(708), op.f64x2_min(), tee(u),
     splat2(Math.LOG2E), op.f64x2_mul(), op.f64x2_nearest(), set(t),
@@ -123,7 +123,7 @@ function swigluBackward(): FunctionDef {
 }
 
 /** The elementwise module's bytes. */
-export function elementwiseModuleBytes(): Uint8Array<ArrayBuffer> {
+function elementwiseModuleBytes(): Uint8Array<ArrayBuffer> {
   return buildModule([binary('add'), binary('sub'), binary('mul'), binary('div'), silu(), swiglu(), swigluBackward()]);
 }
 

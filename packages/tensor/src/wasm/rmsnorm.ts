@@ -87,7 +87,7 @@ function rmsNormBackwardRows(): FunctionDef {
 }
 
 /** The RMSNorm module's bytes. */
-export function rmsNormModuleBytes(): Uint8Array<ArrayBuffer> {
+function rmsNormModuleBytes(): Uint8Array<ArrayBuffer> {
   return buildModule([rmsNormRows(), rmsNormBackwardRows()]);
 }
 

@@ -51,7 +51,7 @@ function rotaryRows(): FunctionDef {
 }
 
 /** The rotary module's bytes. */
-export function rotaryModuleBytes(): Uint8Array<ArrayBuffer> {
+function rotaryModuleBytes(): Uint8Array<ArrayBuffer> {
   return buildModule([rotaryRows()]);
 }
 

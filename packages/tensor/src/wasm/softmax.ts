@@ -280,7 +280,7 @@ function logSoftmaxBackwardRows(): FunctionDef {
 }
 
 /** The softmax module's bytes (softmax, log-softmax and cross-entropy's kernels). */
-export function softmaxModuleBytes(): Uint8Array<ArrayBuffer> {
+function softmaxModuleBytes(): Uint8Array<ArrayBuffer> {
   return buildModule([softmaxRows(), softmaxBackwardRows(), rowMaxSumExp(), shiftRows(), logSoftmaxBackwardRows()]);
 }
 
