@@ -41,7 +41,8 @@ export class KernelModule<Exports> {
   /** The instance on a memory of at least `size` bytes: the same object until the memory is replaced. */
   instance(size: number): KernelInstance<Exports> {
     if (!memory || memory.buffer.byteLength < size) {
-      const bytes = Math.ceil(Math.max(size, 2 * (memory?.buffer.byteLength ?? 0)) / MEMORY_STEP) * MEMORY_STEP;
+      // at least one step: an empty call (size 0) may come first, and every module imports a memory of ≥ 1 page
+      const bytes = Math.max(1, Math.ceil(Math.max(size, 2 * (memory?.buffer.byteLength ?? 0)) / MEMORY_STEP)) * MEMORY_STEP;
       memory = new WebAssembly.Memory({ initial: bytes / 65536 });
     }
     if (this.on !== memory || !this.current) {
