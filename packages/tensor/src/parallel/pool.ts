@@ -180,4 +180,3 @@ export function workOn(j: SharedJob, unit: (u: number) => void): void {
   Atomics.add(j.signal, 0, 1);
   Atomics.notify(j.signal, 0);
 }
-

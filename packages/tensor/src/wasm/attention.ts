@@ -352,7 +352,6 @@ function stage(f32: Float32Array, at: number, m: StridedF32, rows: number, cols:
   f32.fill(0, at + rows * width, at + padRows * width);
 }
 
-// The key mask as an additive bias of Tk4 floats at `at`: 0 for a key, −∞ for padding and past Tk.
 // The forward's operands, as both directions stage them: q, k and v padded to their slots, and
 // the key mask as additive biases.
 function stageInputs(
@@ -364,6 +363,7 @@ function stageInputs(
   stageBias(f32, at.bias, mask, maskOff, s.Tk, at.Tk4);
 }
 
+// The key mask as an additive bias of Tk4 floats at `at`: 0 for a key, −∞ for padding and past Tk.
 function stageBias(f32: Float32Array, at: number, mask: Float64Array | null, maskOff: number, Tk: number, Tk4: number): void {
   if (!mask) f32.fill(0, at, at + Tk);
   else for (let j = 0; j < Tk; j++) f32[at + j] = mask[maskOff + j] === 0 ? -Infinity : 0;

@@ -37,7 +37,7 @@ const ROUNDER = 12582912 + 128;
 // or −1e30 never reach the polynomial); above it exp underflows smoothly to float32 subnormals
 const EXP_X_MIN = -88.5;
 
-// The v128 locals exp4 uses: \`constants\` is the first of EXP_CONSTANTS.length consecutive ones,
+// The v128 locals exp4 uses: `constants` is the first of EXP_CONSTANTS.length consecutive ones,
 // set once by expConstants before any loop; n and t are scratch.
 interface ExpLocals { constants: number; n: number; t: number }
 
