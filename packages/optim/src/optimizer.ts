@@ -7,7 +7,7 @@
 // state is keyed by parameter, parameters without a gradient are skipped, and the state dict
 // names parameters by their index counted across groups.
 
-import { type FloatArray, Tensor, type Storage, formatShape, incrementVersion, noGrad } from '@tsgrad/tensor';
+import { type FloatArray, Tensor, type Storage, flatBuffer, formatShape, incrementVersion, noGrad } from '@tsgrad/tensor';
 
 /** A parameter as given to an optimizer: a tensor, or a [name, tensor] pair as `namedParameters()` yields. */
 export type ParamInput = Tensor | readonly [string, Tensor];
@@ -191,7 +191,7 @@ export abstract class Optimizer<H extends BaseHyper, S> {
       const what = this.describe(group, groupIndex, i);
       throw new Error(`${this.name}.step: the gradient of ${what} has shape ${formatShape(g.shape)} but the parameter has shape ${formatShape(p.shape)}`);
     }
-    return denseElements(g);
+    return flatBuffer(g);
   }
 
   // A description of the first non-finite gradient element, or null when all are finite.
@@ -329,12 +329,6 @@ export function checkNonNegative(op: string, where: string, key: string, value: 
   }
 }
 
-// A tensor's elements in row-major order as (storage, offset): read in place when contiguous, else
-// a copy.
-function denseElements(t: Tensor): [Storage, number] {
-  return t.isContiguous() ? [t.storage, t.offset] : [t.toTypedArray(), 0];
-}
-
 // A copy of a hyperparameter object with arrays (betas) copied, so groups never share them.
 function copyHyper<T extends object>(h: T): T {
   const out: Record<string, unknown> = {};
@@ -414,7 +408,7 @@ function totalNorm(tensors: readonly Tensor[], normType: number): number {
   let acc = 0;
   let sawNaN = false;
   for (const t of tensors) {
-    const [data, off] = denseElements(t);
+    const [data, off] = flatBuffer(t);
     const n = t.numel;
     if (normType === 2) {
       for (let i = 0; i < n; i++) acc += data[off + i]! * data[off + i]!;

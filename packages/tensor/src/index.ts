@@ -32,6 +32,7 @@ export { attention } from './ops/attention.js';
 export type { AttentionOptions } from './ops/attention.js';
 export { matmul } from './ops/matmul.js';
 export { sumToShape } from './ops/binary.js';
+export { flatBuffer } from './ops/common.js';
 
 // autograd
 export { noGrad, isGradEnabled, recordOp, incrementVersion } from './autograd/graph.js';

@@ -16,7 +16,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { Tensor, loadSafetensors, saveSafetensorsParts } from '@tsgrad/tensor';
+import { Tensor, flatBuffer, loadSafetensors, saveSafetensorsParts } from '@tsgrad/tensor';
 import type { LlamaForCausalLM } from '../model.js';
 import { readCheckpointTensors } from '../checkpoint.js';
 import { Tokenizer } from '../hf-tokenizer.js';
@@ -138,8 +138,8 @@ export function verifyManifest(dir: string): string | null {
 // The first non-finite number in a model's parameters or an optimizer state, described; null when all are finite.
 function firstNonFiniteParameter(model: LlamaForCausalLM): string | null {
   for (const [name, p] of model.namedParameters()) {
-    const data = p.isContiguous() ? p.storage.subarray(p.offset, p.offset + p.numel) : p.toTypedArray(); // no copy when it can be read in place
-    for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) return `weight ${name} has ${data[i]} at flat index ${i}`;
+    const [data, off] = flatBuffer(p); // no copy when it can be read in place
+    for (let i = 0; i < p.numel; i++) if (!Number.isFinite(data[off + i]!)) return `weight ${name} has ${data[off + i]} at flat index ${i}`;
   }
   return null;
 }

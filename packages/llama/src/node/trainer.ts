@@ -315,7 +315,6 @@ export function validationBatches(tokens: ArrayLike<number>, batchSize: number, 
   return out;
 }
 
-
 // One optimizer step over batch_size sequences, in micro-batches whose gradients add up (each loss
 // divided by their count, so the sum is the batch's mean); returns the batch's mean loss.
 async function trainStep(run: Run): Promise<number> {

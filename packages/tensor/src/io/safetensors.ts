@@ -1,6 +1,7 @@
 // safetensors on bytes (no fs): tensors in and out of the format Hugging Face checkpoints use.
 
 import { Tensor } from '../tensor.js';
+import { flatBuffer } from '../ops/common.js';
 import { parseSafetensorsBytes, serializeSafetensorsBytes, serializeSafetensorsParts, type RawTensor } from './safetensors-format.js';
 
 /** Parses safetensors bytes into tensors (F16/BF16 become float32, I64 becomes int32). */
@@ -21,7 +22,8 @@ function rawEntries(tensors: Map<string, Tensor> | Record<string, Tensor>, op: s
   const entries = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
   return entries.map(([name, t]) => {
     if (!(t instanceof Tensor)) throw new Error(`${op}: '${name}' is not a Tensor`);
-    const data = view && t.isContiguous() ? t.storage.subarray(t.offset, t.offset + t.numel) : t.toTypedArray();
+    const [storage, offset] = view ? flatBuffer(t) : [t.toTypedArray(), 0];
+    const data = storage.subarray(offset, offset + t.numel);
     return [name, { dtype: t.dtype, shape: [...t.shape], data }];
   });
 }

@@ -21,7 +21,10 @@ export function fromStorage(storage: Storage, shape: readonly number[]): Tensor 
   return new Tensor(storage, shape);
 }
 
-/** The elements of t in row-major order: its own storage (with offset) when contiguous, else a copy. */
+/**
+ * The elements of t in row-major order as (storage, offset): its own storage when contiguous, else
+ * a copy. For code that reads a tensor's elements directly: the ops, an optimizer, a checkpoint writer.
+ */
 export function flatBuffer(t: Tensor): [Storage, number] {
   if (t.isContiguous()) return [t.storage, t.offset];
   const out = allocStorage(t.dtype, t.numel);
