@@ -2,7 +2,7 @@
 // `pnpm train`: training and validation driven by a Cerebras Model-Zoo-style YAML config, with the
 // flags of the zoo's run.py. With no arguments it trains a tiny LLaMA on Moby Dick.
 
-import { availableParallelism, constants as osConstants } from 'node:os';
+import { constants as osConstants } from 'node:os';
 import { getBackend } from '@tsgrad/tensor';
 import { parseArgs } from 'node:util';
 import { runIfMain } from './run-main.js';
@@ -14,7 +14,7 @@ import { setFileSource } from '../file-source.js';
 import { fsFileSource } from '../node/fs-source.js';
 import { setupThreads } from '../node/threads.js';
 import { measureRuntimeMemory } from '../node/peak-rss.js';
-import { disableWorkerThreads, enableWorkerThreads } from '@tsgrad/tensor/node';
+import { disableWorkerThreads } from '@tsgrad/tensor/node';
 import { integerFlag, joinNegativeValues } from '../node/flags.js';
 
 const USAGE = `usage: pnpm train [--params <config.yaml>] [--mode train|eval|train_and_eval] [--model_dir <dir>]
@@ -66,20 +66,8 @@ export async function main(argv: string[]): Promise<number> {
   const paramsPath = resolve(args.params ?? DEFAULT_PARAMS);
   const config = loadZooConfig(paramsPath);
   if (args.dry_run) {
-    // the thread count the run would use (setupThreads: --threads, capped at the cores)
-    const cores = availableParallelism();
-    let wanted: number;
-    try {
-      wanted = Math.min(cores, integerFlag('train', 'threads', args.threads, 1, Number.MAX_SAFE_INTEGER, cores));
-    } catch (err) {
-      console.error(`${(err as Error).message}\n${USAGE}`);
-      return 2;
-    }
-    // start the worker pool as the run would, to measure what it adds to the rss; then stop it
-    const { threads, runtime } = await measureRuntimeMemory(async () => {
-      if (wanted > 1) await enableWorkerThreads(wanted - 1);
-      return wanted;
-    });
+    // start the worker pool as the run would (setupThreads), to measure what it adds to the rss; then stop it
+    const { threads, runtime } = await measureRuntimeMemory(() => setupThreads('train', args.threads));
     disableWorkerThreads();
     for (const line of describeConfig(config, { threads, backend: getBackend() }, runtime)) console.log(line);
     return 0;
